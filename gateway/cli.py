@@ -1,0 +1,55 @@
+"""The ``nmvs-gateway`` command line: one subcommand per capability.
+
+Each subcommand lives next to the code it drives, in a module exposing
+``configure(parser: argparse.ArgumentParser) -> None`` and ``run(args: argparse.Namespace) -> int``.
+This module only lists them; command modules keep heavy imports inside ``run`` so that
+``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gateway import __version__
+
+
+class Command(NamedTuple):
+    name: str
+    module: str
+    summary: str
+
+
+COMMANDS: tuple[Command, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nmvs-gateway",
+        description="Pharmacy counter gateway to the national medicines verification system.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.summary, description=command.summary)
+        sub.set_defaults(_module=command.module)
+        importlib.import_module(command.module).configure(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        result: int = module.run(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

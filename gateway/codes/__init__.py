@@ -1,0 +1,1 @@
+"""Decoding: scanner key events and bytes → text → an exact FMD pack identifier, with problems."""

@@ -1,0 +1,201 @@
+"""The backend interface every NMVS protocol implements, and the typed results it returns.
+
+The rest of the gateway (the engine, the self-test) only sees this module: an Arvato SOAP
+client today, a Solidsoft REST or securPharm backend later. Business outcomes (any NMVS return
+code, alerts included) come back as :class:`NmvsResult`; failures to get an answer are raised as
+one of the :class:`NmvsError` subclasses, which tell the engine whether the request may have
+reached the NMVS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from gateway.codes.pack import PackIdentifier
+
+PackState = Literal["ACTIVE", "INACTIVE", "UNKNOWN"]
+
+
+class Operation(StrEnum):
+    """Single-pack operations, named as the LGO names them on MQTT."""
+
+    VERIFY = "verify"
+    DISPENSE = "dispense"
+    UNDO_DISPENSE = "undo_dispense"
+    DESTROY = "destroy"
+    UNDO_DESTROY = "undo_destroy"
+    EXPORT = "export"
+    UNDO_EXPORT = "undo_export"
+    SAMPLE = "sample"
+    UNDO_SAMPLE = "undo_sample"
+    FREE_SAMPLE = "free_sample"
+    UNDO_FREE_SAMPLE = "undo_free_sample"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    STOLEN = "stolen"
+
+    @property
+    def changes_state(self) -> bool:
+        return self is not Operation.VERIFY
+
+    @property
+    def is_undo(self) -> bool:
+        return self in UNDO_OF
+
+    @property
+    def reason(self) -> str | None:
+        """The pack reason this operation sets (or, for an undo, clears)."""
+        return REASON_OF.get(UNDO_OF.get(self, self))
+
+
+# undo operation → the set operation it reverts
+UNDO_OF: dict[Operation, Operation] = {
+    Operation.UNDO_DISPENSE: Operation.DISPENSE,
+    Operation.UNDO_DESTROY: Operation.DESTROY,
+    Operation.UNDO_EXPORT: Operation.EXPORT,
+    Operation.UNDO_SAMPLE: Operation.SAMPLE,
+    Operation.UNDO_FREE_SAMPLE: Operation.FREE_SAMPLE,
+    Operation.UNLOCK: Operation.LOCK,
+}
+
+# set operation → the Pack/Reason the NMVS reports afterwards
+REASON_OF: dict[Operation, str] = {
+    Operation.DISPENSE: "SUPPLIED",
+    Operation.DESTROY: "DESTROYED",
+    Operation.EXPORT: "EXPORTED",
+    Operation.SAMPLE: "SAMPLE",
+    Operation.FREE_SAMPLE: "FREESAMPLE",
+    Operation.LOCK: "LOCKED",
+    Operation.STOLEN: "STOLEN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A header notification, e.g. NMVS_NOTIFY_AU_02 (password expires in N days)."""
+
+    code: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class NmvsResult:
+    """The NMVS's answer to one single-pack request (any return code, success or not)."""
+
+    return_code: str
+    description: str
+    alert: bool
+    hub_code: str | None
+    state: PackState | None
+    reasons: tuple[str, ...]
+    nmvs_trx_id: str | None
+    client_trx_id: str
+    server_time: datetime | None
+    notifications: tuple[Notification, ...] = ()
+    intermarket: bool = False
+
+    @property
+    def success(self) -> bool:
+        return self.return_code == "NMVS_SUCCESS"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkTicket:
+    """Acknowledgement of a bulk submission; poll with its ``nmvs_trx_id``."""
+
+    nmvs_trx_id: str
+    client_trx_id: str
+    return_code: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPackResult:
+    serial: str
+    state: PackState | None
+    reasons: tuple[str, ...]
+    return_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """G188 answer. ``ready`` is False while the NMVS still processes (NMVS_FE_TX_02)."""
+
+    ready: bool
+    return_code: str
+    description: str
+    packs: tuple[BulkPackResult, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    output: str
+    latency_ms: float
+    server_time: datetime | None
+
+
+class NmvsError(Exception):
+    """No usable NMVS answer. Messages never contain secrets."""
+
+
+class NmvsNotSentError(NmvsError):
+    """The request certainly did not reach the NMVS (DNS, connect refused, TLS handshake, pool
+    timeout). Safe to resend as is."""
+
+
+class NmvsAmbiguousError(NmvsError):
+    """The request may have been processed (timeout or connection loss after the body was sent,
+    5xx without an answer, NMVS_ERROR / NMVS_TI_TO_01…). A state change must be reconciled by a
+    verify before any resend."""
+
+
+class NmvsPermanentError(NmvsError):
+    """Sending again cannot help until someone acts: bad credentials, certificate expired or
+    rejected, schema error, T&C not accepted. The engine pauses and tells the operator."""
+
+    def __init__(self, message: str, *, return_code: str | None = None) -> None:
+        super().__init__(message)
+        self.return_code = return_code
+
+
+class NmvsBackend(Protocol):
+    """What the engine needs from a national system. Implementations own their connections."""
+
+    async def execute(
+        self,
+        operation: Operation,
+        pack: PackIdentifier,
+        *,
+        client_trx_id: str,
+        ref_client_trx_id: str | None = None,
+    ) -> NmvsResult:
+        """Run one single-pack operation (verify, set or undo)."""
+        ...
+
+    async def execute_manual(
+        self,
+        operation: Operation,
+        scheme: str,
+        product_code: str,
+        serial: str,
+        *,
+        client_trx_id: str,
+    ) -> NmvsResult:
+        """Manual-entry variant (dispense G122, stolen G182): product code and serial only."""
+        ...
+
+    async def submit_bulk(
+        self, operation: Operation, packs: Sequence[PackIdentifier], *, client_trx_id: str
+    ) -> BulkTicket:
+        """Submit one bulk transaction (all packs of one product and batch)."""
+        ...
+
+    async def bulk_result(self, ticket: BulkTicket, *, client_trx_id: str) -> BulkResult: ...
+
+    async def ping(self) -> PingResult: ...
+
+    async def aclose(self) -> None: ...
