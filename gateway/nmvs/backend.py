@@ -139,12 +139,31 @@ class PingResult:
 
 
 class NmvsError(Exception):
-    """No usable NMVS answer. Messages never contain secrets."""
+    """No usable NMVS answer. Messages never contain secrets.
+
+    ``return_code`` is set when the NMVS answered with a code that is raised rather than
+    returned (e.g. NMVS_TI_TO_01, NMVS_FE_AU_01); look it up in :mod:`gateway.nmvs.returncodes`.
+    """
+
+    def __init__(self, message: str, *, return_code: str | None = None) -> None:
+        super().__init__(message)
+        self.return_code = return_code
 
 
 class NmvsNotSentError(NmvsError):
     """The request certainly did not reach the NMVS (DNS, connect refused, TLS handshake, pool
     timeout). Safe to resend as is."""
+
+
+class NmvsRateLimitedError(NmvsNotSentError):
+    """The NMVS refused the request for rate limiting (HTTP 429 or NMVS_FI_SE_CLI_01); it was
+    not processed. Back off at least ``retry_after`` seconds (None: the server gave no hint)."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, return_code: str | None = None
+    ) -> None:
+        super().__init__(message, return_code=return_code)
+        self.retry_after = retry_after
 
 
 class NmvsAmbiguousError(NmvsError):
@@ -156,10 +175,6 @@ class NmvsAmbiguousError(NmvsError):
 class NmvsPermanentError(NmvsError):
     """Sending again cannot help until someone acts: bad credentials, certificate expired or
     rejected, schema error, T&C not accepted. The engine pauses and tells the operator."""
-
-    def __init__(self, message: str, *, return_code: str | None = None) -> None:
-        super().__init__(message)
-        self.return_code = return_code
 
 
 class NmvsBackend(Protocol):
