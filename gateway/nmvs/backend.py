@@ -166,6 +166,11 @@ class NmvsRateLimitedError(NmvsNotSentError):
         self.retry_after = retry_after
 
 
+class NmvsInvalidRequestError(NmvsError, ValueError):
+    """Refused before sending: a field breaks the NMVS schema (the message names it). Nothing was
+    sent; resending unchanged cannot help — the scan or the caller is wrong, not the link."""
+
+
 class NmvsAmbiguousError(NmvsError):
     """The request may have been processed (timeout or connection loss after the body was sent,
     5xx without an answer, NMVS_ERROR / NMVS_TI_TO_01…). A state change must be reconciled by a
