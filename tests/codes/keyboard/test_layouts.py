@@ -1,0 +1,105 @@
+"""The committed layout tables: regenerated from xkb-data they are identical; spot checks vs reference §2.3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.codes.keyboard import LAYOUTS, generate, key_name, table_source
+from gateway.codes.keyboard.layouts import get_layout
+
+SET_82 = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+KEY_2, KEY_Y, KEY_MINUS, KEY_EQUAL, KEY_LEFTBRACE, KEY_102ND = 3, 21, 12, 13, 26, 86
+
+
+def _xkb_available() -> str | None:
+    try:
+        generate.load_libxkbcommon()
+    except generate.XkbError as exc:
+        return str(exc)
+    return None
+
+
+def test_regenerated_tables_equal_the_committed_ones() -> None:
+    missing = _xkb_available()
+    if missing:
+        pytest.skip(f"cannot regenerate the layout tables here: {missing}")
+    committed = json.loads(generate.TABLE_PATH.read_text(encoding="utf-8"))
+    if committed["source"] != generate.generate()["source"]:
+        pytest.skip(
+            f"tables were generated with {committed['source']}, this machine has "
+            f"{generate.installed_versions()}; run python -m gateway.codes.keyboard.generate to compare"
+        )
+    assert generate.render(generate.generate()) == generate.TABLE_PATH.read_text(encoding="utf-8")
+
+
+def test_tables_say_which_xkb_produced_them() -> None:
+    source = table_source()
+    assert source["rules"] == "evdev" and source["model"] == "pc105"
+    assert source["libxkbcommon0"].startswith("1.5.0")
+    assert source["xkb-data"].startswith("2.35.1")
+
+
+def test_every_required_country_is_supported() -> None:
+    required = "us gb ie fr be de at ch it es pt nl dk se fi no pl cz sk hu si hr ro bg gr lt lv ee"
+    assert set(required.split()) <= set(LAYOUTS)
+
+
+@pytest.mark.parametrize(
+    ("layout", "code", "levels"),
+    [
+        ("fr", KEY_2, ("é", "2", "~")),
+        ("fr", KEY_MINUS, (")", "°", "]")),
+        ("de", KEY_Y, ("z", "Z", "←")),
+        ("de", 10, ("9", ")", "]")),
+        ("us", KEY_102ND, ("<", ">")),
+        ("us", 27, ("]", "}")),
+    ],
+)
+def test_levels_match_the_reference_table(layout: str, code: int, levels: tuple[str, ...]) -> None:
+    table = get_layout(layout)
+    found = tuple(table.output(code, bool(i & 1), bool(i & 2)) for i in range(len(levels)))
+    assert found == levels
+
+
+def test_dead_keys_are_markers_never_characters() -> None:
+    fr, de = get_layout("fr"), get_layout("de")
+    assert fr.output(KEY_LEFTBRACE, False, False) == "dead_circumflex"
+    assert de.output(KEY_EQUAL, False, False) == "dead_acute"
+    assert de.output(KEY_EQUAL, True, False) == "dead_grave"
+
+
+def test_right_alt_is_altgr_except_in_us() -> None:
+    assert not get_layout("us").altgr
+    assert get_layout("fr").altgr and get_layout("de").altgr
+    assert get_layout("us").output(KEY_2, False, True) == "2"  # Right Alt adds no level in us
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_types_set_82_and_the_aim_flag(layout: str) -> None:
+    chords = get_layout(layout).chords()
+    assert set(SET_82 + "]") <= set(chords)
+    assert all(not key_name(chords[c].code).startswith("KEY_KP") for c in SET_82)
+
+
+@pytest.mark.parametrize("layout", ["us", "fr", "de"])
+def test_set_82_needs_no_altgr_in_us_fr_de(layout: str) -> None:
+    chords = get_layout(layout).chords()
+    assert [c for c in SET_82 if chords[c].altgr] == []
+
+
+def test_keypad_digits_are_the_same_in_every_layout() -> None:
+    keypad = {
+        code: f"{d}"
+        for d, code in zip("0123456789", (82, 79, 80, 81, 75, 76, 77, 71, 72, 73), strict=True)
+    }
+    for layout in LAYOUTS:
+        table = get_layout(layout)
+        assert {code: table.output(code, False, False) for code in keypad} == keypad, layout
+
+
+def test_latin_level_is_used_for_non_latin_countries() -> None:
+    for layout in ("bg", "gr"):
+        chords = get_layout(layout).chords()
+        assert chords["q"].code == 16 and not chords["q"].shift
