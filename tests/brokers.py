@@ -1,0 +1,314 @@
+"""A real mosquitto broker for the tests: started on a free loopback port with a temporary
+configuration (persistence off), optionally with TLS (trustme certificates) and a password file.
+
+Used by ``tests/mqtt`` and ``tests/daemon`` (and anyone else who needs a broker) through the
+fixtures in ``tests/mqtt/conftest.py`` or directly with :func:`start_mosquitto`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+import trustme
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+def find_binary(name: str, *candidates: str) -> str:
+    for candidate in (name, *candidates):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise RuntimeError(
+        f"{name} not found on PATH or in /usr/sbin: install the Debian package 'mosquitto' "
+        "(.ci/setup does it)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """Certificates for a TLS listener: a CA, the server certificate and one client identity."""
+
+    ca_file: Path
+    client_cert_file: Path
+    client_key_file: Path
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    conf_path: Path
+    log_path: Path
+    tls: BrokerTls | None = None
+    username: str | None = None
+    password: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = find_binary("mosquitto", *MOSQUITTO_CANDIDATES)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [binary, "-c", str(self.conf_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited with {self.process.returncode} at start:\n"
+                    + self.log_path.read_text(errors="replace")
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not accept connections on port {self.port}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def start_mosquitto(
+    directory: Path,
+    *,
+    tls: trustme.CA | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> Broker:
+    """Write a configuration into ``directory`` and start mosquitto with it (caller stops it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "persistence false",
+        # Started as root, mosquitto would switch to user "mosquitto" and lose our temp files.
+        f"user {getpass.getuser()}",
+        "log_dest stdout",
+        "log_type error",
+        "log_type warning",
+        "max_queued_messages 100000",
+        "max_inflight_messages 0",
+    ]
+    broker_tls = None
+    if tls is not None:
+        server = tls.issue_cert("127.0.0.1", "localhost")
+        client = tls.issue_cert("lgo-client@example.test")
+        ca_file = directory / "ca.pem"
+        tls.cert_pem.write_to_path(str(ca_file))
+        server_cert = directory / "server.pem"
+        server_key = directory / "server.key"
+        server.cert_chain_pems[0].write_to_path(str(server_cert))
+        server.private_key_pem.write_to_path(str(server_key))
+        client_cert = directory / "client.pem"
+        client_key = directory / "client.key"
+        client.cert_chain_pems[0].write_to_path(str(client_cert))
+        client.private_key_pem.write_to_path(str(client_key))
+        lines += [
+            f"cafile {ca_file}",
+            f"certfile {server_cert}",
+            f"keyfile {server_key}",
+            "require_certificate false",
+        ]
+        broker_tls = BrokerTls(ca_file, client_cert, client_key)
+    if username is not None:
+        assert password is not None
+        passwd = directory / "passwd"
+        passwd.touch(mode=0o600)
+        subprocess.run(
+            [find_binary("mosquitto_passwd"), "-b", str(passwd), username, password],
+            check=True,
+            capture_output=True,
+        )
+        lines += [f"password_file {passwd}", "allow_anonymous false"]
+    else:
+        lines.append("allow_anonymous true")
+    conf = directory / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    os.chmod(conf, 0o600)
+    broker = Broker(
+        "127.0.0.1",
+        port,
+        conf,
+        directory / "mosquitto.log",
+        tls=broker_tls,
+        username=username,
+        password=password,
+    )
+    broker.start()
+    return broker
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A plain mosquitto on a free loopback port, anonymous access, persistence off."""
+    started = start_mosquitto(tmp_path / "mosquitto")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A mosquitto with a TLS listener (trustme CA) and username ``gateway`` / ``s3cret-pw``."""
+    started = start_mosquitto(
+        tmp_path / "mosquitto-tls", tls=trustme.CA(), username="gateway", password="s3cret-pw"
+    )
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    correlation_data: bytes | None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class MqttProbe:
+    """A test-side MQTT client (the LGO): subscribes, records every message, waits for some."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        topics: tuple[str, ...],
+        *,
+        protocol: aiomqtt.ProtocolVersion = aiomqtt.ProtocolVersion.V5,
+        identifier: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.topics = topics
+        self.protocol = protocol
+        self.identifier = identifier
+        self.received: list[Received] = []
+        self._changed = asyncio.Condition()
+        self._stack = contextlib.AsyncExitStack()
+        self.client: aiomqtt.Client
+
+    async def __aenter__(self) -> MqttProbe:
+        tls_params = None
+        if self.broker.tls is not None:
+            tls_params = aiomqtt.TLSParameters(ca_certs=str(self.broker.tls.ca_file))
+        self.client = aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            protocol=self.protocol,
+            identifier=self.identifier,
+            username=self.broker.username,
+            password=self.broker.password,
+            tls_params=tls_params,
+        )
+        await self._stack.enter_async_context(self.client)
+        for topic in self.topics:
+            await self.client.subscribe(topic, qos=1)
+        task = asyncio.create_task(self._collect())
+        self._stack.push_async_callback(_cancel, task)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _collect(self) -> None:
+        async for message in self.client.messages:
+            props = message.properties
+            correlation = getattr(props, "CorrelationData", None) if props else None
+            payload = message.payload
+            assert isinstance(payload, bytes)
+            async with self._changed:
+                self.received.append(
+                    Received(str(message.topic), payload, bool(message.retain), correlation)
+                )
+                self._changed.notify_all()
+
+    def on(self, topic: str) -> list[Received]:
+        return [m for m in self.received if m.topic == topic]
+
+    async def wait_for(
+        self, predicate: Callable[[list[Received]], bool], within: float = 15.0
+    ) -> list[Received]:
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.received))
+        return self.received
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
+    ) -> None:
+        properties = None
+        if response_topic is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ResponseTopic = response_topic
+            if correlation_data is not None:
+                properties.CorrelationData = correlation_data
+        await self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+        await task
+
+
+async def eventually(condition: Callable[[], bool], within: float = 15.0) -> None:
+    """Wait until ``condition()`` holds (state owned by another task), failing after ``within`` s."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - polling state we do not own
+            await asyncio.sleep(0.01)
