@@ -1,0 +1,309 @@
+"""Scanner configuration: one frozen ``ScannerConfig`` per ``[[scanner]]`` table of the daemon's TOML.
+
+Parsing is strict: an unknown key, a wrong type or an impossible value raises ``ConfigError``
+whose message names the key (``scanner[1].terminator: must be one of CR, LF, CRLF, EOT, none``)
+so a technician can fix the file without reading code. Indexes are 0-based, as in the TOML array.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from gateway.capture.framing import HIDPOS_LAYOUTS
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and says what is allowed."""
+
+
+class Kind(StrEnum):
+    EVDEV = "evdev"
+    SERIAL = "serial"
+    HIDPOS = "hidpos"
+
+
+class Terminator(StrEnum):
+    CR = "CR"
+    LF = "LF"
+    CRLF = "CRLF"
+    EOT = "EOT"
+    NONE = "none"
+
+    @property
+    def data(self) -> bytes:
+        return _TERMINATOR_BYTES[self]
+
+
+_TERMINATOR_BYTES = {
+    Terminator.CR: b"\r",
+    Terminator.LF: b"\n",
+    Terminator.CRLF: b"\r\n",
+    Terminator.EOT: b"\x04",
+    Terminator.NONE: b"",
+}
+
+
+class MatchKind(StrEnum):
+    PATH = "path"
+    VIDPID = "vid:pid"
+    NAME = "name"
+    ANY = "any"
+
+
+_VIDPID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+MATCH_HELP = (
+    'a device path such as "/dev/input/by-id/usb-…-event-kbd", "vid:pid" such as "0c2e:0b61", '
+    '"name:Honeywell*", or "any" (any device that looks like a scanner)'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMatch:
+    """How an evdev scanner is recognised among the input devices."""
+
+    kind: MatchKind
+    text: str  # as written in the configuration
+    vendor: int = 0
+    product: int = 0
+    pattern: str = ""  # path, or name glob (case-insensitive)
+
+    @classmethod
+    def parse(cls, text: str) -> DeviceMatch:
+        if text == "any":
+            return cls(MatchKind.ANY, text)
+        if text.startswith("/"):
+            return cls(MatchKind.PATH, text, pattern=text)
+        if text.startswith("name:") and len(text) > len("name:"):
+            return cls(MatchKind.NAME, text, pattern=text[len("name:") :])
+        found = _VIDPID.match(text)
+        if found:
+            return cls(MatchKind.VIDPID, text, int(found[1], 16), int(found[2], 16))
+        raise ValueError(f"must be {MATCH_HELP}")
+
+    def matches_name(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name.casefold(), self.pattern.casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerConfig:
+    """One scanner: its identity, its transport and its own decode settings."""
+
+    id: str
+    kind: Kind
+    index: int = 0
+    counter: str | None = None
+    # transport
+    path: str | None = None  # serial port or hidraw node
+    match: DeviceMatch | None = None  # evdev
+    baud: int = 115200
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+    terminator: Terminator = Terminator.CR
+    gap_ms: int = 50
+    max_scan_bytes: int = 4096
+    hidpos_layout: str = "pos"
+    hidpos_enable: bool = False  # send Honeywell/Youjie feature report 254 = [0x01] on open
+    grab_wait_ms: int = 2000  # evdev: how long to wait for keys to be released before grabbing
+    # decoding
+    layout: str = "auto"
+    gs_substitute: str | None = None
+    prefix: str = ""
+    suffix: str = ""
+    suffix_keys: tuple[str, ...] = ()
+    function_keys: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"scanner[{self.index}]"
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], index: int) -> ScannerConfig:
+        return _Parser(table, index).parse()
+
+
+def parse_scanners(tables: Sequence[Mapping[str, Any]]) -> tuple[ScannerConfig, ...]:
+    """All ``[[scanner]]`` tables, with ids checked for uniqueness."""
+    configs = tuple(ScannerConfig.from_toml(table, i) for i, table in enumerate(tables))
+    seen: dict[str, int] = {}
+    for config in configs:
+        if config.id in seen:
+            raise ConfigError(
+                f"{config.label}.id: {config.id!r} is already used by scanner[{seen[config.id]}]"
+            )
+        seen[config.id] = config.index
+    return configs
+
+
+_PARITIES = {
+    "N": "N",
+    "E": "E",
+    "O": "O",
+    "M": "M",
+    "S": "S",
+    "none": "N",
+    "even": "E",
+    "odd": "O",
+    "mark": "M",
+    "space": "S",
+}
+# Keys that mean something for some kinds only: a misplaced one is a misunderstanding to report.
+_KEY_KINDS: dict[str, tuple[Kind, ...]] = {
+    **dict.fromkeys(("baud", "bytesize", "parity", "stopbits", "terminator"), (Kind.SERIAL,)),
+    **dict.fromkeys(("hidpos_layout", "hidpos_enable"), (Kind.HIDPOS,)),
+    **dict.fromkeys(
+        ("match", "layout", "suffix_keys", "function_keys", "grab_wait_ms"), (Kind.EVDEV,)
+    ),
+    "path": (Kind.SERIAL, Kind.HIDPOS),
+}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Parser:
+    def __init__(self, table: Mapping[str, Any], index: int) -> None:
+        self._table = table
+        self._index = index
+        self._used: set[str] = set()
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        return ConfigError(f"scanner[{self._index}].{key}: {why}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        self._used.add(key)
+        if key not in self._table:
+            return default
+        value = self._table[key]
+        expected = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in expected:
+            raise self.fail(key, f"must be {_type_name(expected)}, not {value!r}")
+        if not isinstance(value, expected):
+            raise self.fail(key, f"must be {_type_name(expected)}, not {value!r}")
+        return value
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    def bounded(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.get(key, int, default)
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, not {value}")
+        return int(value)
+
+    def parse(self) -> ScannerConfig:
+        if not isinstance(self._table, Mapping):
+            raise ConfigError(f"scanner[{self._index}]: must be a table")
+        ident = self.get("id", str)
+        if ident is None:
+            raise self.fail(
+                "id", 'is required (the scanner\'s name in scan events, e.g. "counter-1-a")'
+            )
+        if not _ID.match(ident):
+            raise self.fail(
+                "id",
+                "must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        if "kind" not in self._table:
+            raise self.fail("kind", "is required: one of evdev, serial, hidpos")
+        kind = Kind(self.choice("kind", [k.value for k in Kind], "evdev"))
+        counter = self.get("counter", str)
+        path = self.get("path", str)
+        match_text = self.get("match", str)
+        match = None
+        if kind is Kind.EVDEV:
+            if match_text is None:
+                raise self.fail("match", f"is required for an evdev scanner: {MATCH_HELP}")
+            try:
+                match = DeviceMatch.parse(match_text)
+            except ValueError as exc:
+                raise self.fail("match", str(exc)) from None
+            if path is not None:
+                raise self.fail(
+                    "path", "is not used by an evdev scanner: put the device in 'match'"
+                )
+        else:
+            if path is None:
+                where = "/dev/serial/by-id/…" if kind is Kind.SERIAL else "/dev/hidrawN"
+                raise self.fail("path", f"is required for a {kind.value} scanner (e.g. {where})")
+            if not path.startswith("/"):
+                raise self.fail("path", f"must be an absolute device path, not {path!r}")
+            if match_text is not None:
+                raise self.fail(
+                    "match", f"is only for evdev scanners; a {kind.value} scanner uses 'path'"
+                )
+        for key, kinds in _KEY_KINDS.items():
+            if key in self._table and kind not in kinds:
+                only = " and ".join(k.value for k in kinds)
+                raise self.fail(key, f"is only for {only} scanners, not {kind.value}")
+        terminator = Terminator(self.choice("terminator", [t.value for t in Terminator], "CR"))
+        parity = self.get("parity", str, "N")
+        if parity not in _PARITIES:
+            raise self.fail(
+                "parity", "must be one of N, E, O, M, S (or none, even, odd, mark, space)"
+            )
+        stopbits = self.get("stopbits", (int, float), 1)
+        if stopbits not in (1, 1.5, 2):
+            raise self.fail("stopbits", "must be 1, 1.5 or 2")
+        gs_substitute = self.get("gs_substitute", str)
+        if gs_substitute is not None and len(gs_substitute) != 1:
+            raise self.fail("gs_substitute", 'must be exactly one character, e.g. "$"')
+        suffix_keys = self.get("suffix_keys", list, [])
+        if not all(isinstance(k, str) for k in suffix_keys):
+            raise self.fail(
+                "suffix_keys", 'must be a list of key names, e.g. ["KEY_ENTER", "KEY_TAB"]'
+            )
+        function_keys = self.get("function_keys", Mapping, {})
+        if not all(isinstance(v, str) for v in function_keys.values()):
+            raise self.fail(
+                "function_keys", 'must map key names to characters, e.g. {KEY_F12 = "GS"}'
+            )
+        config = ScannerConfig(
+            id=ident,
+            kind=kind,
+            index=self._index,
+            counter=counter,
+            path=path,
+            match=match,
+            baud=self.bounded("baud", 115200, 50, 4_000_000),
+            bytesize=self.bounded("bytesize", 8, 5, 8),
+            parity=_PARITIES[parity],
+            stopbits=float(stopbits),
+            terminator=terminator,
+            gap_ms=self.bounded("gap_ms", 50, 1, 10_000),
+            max_scan_bytes=self.bounded("max_scan_bytes", 4096, 16, 1_048_576),
+            hidpos_layout=self.choice("hidpos_layout", list(HIDPOS_LAYOUTS), "pos"),
+            hidpos_enable=self.get("hidpos_enable", bool, False),
+            grab_wait_ms=self.bounded("grab_wait_ms", 2000, 0, 60_000),
+            layout=self.get("layout", str, "auto"),
+            gs_substitute=gs_substitute,
+            prefix=self.get("prefix", str, ""),
+            suffix=self.get("suffix", str, ""),
+            suffix_keys=tuple(suffix_keys),
+            function_keys=dict(function_keys),
+        )
+        unknown = sorted(set(self._table) - self._used)
+        if unknown:
+            known = sorted(k for k in self._used if kind in _KEY_KINDS.get(k, (kind,)))
+            raise self.fail(
+                unknown[0], f"unknown key (keys of a {kind.value} scanner: {', '.join(known)})"
+            )
+        return config
+
+
+def _type_name(kinds: tuple[type, ...]) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        Mapping: "a table",
+    }
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
