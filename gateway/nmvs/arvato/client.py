@@ -1,0 +1,389 @@
+"""The Arvato SOAP v5 backend: one pooled HTTPS connection set, every failure classified.
+
+Outcomes (see :mod:`gateway.nmvs.backend` for the error contract):
+
+* any ``ReturnCode`` the catalogue treats as a business outcome → :class:`NmvsResult`
+  (``NMVS_SUCCESS``, alerts, refusals, data errors, unknown codes — the engine reads the
+  catalogue entry of the code);
+* OPERATOR codes (credentials, lock, password, T&C, PKI, configuration) and our own schema
+  errors (``NMVS_TE_XM_*``) → :class:`NmvsPermanentError`; after ``NMVS_FE_AU_01``/``_06`` the
+  client sends nothing more until :meth:`ArvatoClient.reconfigure` (an unattended gateway must
+  not lock the account);
+* ``NMVS_FI_SE_CLI_01`` or HTTP 429 → :class:`NmvsRateLimitedError`; other transient codes the
+  NMVS answered without processing (``TI_AU_01``, ``FI_BAT_01``, ``WF_NC_*``) →
+  :class:`NmvsNotSentError`; ambiguous codes (``NMVS_ERROR``, ``TI_TO_01``, ``TI_RT_*``,
+  ``TI_XM_01``) → :class:`NmvsAmbiguousError`;
+* transport: failures before the request could be written (DNS, refused, connect or pool
+  timeout, TLS handshake) → not sent; failures after (read/write timeout, reset, server
+  disconnect) → ambiguous, whatever the server really did; a TLS failure caused by a
+  certificate (ours rejected or expired, theirs untrusted) → permanent, in whichever phase
+  TLS 1.3 reports it;
+* an answer we cannot read: ambiguous for a state change (it may have been applied — verify
+  first), permanent otherwise (resending a read cannot help; the server or we are broken).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import NoReturn
+
+import httpx
+import structlog
+
+from gateway.codes.pack import PackIdentifier
+from gateway.nmvs.arvato import soap
+from gateway.nmvs.arvato.config import ArvatoConfig
+from gateway.nmvs.backend import (
+    BulkResult,
+    BulkTicket,
+    NmvsAmbiguousError,
+    NmvsInvalidRequestError,
+    NmvsNotSentError,
+    NmvsPermanentError,
+    NmvsRateLimitedError,
+    NmvsResult,
+    Operation,
+    PingResult,
+)
+from gateway.nmvs.returncodes import CodeClass, lookup
+
+log = structlog.get_logger("gateway.nmvs.arvato")
+
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a G188 result for 100 000 packs is about 15 MB
+
+# OpenSSL reasons that mean "a certificate was refused" (ours by the server, or theirs by us).
+_CERTIFICATE_REASONS = frozenset(
+    {
+        "CERTIFICATE_VERIFY_FAILED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "WRONG_VERSION_NUMBER",  # plain HTTP server at an https:// endpoint: a config error
+    }
+)
+
+
+def _ssl_reason(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen.reason or type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class ArvatoClient:
+    """:class:`~gateway.nmvs.backend.NmvsBackend` over Arvato's SOAP v5 web services.
+
+    ``transport`` replaces the network (tests of malformed answers); everything else uses a
+    real pooled HTTPS client built from ``config``.
+    """
+
+    def __init__(
+        self, config: ArvatoConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._transport = transport
+        self._halted_by: str | None = None
+        self._config = config
+        self._http = self._build_http(config)
+
+    def _build_http(self, config: ArvatoConfig) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(
+            connect=config.connect_timeout,
+            read=config.read_timeout,
+            write=config.write_timeout,
+            pool=config.pool_timeout,
+        )
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+        )
+        verify: ssl.SSLContext | bool = config.ssl_context() if config.uses_tls else True
+        return httpx.AsyncClient(
+            verify=verify,
+            timeout=timeout,
+            limits=limits,
+            transport=self._transport,
+            headers={"Content-Type": soap.CONTENT_TYPE},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ArvatoClient(endpoint={self._config.endpoint!r}, user_id={self._config.user_id!r})"
+
+    @property
+    def config(self) -> ArvatoConfig:
+        return self._config
+
+    @property
+    def halted_by(self) -> str | None:
+        """The return code that stopped all sending (AU_01/AU_06), until :meth:`reconfigure`."""
+        return self._halted_by
+
+    async def reconfigure(self, config: ArvatoConfig) -> None:
+        """Take new settings (e.g. a corrected password) and allow sending again."""
+        old = self._http
+        self._http = self._build_http(config)
+        self._config = config
+        self._halted_by = None
+        await old.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ArvatoClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- the NmvsBackend operations --------------------------------------------------------
+
+    async def execute(
+        self,
+        operation: Operation,
+        pack: PackIdentifier,
+        *,
+        client_trx_id: str,
+        ref_client_trx_id: str | None = None,
+    ) -> NmvsResult:
+        if ref_client_trx_id is not None and not operation.is_undo:
+            raise NmvsInvalidRequestError(f"ref_client_trx_id is only for an undo, not {operation}")
+        use_case = soap.USE_CASE[operation]
+        body = soap.single_pack_request(
+            use_case, self._config.credentials(), pack, client_trx_id, ref_client_trx_id
+        )
+        return await self._single(use_case, operation.changes_state, body, client_trx_id)
+
+    async def execute_manual(
+        self,
+        operation: Operation,
+        scheme: str,
+        product_code: str,
+        serial: str,
+        *,
+        client_trx_id: str,
+    ) -> NmvsResult:
+        use_case = soap.MANUAL_USE_CASE.get(operation)
+        if use_case is None:
+            raise NmvsInvalidRequestError(
+                f"manual entry exists for dispense and stolen only, not {operation}"
+            )
+        body = soap.manual_entry_request(
+            use_case, self._config.credentials(), scheme, product_code, serial, client_trx_id
+        )
+        return await self._single(use_case, True, body, client_trx_id)
+
+    async def submit_bulk(
+        self, operation: Operation, packs: Sequence[PackIdentifier], *, client_trx_id: str
+    ) -> BulkTicket:
+        use_case = soap.BULK_USE_CASE[operation]
+        body = soap.bulk_request(use_case, self._config.credentials(), packs, client_trx_id)
+        answer = await self._exchange(
+            self._config.bulk_url, use_case, operation.changes_state, body, client_trx_id
+        )
+        if not answer.nmvs_trx_id:
+            self._malformed(use_case, operation.changes_state, "bulk answer without NMVSTrxId")
+        return BulkTicket(
+            nmvs_trx_id=answer.nmvs_trx_id,
+            client_trx_id=client_trx_id,
+            return_code=answer.return_code,
+            description=answer.description,
+        )
+
+    async def bulk_result(self, ticket: BulkTicket, *, client_trx_id: str) -> BulkResult:
+        use_case = soap.BULK_RESULT_USE_CASE
+        body = soap.bulk_result_request(
+            self._config.credentials(), ticket.nmvs_trx_id, client_trx_id
+        )
+        answer = await self._exchange(self._config.bulk_url, use_case, False, body, client_trx_id)
+        return BulkResult(
+            ready=lookup(answer.return_code).code_class is not CodeClass.PENDING,
+            return_code=answer.return_code,
+            description=answer.description,
+            packs=answer.bulk_packs,
+        )
+
+    async def ping(self) -> PingResult:
+        """``SinglePackPingRequest``: reachability and TLS, no credentials (allowed when halted)."""
+        started = time.perf_counter()
+        response = await self._post(
+            self._config.single_pack_url,
+            "SinglePackPing",
+            False,
+            soap.ping_request("SinglePackPingRequest", "nmvs-gateway ping"),
+        )
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            output = soap.parse_ping(response.content, "SinglePackPingResponse")
+        except soap.MalformedAnswerError as exc:
+            self._malformed("SinglePackPing", False, str(exc), response.status_code)
+        return PingResult(output=output, latency_ms=latency_ms, server_time=None)
+
+    # --- one exchange ------------------------------------------------------------------------
+
+    async def _single(
+        self, use_case: str, changes_state: bool, body: bytes, client_trx_id: str
+    ) -> NmvsResult:
+        answer = await self._exchange(
+            self._config.single_pack_url, use_case, changes_state, body, client_trx_id
+        )
+        info = lookup(answer.return_code)
+        return NmvsResult(
+            return_code=answer.return_code,
+            description=answer.description,
+            alert=info.alert,
+            hub_code=info.hub_code,
+            state=answer.state,
+            reasons=answer.reasons,
+            nmvs_trx_id=answer.nmvs_trx_id,
+            client_trx_id=answer.client_trx_id or client_trx_id,
+            server_time=answer.timestamp,
+            notifications=answer.notifications,
+            intermarket=answer.intermarket,
+        )
+
+    async def _exchange(
+        self, url: str, use_case: str, changes_state: bool, body: bytes, client_trx_id: str
+    ) -> soap.Answer:
+        if self._halted_by is not None:
+            raise NmvsPermanentError(
+                f"sending stopped after {self._halted_by} (user or password refused): "
+                "fix nmvs.arvato.user_id/password, then reconfigure",
+                return_code=self._halted_by,
+            )
+        log.debug("nmvs.send", use_case=use_case, client_trx_id=client_trx_id)
+        started = time.perf_counter()
+        response = await self._post(url, use_case, changes_state, body)
+        try:
+            answer = soap.parse_answer(response.content, f"{use_case}Response")
+        except soap.MalformedAnswerError as exc:
+            if response.status_code == 429:
+                self._rate_limited(use_case, response, None)
+            self._malformed(use_case, changes_state, str(exc), response.status_code)
+        if answer.client_trx_id is not None and answer.client_trx_id != client_trx_id:
+            self._malformed(
+                use_case,
+                changes_state,
+                f"answer echoes ClientTrxId {answer.client_trx_id!r}, sent {client_trx_id!r}",
+                response.status_code,
+            )
+        log.info(
+            "nmvs.answer",
+            use_case=use_case,
+            client_trx_id=client_trx_id,
+            nmvs_trx_id=answer.nmvs_trx_id,
+            return_code=answer.return_code,
+            http_status=response.status_code,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        self._raise_for_code(use_case, answer.return_code, answer.description, response)
+        return answer
+
+    def _raise_for_code(
+        self, use_case: str, code: str, description: str, response: httpx.Response
+    ) -> None:
+        info = lookup(code)
+        if info.rate_limited or response.status_code == 429:
+            self._rate_limited(use_case, response, code)
+        if not info.known:
+            return  # a business outcome we do not know: the engine reads lookup(code)
+        detail = f"{use_case} answered {code}: {info.en}"
+        if info.stop_sending:
+            self._halted_by = code
+            log.error("nmvs.halted", use_case=use_case, return_code=code)
+            raise NmvsPermanentError(detail, return_code=code)
+        if info.code_class is CodeClass.OPERATOR or code.startswith(("NMVS_TE_XM_", "NMVS_TE_JS_")):
+            raise NmvsPermanentError(detail, return_code=code)
+        if info.ambiguous:
+            raise NmvsAmbiguousError(detail, return_code=code)
+        if info.code_class is CodeClass.TRANSIENT:
+            raise NmvsNotSentError(detail, return_code=code)
+
+    def _rate_limited(self, use_case: str, response: httpx.Response, code: str | None) -> NoReturn:
+        retry_after = _retry_after(response)
+        log.warning("nmvs.rate_limited", use_case=use_case, retry_after=retry_after)
+        raise NmvsRateLimitedError(
+            f"{use_case}: the NMVS limits the request rate (HTTP {response.status_code}"
+            f"{', ' + code if code else ''}); retry after {retry_after or 'a backoff'} s",
+            retry_after=retry_after,
+            return_code=code or "NMVS_FI_SE_CLI_01",
+        )
+
+    def _malformed(
+        self, use_case: str, changes_state: bool, problem: str, status: int | None = None
+    ) -> NoReturn:
+        where = f"{use_case}: unreadable answer" + (f" (HTTP {status})" if status else "")
+        log.warning(
+            "nmvs.unreadable_answer", use_case=use_case, http_status=status, problem=problem
+        )
+        if status is not None and 300 <= status < 500 and status != 408:
+            raise NmvsPermanentError(f"{where}: check nmvs.arvato.endpoint ({problem})")
+        if changes_state or (status is not None and status >= 500) or status == 408:
+            raise NmvsAmbiguousError(f"{where}, the request may have been processed: {problem}")
+        raise NmvsPermanentError(f"{where}: {problem}")
+
+    async def _post(
+        self, url: str, use_case: str, changes_state: bool, body: bytes
+    ) -> httpx.Response:
+        try:
+            async with self._http.stream("POST", url, content=body) as response:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        self._malformed(use_case, changes_state, "answer larger than 64 MiB")
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            self._transport_failure(use_case, exc)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=b"".join(chunks)
+        )
+
+    def _transport_failure(self, use_case: str, exc: httpx.HTTPError) -> NoReturn:
+        kind = type(exc).__name__
+        reason = _ssl_reason(exc)
+        log.warning("nmvs.transport_error", use_case=use_case, error=kind, tls=reason)
+        if reason in _CERTIFICATE_REASONS:
+            raise NmvsPermanentError(
+                f"{use_case}: TLS refused ({reason}): check nmvs.arvato.cert_file/pkcs12_file "
+                "(expired or not accepted by the NMVS) and nmvs.arvato.ca_file"
+            ) from exc
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
+            raise NmvsPermanentError(
+                f"{use_case}: cannot send ({kind}): check nmvs.arvato.endpoint"
+            ) from exc
+        if isinstance(
+            exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
+        ):
+            raise NmvsNotSentError(
+                f"{use_case}: not sent ({kind}{', ' + reason if reason else ''})"
+            ) from exc
+        raise NmvsAmbiguousError(
+            f"{use_case}: {kind} after the request was sent; it may have been processed"
+        ) from exc

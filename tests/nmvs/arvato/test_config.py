@@ -1,0 +1,179 @@
+"""ArvatoConfig: validation naming the field, secrets kept out of text, TLS material loading."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
+from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki
+
+PASSWORD = "Very-Secret-Pw1!"
+
+
+def table(pki: Pki, **changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "endpoint": "https://127.0.0.1:8443/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50",
+        "client_login_id": "PHARMA01",
+        "user_id": "SITE0001",
+        "password": PASSWORD,
+        "software_supplier": "Example LGO",
+        "cert_file": str(pki.client_cert),
+        "key_file": str(pki.client_key),
+        "ca_file": str(pki.ca_file),
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_a_complete_table_loads(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(table(pki, sub_user_id="till-2", language="fra"))
+    assert config.password == Secret(PASSWORD)
+    assert config.cert_file == pki.client_cert
+    assert config.sub_user_id == "till-2"
+    assert config.bulk_url == "https://127.0.0.1:8443/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
+    assert (config.connect_timeout, config.read_timeout) == (2.0, 6.0)
+    assert config.software_version == "0.1.0"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"endpoint": "ftp://x/y"}, "endpoint", "'ftp://x/y' is not an http(s) URL"),
+        ({"endpoint": None}, "endpoint", "required"),
+        ({"client_login_id": "PHARMA 01"}, "client_login_id", "must be 1-20 characters"),
+        ({"user_id": "abc"}, "user_id", "must be 4-20 characters A-Z a-z 0-9 -"),
+        ({"password": "short"}, "password", "must be 8-60 characters"),
+        ({"password": 12345678}, "password", "must be a string"),
+        ({"software_version": "1.2.0-rc1+g1a2b"}, "software_version",
+         "must be 1-10 characters (NMVS schema), '1.2.0-rc1+g1a2b' has 15"),
+        ({"software_supplier": ""}, "software_supplier", "must be 1-255 characters"),
+        ({"language": "en"}, "language", "must be 3 letters (ISO 639-3), not 'en'"),
+        ({"read_timeout": 0}, "read_timeout", "must be a number of seconds in (0, 120]"),
+        ({"read_timeout": "5"}, "read_timeout", "must be a number"),
+        ({"max_connections": 0}, "max_connections", "must be an integer 1-100"),
+        ({"cert_file": "/nonexistent/client.crt"}, "cert_file",
+         "file not found: /nonexistent/client.crt"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "ca_file", "file not found"),
+        ({"cert_file": None, "key_file": None}, "cert_file",
+         "the NMVS requires a client certificate: set cert_file or pkcs12_file"),
+        ({"pkcs12_file": "x.p12"}, "pkcs12_file", "give either pkcs12_file or cert_file/key_file"),
+        ({"pkcs12_password": "x"}, "pkcs12_password", "set without pkcs12_file"),
+        ({"colour": "blue"}, "colour", "unknown setting"),
+    ],
+)  # fmt: skip
+def test_every_error_names_the_field(
+    pki: Pki, changes: dict[str, Any], field: str, message: str
+) -> None:
+    raw = table(pki)
+    raw.update(changes)
+    with pytest.raises(ArvatoConfigError) as caught:
+        ArvatoConfig.from_mapping({k: v for k, v in raw.items() if v is not None})
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"nmvs.arvato.{field}: ")
+    assert message in str(caught.value)
+
+
+def test_plain_http_needs_no_certificate(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(
+        table(pki, endpoint="http://127.0.0.1:1/x", cert_file=None, key_file=None)
+    )
+    assert not config.uses_tls
+
+
+def test_secrets_never_appear_in_text(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(
+        table(
+            pki,
+            key_file=str(pki.client_key_encrypted),
+            key_password=KEY_PASSPHRASE,
+        )
+    )
+    for text in (repr(config), str(config), f"{config.password}", str(config.credentials())):
+        assert PASSWORD not in text
+        assert KEY_PASSPHRASE not in text
+    assert repr(config.password) == "Secret('***')"
+
+
+def test_pem_certificate_and_plain_key(pki: Pki) -> None:
+    context = ArvatoConfig.from_mapping(table(pki)).ssl_context()
+    assert context.verify_mode.name == "CERT_REQUIRED"
+
+
+def test_encrypted_key_with_its_passphrase(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(
+        table(pki, key_file=str(pki.client_key_encrypted), key_password=KEY_PASSPHRASE)
+    )
+    config.ssl_context()
+
+
+def test_wrong_key_passphrase_names_the_field_without_echoing_it(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(
+        table(pki, key_file=str(pki.client_key_encrypted), key_password="Wrong-Passphrase")
+    )
+    with pytest.raises(ArvatoConfigError) as caught:
+        config.ssl_context()
+    assert caught.value.field == "key_password"
+    assert "Wrong-Passphrase" not in str(caught.value)
+
+
+def test_encrypted_key_without_passphrase(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(table(pki, key_file=str(pki.client_key_encrypted)))
+    with pytest.raises(ArvatoConfigError, match="the key is encrypted: set key_password"):
+        config.ssl_context()
+
+
+def test_key_not_matching_the_certificate(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(table(pki, key_file=str(pki.stranger_key)))
+    with pytest.raises(ArvatoConfigError) as caught:
+        config.ssl_context()
+    assert caught.value.field == "key_file"
+
+
+def p12_table(pki: Pki, password: str | None) -> dict[str, Any]:
+    return table(
+        pki,
+        cert_file=None,
+        key_file=None,
+        pkcs12_file=str(pki.client_p12),
+        pkcs12_password=password,
+    )
+
+
+def test_pkcs12_with_password_loads_without_writing_the_key(pki: Pki) -> None:
+    before = set(os.listdir(tempfile.gettempdir()))
+    config = ArvatoConfig.from_mapping(p12_table(pki, P12_PASSWORD))
+    context = config.ssl_context()
+    assert context.verify_mode.name == "CERT_REQUIRED"
+    assert set(os.listdir(tempfile.gettempdir())) == before
+    certificate = config.client_certificate()
+    assert certificate is not None
+    assert "CN=PHARMA01" in certificate.subject.rfc4514_string()
+
+
+def test_wrong_pkcs12_password_names_the_field(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(p12_table(pki, "Wrong-P12-Password"))
+    with pytest.raises(ArvatoConfigError) as caught:
+        config.ssl_context()
+    assert caught.value.field == "pkcs12_password"
+    assert "Wrong-P12-Password" not in str(caught.value)
+
+
+def test_a_file_that_is_not_pkcs12(pki: Pki, tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.p12"
+    bogus.write_bytes(b"not a keystore")
+    config = ArvatoConfig.from_mapping({**p12_table(pki, P12_PASSWORD), "pkcs12_file": str(bogus)})
+    with pytest.raises(ArvatoConfigError, match="not PKCS#12"):
+        config.ssl_context()
+
+
+def test_a_ca_file_that_holds_no_certificate(pki: Pki, tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("nothing here\n")
+    with pytest.raises(ArvatoConfigError) as caught:
+        ArvatoConfig.from_mapping(table(pki, ca_file=str(bogus))).ssl_context()
+    assert caught.value.field == "ca_file"
