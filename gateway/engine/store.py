@@ -1,0 +1,495 @@
+"""The engine's SQLite file: schema, migrations, integrity check and every query.
+
+One file (``engine.sqlite3`` in the state directory), WAL journal, ``synchronous=FULL`` set on
+every connection. Writes go through :meth:`Store.write` (``BEGIN IMMEDIATE`` … ``COMMIT``).
+Functions here are synchronous and run on the engine's single database thread; the report
+and status commands open their own read connection with :func:`open_store`.
+
+Tables
+- ``scans``: every physical scan (repeat scans point at the first with ``collapsed_into``).
+- ``transactions``: the durable queue and the record of every request, keyed by its
+  idempotency key ``id``; ``seq`` is the acceptance order.
+- ``attempts``: every NMVS call, written *before* it is sent (write-ahead: its ClientTrxId),
+  completed with the answer (return code, alert, Hub code, state) or the error.
+- ``ledger``: per pack, what this gateway last saw and the decommission it made.
+- ``firewall``: one row per request the firewall answered instead of the NMVS.
+- ``events``: the ordered outbox the MQTT relay publishes and acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.engine.model import StoreError
+from gateway.engine.rules import LedgerEntry
+from gateway.nmvs.backend import Operation
+
+T = TypeVar("T")
+
+FILENAME = "engine.sqlite3"
+
+# Each entry migrates from version i to i + 1; never edit a released entry, append one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE scans(
+        id TEXT PRIMARY KEY,
+        scanner_id TEXT NOT NULL,
+        counter TEXT,
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        pack_key TEXT,
+        pack TEXT,
+        problems TEXT NOT NULL,
+        collapsed_into TEXT,
+        trx_id TEXT
+    );
+    CREATE INDEX scans_repeat ON scans(scanner_id, pack_key, at);
+    CREATE TABLE transactions(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        op TEXT NOT NULL,
+        pack_key TEXT,
+        pack TEXT,
+        scan_id TEXT,
+        scanner_id TEXT,
+        counter TEXT,
+        user TEXT,
+        status TEXT NOT NULL,          -- queued | sending | done | rejected | failed
+        reconcile INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT,
+        problems TEXT NOT NULL DEFAULT '[]',
+        collapsed_into INTEGER,        -- seq of the transaction that answers this one
+        client_trx_id TEXT,
+        resend_same_id INTEGER NOT NULL DEFAULT 0,  -- last attempt certainly not sent
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        nmvs TEXT,
+        accepted_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX trx_pack ON transactions(pack_key, seq);
+    CREATE INDEX trx_open ON transactions(status, next_attempt_at) WHERE status IN ('queued', 'sending');
+    CREATE INDEX trx_followers ON transactions(collapsed_into) WHERE collapsed_into IS NOT NULL;
+    CREATE TABLE attempts(
+        id INTEGER PRIMARY KEY,
+        trx_seq INTEGER NOT NULL,
+        client_trx_id TEXT NOT NULL,
+        op TEXT NOT NULL,
+        purpose TEXT NOT NULL,         -- send | reconcile
+        scanner_id TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        return_code TEXT,
+        alert INTEGER,
+        hub_code TEXT,
+        state TEXT,
+        reasons TEXT,
+        nmvs_trx_id TEXT,
+        error TEXT,
+        latency_ms REAL
+    );
+    CREATE INDEX attempts_trx ON attempts(trx_seq);
+    CREATE INDEX attempts_started ON attempts(started_at);
+    CREATE TABLE ledger(
+        pack_key TEXT PRIMARY KEY,
+        observed_state TEXT,
+        observed_reasons TEXT NOT NULL DEFAULT '[]',
+        observed_at REAL,
+        change_op TEXT,
+        change_user TEXT,
+        change_client_trx_id TEXT,
+        change_nmvs_trx_id TEXT,
+        change_at REAL,
+        change_proof TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE firewall(
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        at REAL NOT NULL,
+        trx_id TEXT,
+        scan_id TEXT,
+        scanner_id TEXT
+    );
+    CREATE INDEX firewall_at ON firewall(at);
+    CREATE TABLE events(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        acked_at REAL
+    );
+    CREATE INDEX events_pending ON events(id) WHERE acked_at IS NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the engine database {path}: {exc}") from exc
+    return conn
+
+
+def open_store(state_dir: Path | str) -> Store:
+    """Open (creating and migrating if needed) the engine database in ``state_dir``."""
+    directory = Path(state_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
+    path = directory / FILENAME
+    conn = _connect(path)
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+        if [tuple(r) for r in rows] != [("ok",)]:
+            detail = "; ".join(str(r[0]) for r in rows[:3])
+            raise StoreError(
+                f"the engine database {path} is corrupt ({detail}); move it aside and restore a backup"
+            )
+        _migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"the engine database {path} is corrupt or not a database ({exc}); move it aside and restore a backup"
+        ) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return Store(conn, path)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the engine database {path} has schema version {version}, newer than this gateway "
+            f"understands ({SCHEMA_VERSION}); upgrade the gateway"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def pack_key_text(key: tuple[str, str, str]) -> str:
+    # the GS1/IFA serial charset excludes control characters, so \x1f cannot collide
+    return "\x1f".join(key)
+
+
+class Store:
+    """One connection. Not thread-safe: the engine uses it from one thread only."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction (committed and synced before returning)."""
+        with self._transaction() as conn:
+            return fn(conn)
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self.conn)
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+
+def load_ledger(conn: sqlite3.Connection, pack_key: str) -> LedgerEntry:
+    row = conn.execute("SELECT * FROM ledger WHERE pack_key = ?", (pack_key,)).fetchone()
+    if row is None:
+        return LedgerEntry()
+    return LedgerEntry(
+        observed_state=row["observed_state"],
+        observed_reasons=tuple(json.loads(row["observed_reasons"])),
+        observed_at=row["observed_at"],
+        change_op=None if row["change_op"] is None else Operation(row["change_op"]),
+        change_user=row["change_user"],
+        change_client_trx_id=row["change_client_trx_id"],
+        change_nmvs_trx_id=row["change_nmvs_trx_id"],
+        change_at=row["change_at"],
+        change_proof=row["change_proof"],
+    )
+
+
+def save_ledger(conn: sqlite3.Connection, pack_key: str, entry: LedgerEntry, now: float) -> None:
+    conn.execute(
+        """INSERT INTO ledger(pack_key, observed_state, observed_reasons, observed_at, change_op,
+               change_user, change_client_trx_id, change_nmvs_trx_id, change_at, change_proof,
+               updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(pack_key) DO UPDATE SET
+               observed_state = excluded.observed_state,
+               observed_reasons = excluded.observed_reasons,
+               observed_at = excluded.observed_at,
+               change_op = excluded.change_op,
+               change_user = excluded.change_user,
+               change_client_trx_id = excluded.change_client_trx_id,
+               change_nmvs_trx_id = excluded.change_nmvs_trx_id,
+               change_at = excluded.change_at,
+               change_proof = excluded.change_proof,
+               updated_at = excluded.updated_at""",
+        (
+            pack_key,
+            entry.observed_state,
+            dumps(list(entry.observed_reasons)),
+            entry.observed_at,
+            None if entry.change_op is None else entry.change_op.value,
+            entry.change_user,
+            entry.change_client_trx_id,
+            entry.change_nmvs_trx_id,
+            entry.change_at,
+            entry.change_proof,
+            now,
+        ),
+    )
+
+
+# --- outbox and firewall --------------------------------------------------------------------
+
+
+def append_event(conn: sqlite3.Connection, kind: str, payload: dict[str, Any], now: float) -> None:
+    conn.execute(
+        "INSERT INTO events(kind, payload, created_at) VALUES (?, ?, ?)",
+        (kind, dumps(payload), now),
+    )
+
+
+def firewall_hit(
+    conn: sqlite3.Connection,
+    rule: str,
+    now: float,
+    *,
+    trx_id: str | None = None,
+    scan_id: str | None = None,
+    scanner_id: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO firewall(rule, at, trx_id, scan_id, scanner_id) VALUES (?, ?, ?, ?, ?)",
+        (rule, now, trx_id, scan_id, scanner_id),
+    )
+
+
+# --- transactions ----------------------------------------------------------------------------
+
+OPEN = ("queued", "sending")
+
+
+def trx_by_id(conn: sqlite3.Connection, trx_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM transactions WHERE id = ?", (trx_id,)
+    ).fetchone()
+    return row
+
+
+def trx_by_seq(conn: sqlite3.Connection, seq: int) -> sqlite3.Row:
+    row: sqlite3.Row = conn.execute("SELECT * FROM transactions WHERE seq = ?", (seq,)).fetchone()
+    return row
+
+
+def has_open_before(conn: sqlite3.Connection, pack_key: str, seq: int | None = None) -> bool:
+    """Is an earlier transaction of this pack still unanswered (per-pack ordering)?"""
+    row = conn.execute(
+        """SELECT 1 FROM transactions WHERE pack_key = ? AND status IN ('queued', 'sending')
+           AND collapsed_into IS NULL AND (? IS NULL OR seq < ?) LIMIT 1""",
+        (pack_key, seq, seq),
+    ).fetchone()
+    return row is not None
+
+
+def run_scope(conn: sqlite3.Connection, pack_key: str, op: Operation) -> str:
+    """The pack's current run for ``op`` (see :func:`gateway.engine.rules.derive_key`)."""
+    row = conn.execute(
+        """SELECT max(seq) FROM transactions
+           WHERE pack_key = ? AND op != ? AND op != 'verify'""",
+        (pack_key, op.value),
+    ).fetchone()
+    return f"run{row[0] or 0}"
+
+
+def recent_verify(conn: sqlite3.Connection, pack_key: str, since: float) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        """SELECT * FROM transactions
+           WHERE pack_key = ? AND op = 'verify' AND accepted_at >= ? AND collapsed_into IS NULL
+             AND status IN ('queued', 'sending', 'done')
+           ORDER BY seq DESC LIMIT 1""",
+        (pack_key, since),
+    ).fetchone()
+    return row
+
+
+def insert_trx(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
+    names = ", ".join(fields)
+    marks = ", ".join("?" for _ in fields)
+    cursor = conn.execute(
+        f"INSERT INTO transactions({names}) VALUES ({marks})",  # noqa: S608 - names are ours
+        tuple(fields.values()),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def update_trx(conn: sqlite3.Connection, seq: int, **fields: Any) -> None:
+    sets = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(
+        f"UPDATE transactions SET {sets} WHERE seq = ?",  # noqa: S608 - names are ours
+        (*fields.values(), seq),
+    )
+
+
+def followers(conn: sqlite3.Connection, seq: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM transactions WHERE collapsed_into = ? AND status IN ('queued', 'sending')",
+        (seq,),
+    ).fetchall()
+
+
+def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
+    """Claim up to ``limit`` due transactions, each the oldest open one of its pack."""
+    rows: list[sqlite3.Row] = conn.execute(
+        """UPDATE transactions SET status = 'sending', updated_at = ?
+           WHERE seq IN (
+               SELECT t.seq FROM transactions t
+               WHERE t.status = 'queued' AND t.collapsed_into IS NULL AND t.next_attempt_at <= ?
+                 AND NOT EXISTS (
+                     SELECT 1 FROM transactions o
+                     WHERE o.pack_key = t.pack_key AND o.seq < t.seq
+                       AND o.status IN ('queued', 'sending') AND o.collapsed_into IS NULL)
+               ORDER BY t.seq LIMIT ?)
+           RETURNING *""",
+        (now, now, limit),
+    ).fetchall()
+    rows.sort(key=lambda r: int(r["seq"]))
+    return rows
+
+
+def next_due_at(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        """SELECT min(next_attempt_at) FROM transactions
+           WHERE status = 'queued' AND collapsed_into IS NULL"""
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def start_attempt(
+    conn: sqlite3.Connection,
+    trx: sqlite3.Row,
+    op: Operation,
+    purpose: str,
+    client_trx_id: str,
+    now: float,
+) -> int:
+    cursor = conn.execute(
+        """INSERT INTO attempts(trx_seq, client_trx_id, op, purpose, scanner_id, started_at)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (trx["seq"], client_trx_id, op.value, purpose, trx["scanner_id"], now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def attempt_started_at(conn: sqlite3.Connection, trx_seq: int) -> float:
+    """Start of the last *send* attempt of a transaction (the one being reconciled)."""
+    row = conn.execute(
+        "SELECT max(started_at) FROM attempts WHERE trx_seq = ? AND purpose = 'send'", (trx_seq,)
+    ).fetchone()
+    return float(row[0])
+
+
+def finish_attempt(conn: sqlite3.Connection, attempt_id: int, **fields: Any) -> None:
+    sets = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(
+        f"UPDATE attempts SET {sets} WHERE id = ?",  # noqa: S608 - names are ours
+        (*fields.values(), attempt_id),
+    )
+
+
+def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float) -> int:
+    """At start: transactions a crash left ``sending`` go back to the queue.
+
+    A state change whose last attempt started but never finished may have reached the NMVS:
+    it is marked for reconcile (verify first), never re-sent blindly. Returns how many.
+    """
+    rows = conn.execute("SELECT * FROM transactions WHERE status = 'sending'").fetchall()
+    for row in rows:
+        unfinished = conn.execute(
+            """SELECT purpose FROM attempts WHERE trx_seq = ? AND finished_at IS NULL
+               ORDER BY id DESC LIMIT 1""",
+            (row["seq"],),
+        ).fetchone()
+        conn.execute(
+            "UPDATE attempts SET finished_at = ?, error = 'interrupted' WHERE trx_seq = ? AND finished_at IS NULL",
+            (now, row["seq"]),
+        )
+        reconcile = bool(row["reconcile"])
+        if unfinished is not None and Operation(row["op"]).changes_state:
+            reconcile = True
+        update_trx(
+            conn,
+            row["seq"],
+            status="queued",
+            reconcile=int(reconcile),
+            resend_same_id=0,
+            next_attempt_at=now + (reconcile_delay if reconcile else 0.0),
+            updated_at=now,
+        )
+    return len(rows)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def pending_events(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT id, kind, payload FROM events WHERE acked_at IS NULL ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+
+
+def ack_events(conn: sqlite3.Connection, ids: list[int], now: float) -> None:
+    conn.executemany(
+        "UPDATE events SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
+        [(now, i) for i in ids],
+    )
+
+
+def prune_events(conn: sqlite3.Connection, before: float) -> None:
+    conn.execute("DELETE FROM events WHERE acked_at IS NOT NULL AND acked_at < ?", (before,))
