@@ -33,6 +33,7 @@ class ProblemCode(StrEnum):
     UNMAPPED_KEY = "UNMAPPED_KEY"
     SCAN_INTERRUPTED = "SCAN_INTERRUPTED"
     BAD_INPUT = "BAD_INPUT"
+    BAD_REQUEST = "BAD_REQUEST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,10 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
     ProblemCode.BAD_INPUT: ProblemText(
         en="The input could not be read ({detail}): send one scan or one JSON key event per line.",
         fr="L'entrée est illisible ({detail}) : envoyez un scan ou un événement clavier JSON par ligne.",
+    ),
+    ProblemCode.BAD_REQUEST: ProblemText(
+        en="The request is not valid ({detail}): correct it and send it again.",
+        fr="La requête n'est pas valide ({detail}) : corrigez-la et renvoyez-la.",
     ),
 }
 

@@ -1,0 +1,200 @@
+"""The request parser and envelopes: exact rejection messages, schema agreement, no crash on
+any input."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.codes.pack import PackIdentifier
+from gateway.mqtt.contract import (
+    LgoRequest,
+    RequestRejected,
+    Topics,
+    encode,
+    parse_request,
+    rejection_result,
+    status_payload,
+)
+from gateway.nmvs.backend import Operation
+from tests.mqtt.schemas import KINDS, validate, validator
+
+PACK = {
+    "scheme": "GTIN",
+    "product_code": "09876543210982",
+    "batch": "aBc-12",
+    "expiry": "281200",
+    "serial": "sN0123xyz",
+}
+
+
+def request(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def test_topics_hang_under_the_base() -> None:
+    topics = Topics("nmvs/counter-1")
+    assert (topics.status, topics.scan, topics.request, topics.result, topics.health) == (
+        "nmvs/counter-1/status",
+        "nmvs/counter-1/scan",
+        "nmvs/counter-1/request",
+        "nmvs/counter-1/result",
+        "nmvs/counter-1/health",
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_schema_is_a_valid_draft_2020_12_schema(kind: str) -> None:
+    validator(kind)
+
+
+def test_status_payloads_follow_the_schema() -> None:
+    for state in ("online", "offline"):
+        data = validate("status", status_payload(state, gateway_id="c1", version="0.1.0"))
+        assert data == {"schema_version": 1, "state": state, "gateway_id": "c1", "version": "0.1.0"}
+
+
+def test_a_pack_request_keeps_every_character() -> None:
+    parsed = parse_request(request(id="lgo-1", op="dispense", pack=PACK, user="anne"))
+    assert parsed == LgoRequest(
+        "lgo-1", Operation.DISPENSE, PackIdentifier.from_json(PACK), None, "anne"
+    )
+    assert parsed.pack is not None and parsed.pack.batch == "aBc-12"
+    validate("request", request(id="lgo-1", op="dispense", pack=PACK, user="anne"))
+
+
+def test_a_scan_id_request() -> None:
+    parsed = parse_request(request(id="lgo-2", op="verify", scan_id="01JX"))
+    assert parsed == LgoRequest("lgo-2", Operation.VERIFY, None, "01JX", None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail", "has_id"),
+    [
+        (b"x" * 20000, "the request is 20000 bytes, the limit is 16384", False),
+        (b"\xff\xfe", "the request is not UTF-8 text", False),
+        (
+            b'{"id": ',
+            "the request is not valid JSON (Expecting value: line 1 column 8 (char 7))",
+            False,
+        ),
+        (b"[1, 2]", "the request must be a JSON object", False),
+        (
+            request(op="verify", pack=PACK),
+            "id must be a non-empty string (your idempotency key)",
+            False,
+        ),
+        (
+            request(id="  ", op="verify", pack=PACK),
+            "id must be a non-empty string (your idempotency key)",
+            False,
+        ),
+        (
+            request(id="a\nb", op="verify", pack=PACK),
+            "id must be at most 128 printable characters",
+            True,
+        ),
+        (
+            request(id="r", op="sell", pack=PACK),
+            'op must be one of verify, dispense, undo_dispense, destroy, undo_destroy, export, undo_export, sample, undo_sample, free_sample, undo_free_sample, lock, unlock, stolen, not "sell"',
+            True,
+        ),
+        (
+            request(id="r", op=None, pack=PACK),
+            "op must be one of verify, dispense, undo_dispense, destroy, undo_destroy, export, undo_export, sample, undo_sample, free_sample, undo_free_sample, lock, unlock, stolen, not null",
+            True,
+        ),
+        (
+            request(id="r", op="verify"),
+            "give exactly one of pack (the pack identifier) or scan_id (a scan's id)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, scan_id="s"),
+            "give exactly one of pack (the pack identifier) or scan_id (a scan's id)",
+            True,
+        ),
+        (request(id="r", op="verify", scan_id=""), "scan_id must be a non-empty string", True),
+        (
+            request(id="r", op="verify", pack={**PACK, "serial": 12}),
+            "pack.serial must be a string",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "scheme": "EAN"}),
+            "pack.scheme must be one of GTIN, PPN, not 'EAN'",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, user=7),
+            "user must be a string of at most 128 characters",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, transaction=3),
+            "unknown field 'transaction'; the fields are id, op, pack, scan_id, user",
+            True,
+        ),
+    ],
+)
+def test_bad_requests_are_rejected_with_what_to_fix(
+    payload: bytes, detail: str, has_id: bool
+) -> None:
+    with pytest.raises(RequestRejected) as info:
+        parse_request(payload)
+    assert info.value.detail == detail
+    assert (info.value.id is not None) == has_id
+    result = validate("result", encode(rejection_result(info.value)))
+    assert result["id"] == info.value.id
+    problem = result["problems"][0]
+    assert problem["code"] == "BAD_REQUEST"
+    assert (
+        problem["message"] == f"The request is not valid ({detail}): correct it and send it again."
+    )
+
+
+def test_encode_adds_the_version_and_keeps_unicode_as_is() -> None:
+    assert encode({"text": "é\x1d"}) == '{"schema_version":1,"text":"é\\u001d"}'.encode()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.binary(max_size=300))
+def test_no_byte_string_crashes_the_parser(payload: bytes) -> None:
+    with contextlib.suppress(RequestRejected):
+        parse_request(payload)
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.one_of(st.text(max_size=10), json_values),
+            "op": st.one_of(st.sampled_from([op.value for op in Operation]), json_values),
+            "pack": st.one_of(st.just(PACK), json_values),
+            "scan_id": st.one_of(st.text(max_size=5), json_values),
+            "user": st.one_of(st.text(max_size=5), json_values),
+            "extra": json_values,
+        },
+    )
+)
+def test_whatever_the_parser_accepts_the_schema_accepts(data: dict[str, Any]) -> None:
+    try:
+        parse_request(json.dumps(data).encode())
+    except RequestRejected as rejected:
+        if rejected.id is not None:
+            validate("result", encode(rejection_result(rejected)))
+        return
+    validate("request", data)
