@@ -64,9 +64,13 @@ class Layout:
     rows: dict[int, Row]
     caps_rows: dict[int, Row]  # only the keys Caps Lock changes
 
-    def output(self, code: int, shift: bool, altgr: bool, caps: bool = False) -> str | None:
-        """The character (or ``dead_*`` marker) key ``code`` types, or None when it types nothing."""
-        row = (caps and self.caps_rows.get(code)) or self.rows.get(code)
+    def output(self, code: int, shift: object, altgr: object, caps: object = False) -> str | None:
+        """The character (or ``dead_*`` marker) key ``code`` types, or None when it types nothing.
+
+        ``shift``/``altgr``/``caps`` are truth values (modifier bits are accepted as they are)."""
+        row = self.caps_rows.get(code) if caps else None
+        if row is None:
+            row = self.rows.get(code)
         if row is None:
             return None
         return row[(SHIFT_LEVEL if shift else 0) + (ALTGR_LEVEL if altgr and self.altgr else 0)]

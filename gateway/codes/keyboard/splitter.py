@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntFlag
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from gateway.codes.keyboard.events import (
     CONTROL_CHARACTERS,
@@ -47,19 +46,20 @@ MAX_ALT_DIGITS = 4  # "0255" is the longest meaningful Alt+keypad code
 UNMAPPED = "\0"
 
 
-class Modifier(IntFlag):
-    """Modifier state recorded with each key-down (Left/Right variants merged where they mean the same)."""
+class Modifier:
+    """Bits of ``KeyStroke.modifiers``: the state held with each key-down (Left/Right merged
+    where they mean the same). Plain ints, not an ``IntFlag``: they are combined per event."""
 
-    NONE = 0
-    SHIFT = 1
-    CTRL = 2
-    ALT = 4  # Left Alt
-    RIGHT_ALT = 8  # AltGr in most layouts, plain Alt in ``us``
-    CAPS_LOCK = 16  # the scanner's own Caps Lock, toggled by the Caps Lock keys it sends
+    NONE: Final = 0
+    SHIFT: Final = 1
+    CTRL: Final = 2
+    ALT: Final = 4  # Left Alt
+    RIGHT_ALT: Final = 8  # AltGr in most layouts, plain Alt in ``us``
+    CAPS_LOCK: Final = 16  # the scanner's own Caps Lock, toggled by the Caps Lock keys it sends
 
 
 # Held-modifier keys → the modifier they hold.
-_MODIFIER_KEYS: dict[int, Modifier] = {
+_MODIFIER_KEYS: dict[int, int] = {
     KEY_LEFTSHIFT: Modifier.SHIFT,
     KEY_RIGHTSHIFT: Modifier.SHIFT,
     KEY_LEFTCTRL: Modifier.CTRL,
@@ -119,7 +119,7 @@ class KeyStroke:
     """
 
     code: int
-    modifiers: Modifier
+    modifiers: int  # Modifier bits
     time: float
     fixed: str | None = None
     alt_digits: str = ""
@@ -163,7 +163,7 @@ class ScanSplitter:
     def __init__(self, settings: KeyboardSettings | None = None) -> None:
         self.settings = settings or KeyboardSettings()
         self._gap = None if self.settings.gap_ms is None else self.settings.gap_ms / 1000.0
-        self._held: dict[int, Modifier] = {}
+        self._held: dict[int, int] = {}
         self._modifiers = Modifier.NONE
         self._caps_lock = False
         self._strokes: list[KeyStroke] = []
@@ -182,22 +182,23 @@ class ScanSplitter:
 
     def feed(self, event: KeyEvent) -> KeyTrace | None:
         """Take one event; returns the scan it completed, if any."""
-        if event.type == EV_SYN:
-            if event.code == SYN_DROPPED:
-                self._drop(event.time)
-            elif event.code == SYN_REPORT:
-                self._resyncing = False
+        if event.type != EV_KEY:
+            if event.type == EV_SYN:
+                if event.code == SYN_DROPPED:
+                    self._drop(event.time)
+                elif event.code == SYN_REPORT:
+                    self._resyncing = False
             return None
-        if (
-            event.type != EV_KEY
-            or self._resyncing
-            or event.value not in (KEY_PRESSED, KEY_RELEASED)
-        ):
+        value = event.value
+        if self._resyncing or (value != KEY_PRESSED and value != KEY_RELEASED):
             return None
-        ended = self.poll(event.time)
-        if self._pending():
-            self._last_time = event.time
-        code, pressed = event.code, event.value == KEY_PRESSED
+        ended = None
+        if self._last_time is not None:  # a scan is in progress
+            if self._gap is not None and event.time - self._last_time > self._gap:
+                ended = self._finish("gap")
+            else:
+                self._last_time = event.time
+        code, pressed = event.code, value == KEY_PRESSED
         if code in _MODIFIER_KEYS:
             self._modifier(code, pressed, event.time)
         elif not pressed:
@@ -222,10 +223,7 @@ class ScanSplitter:
         """End the scan in progress now (device removed, shutdown, end of a recorded stream)."""
         return self._finish("flush")
 
-    def _pending(self) -> bool:
-        return bool(self._strokes or self._alt_digits or self._interrupted or self._discarded)
-
-    def _current(self) -> Modifier:
+    def _current(self) -> int:
         return self._modifiers | Modifier.CAPS_LOCK if self._caps_lock else self._modifiers
 
     def _modifier(self, code: int, pressed: bool, time: float) -> None:
@@ -235,9 +233,10 @@ class ScanSplitter:
             self._held.pop(code, None)
             if code == KEY_LEFTALT and self._alt_digits:
                 self._alt_code(time)
-        self._modifiers = Modifier.NONE
+        modifiers = Modifier.NONE
         for held in self._held.values():
-            self._modifiers |= held
+            modifiers |= held
+        self._modifiers = modifiers
 
     def _key_down(self, code: int, time: float) -> None:
         modifiers = self._current()

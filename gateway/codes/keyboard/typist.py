@@ -20,7 +20,7 @@ from functools import cache
 
 from gateway.codes.keyboard.events import EOT, FS, GS, RS, US
 from gateway.codes.keyboard.layouts import Layout, get_layout, is_dead
-from gateway.codes.keyboard.splitter import UNMAPPED, KeyStroke, KeyTrace, Modifier
+from gateway.codes.keyboard.splitter import UNMAPPED, KeyTrace, Modifier
 
 # Character (at the level held) → the control character Ctrl with that key types.
 CONTROL_OF: dict[str, str] = {
@@ -33,6 +33,8 @@ CONTROL_OF: dict[str, str] = {
     "_": US,
 }
 US_LAYOUT = "us"
+SHIFT, RIGHT_ALT, CAPS, ALT = Modifier.SHIFT, Modifier.RIGHT_ALT, Modifier.CAPS_LOCK, Modifier.ALT
+_CHORD = Modifier.CTRL | Modifier.ALT | Modifier.RIGHT_ALT  # needs more than a table lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +58,11 @@ def _us_controls() -> dict[int, str]:
     return found
 
 
-def _control(layout: Layout, stroke: KeyStroke, shift: bool, altgr: bool, caps: bool) -> str:
-    typed = layout.output(stroke.code, shift, altgr, caps)
+def _control(layout: Layout, code: int, modifiers: int) -> str:
+    typed = layout.output(code, modifiers & SHIFT, modifiers & RIGHT_ALT, modifiers & CAPS)
     if typed is not None and typed in CONTROL_OF:
         return CONTROL_OF[typed]
-    return _us_controls().get(stroke.code, UNMAPPED)
+    return _us_controls().get(code, UNMAPPED)
 
 
 def type_trace(trace: KeyTrace, layout: str) -> TypedText:
@@ -68,22 +70,19 @@ def type_trace(trace: KeyTrace, layout: str) -> TypedText:
     table = get_layout(layout)
     chars: list[str] = []
     unmapped: list[str] = []
+    altgr_layout = table.altgr
     for stroke in trace.strokes:
         modifiers = stroke.modifiers
+        chord = modifiers & _CHORD
         if stroke.fixed is not None:
             typed: str | None = stroke.fixed
-        else:
-            right_alt = bool(modifiers & Modifier.RIGHT_ALT)
-            altgr = right_alt and table.altgr
-            shift = bool(modifiers & Modifier.SHIFT)
-            caps = bool(modifiers & Modifier.CAPS_LOCK)
-            if modifiers & Modifier.ALT or (right_alt and not table.altgr):
-                typed = UNMAPPED
-            elif modifiers & Modifier.CTRL:
-                typed = _control(table, stroke, shift, altgr, caps)
-            else:
-                typed = table.output(stroke.code, shift, altgr, caps)
-        if typed is None or typed == UNMAPPED or is_dead(typed):
+        elif not chord or (chord == RIGHT_ALT and altgr_layout):
+            typed = table.output(stroke.code, modifiers & SHIFT, chord, modifiers & CAPS)
+        elif chord & ALT or (chord & RIGHT_ALT and not altgr_layout):
+            typed = UNMAPPED
+        else:  # Ctrl, possibly with Shift or AltGr
+            typed = _control(table, stroke.code, modifiers)
+        if typed is None or len(typed) != 1 or typed == UNMAPPED:
             unmapped.append(
                 stroke.describe(table.altgr) + (f" ({typed})" if typed and is_dead(typed) else "")
             )

@@ -1,0 +1,76 @@
+"""Benchmark: key events of one scan → ScanSplitter → type_trace, per scan, under ``us`` and ``fr``.
+
+Prints p50/p99 in µs for a typical 40-character GS1 pack (AIM id, GTIN, expiry, batch, GS,
+serial, Enter), and the ratio to a baseline run in the same process: a plain dict lookup per
+character over the same text (the least any decoder must do). Run:
+``.venv/bin/python bench/bench_keys.py [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter, emulate, type_trace
+
+PACK = "]d2010858600770385117241231108HB5R" + GS + "21587E4QA"
+
+
+def _time(run: Callable[[], object], rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    return samples
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[98]
+
+
+def _decoder(layout: str, events: list[KeyEvent]) -> Callable[[], object]:
+    splitter = ScanSplitter(KeyboardSettings(layout=layout))
+
+    def run() -> object:
+        for event in events:
+            trace = splitter.feed(event)
+            if trace is not None:
+                return type_trace(trace, layout).text
+        raise AssertionError("the scan did not end")
+
+    return run
+
+
+def _baseline(text: str) -> Callable[[], object]:
+    table = {c: c for c in text}
+
+    def run() -> object:
+        return "".join([table[c] for c in text])
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20_000)
+    args = parser.parse_args()
+    print(f"pack: {len(PACK)} characters")
+    base_p50, base_p99 = _percentiles(_time(_baseline(PACK), args.rounds))
+    print(f"baseline dict lookup per character: p50 {base_p50:.2f} µs  p99 {base_p99:.2f} µs")
+    for layout, style in (("us", "ctrl_us"), ("fr", "ctrl_us"), ("fr", "alt_keypad")):
+        events = emulate(PACK, layout, separators=style)
+        run = _decoder(layout, events)
+        assert run() == PACK
+        p50, p99 = _percentiles(_time(run, args.rounds))
+        print(
+            f"{layout} ({style}, {len(events)} events): p50 {p50:.1f} µs  p99 {p99:.1f} µs  "
+            f"(×{p50 / base_p50:.0f} / ×{p99 / base_p99:.0f} baseline)"
+        )
+
+
+if __name__ == "__main__":
+    main()
