@@ -23,6 +23,7 @@ class ProblemCode(StrEnum):
     BAD_DATE = "BAD_DATE"
     BAD_CHARSET = "BAD_CHARSET"
     FIELD_TOO_LONG = "FIELD_TOO_LONG"
+    FIELD_TOO_SHORT = "FIELD_TOO_SHORT"
     MISSING_FIELD = "MISSING_FIELD"
     DUPLICATE_FIELD = "DUPLICATE_FIELD"
     GS_MISSING = "GS_MISSING"
@@ -40,10 +41,12 @@ class ProblemCode(StrEnum):
 class ProblemText:
     en: str
     fr: str
+    when: str = "error"  # the severities the decoder gives it, for the documentation table
 
 
-# One sentence each, telling the pharmacist or technician what to do. {detail} is filled with
-# the specific field or character when known.
+# THE table of problem codes (the README's "Problem codes" section is generated from it by
+# catalogue_markdown() and a test keeps them equal). One sentence each, telling the pharmacist or
+# technician what to do; {detail} names the field, character or key concerned.
 CATALOGUE: dict[ProblemCode, ProblemText] = {
     ProblemCode.BAD_CHECK_DIGIT: ProblemText(
         en="A check digit is wrong ({detail}): the code was misread, scan the pack again.",
@@ -61,6 +64,10 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
         en="A field is longer than allowed ({detail}): the separators were probably lost, check the scanner sends GS.",
         fr="Un champ dépasse la longueur permise ({detail}) : les séparateurs ont sans doute été perdus, vérifiez que le scanner transmet GS.",
     ),
+    ProblemCode.FIELD_TOO_SHORT: ProblemText(
+        en="A field is shorter than its fixed length ({detail}): the scan was probably cut short, scan the pack again.",
+        fr="Un champ est plus court que sa longueur fixe ({detail}) : le scan a sans doute été tronqué, scannez la boîte à nouveau.",
+    ),
     ProblemCode.MISSING_FIELD: ProblemText(
         en="The code lacks a required field ({detail}): this pack cannot be verified from this scan.",
         fr="Le code ne contient pas un champ obligatoire ({detail}) : cette boîte ne peut pas être vérifiée avec ce scan.",
@@ -72,14 +79,15 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
     ProblemCode.GS_MISSING: ProblemText(
         en="The scanner did not send the group separators ({detail}): enable 'transmit GS / FNC1' in the scanner settings.",
         fr="Le scanner n'a pas transmis les séparateurs de groupe ({detail}) : activez « transmettre GS / FNC1 » dans ses réglages.",
+        when="warning when exactly one split of the fields is a valid pack (it is used), error otherwise",
     ),
     ProblemCode.LAYOUT_AMBIGUOUS: ProblemText(
         en="The scanner's keyboard country could not be told apart ({detail}): set the scanner layout in the configuration.",
         fr="Le pays de clavier du scanner est ambigu ({detail}) : indiquez la disposition du scanner dans la configuration.",
     ),
     ProblemCode.SUSPECT_LAYOUT_MISMATCH: ProblemText(
-        en="The characters look like a keyboard-country mix-up ({detail}): calibrate the scanner with 'nmvs-gateway selftest --calibrate'.",
-        fr="Les caractères évoquent une confusion de clavier ({detail}) : calibrez le scanner avec « nmvs-gateway selftest --calibrate ».",
+        en="The characters look like a keyboard-country mix-up ({detail}): set the scanner's keyboard country in the gateway configuration.",
+        fr="Les caractères évoquent une confusion de clavier ({detail}) : indiquez le pays de clavier du scanner dans la configuration de la passerelle.",
     ),
     ProblemCode.NOT_A_PACK_CODE: ProblemText(
         en="This is not a medicine pack identifier ({detail}): scan the pack's DataMatrix code.",
@@ -106,6 +114,14 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
         fr="La requête n'est pas valide ({detail}) : corrigez-la et renvoyez-la.",
     ),
 }
+
+
+def catalogue_markdown() -> str:
+    """The README table of problem codes, generated from :data:`CATALOGUE`."""
+    lines = ["| code | severity | message (en) | message (fr) |", "|---|---|---|---|"]
+    for code, text in CATALOGUE.items():
+        lines.append(f"| `{code.value}` | {text.when} | {text.en} | {text.fr} |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,217 @@
+"""The scan-level decode pipeline the capture layer and the daemon call: one scan in, one
+:class:`DecodedScan` out, never an exception for bad data.
+
+Three entry points, by transport: :func:`decode_text` (already text), :func:`decode_bytes`
+(serial / CDC / HID POS: bytes are Latin-1 verbatim) and :func:`decode_keys` (a keyboard-wedge
+scan as a :class:`~gateway.codes.keyboard.KeyTrace`, typed with the scanner's layout, or with
+every candidate layout when the layout is ``auto``). All of them end in the same text stage:
+configured prefix and suffix removed, AIM id split off, GS substitute turned into GS, then
+:func:`gateway.codes.text.read_code`. Nothing is ever trimmed with ``str.strip()`` (GS, RS and
+EOT are whitespace to Python) and no character is ever changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gateway.codes.keyboard import AUTO_LAYOUT, LAYOUTS, KeyboardSettings, KeyTrace, TypedText
+from gateway.codes.layout_typing import type_under
+from gateway.codes.pack import PackIdentifier
+from gateway.codes.problems import Problem, ProblemCode, error, has_error
+from gateway.codes.text import read_code, split_aim
+from gateway.codes.validation import SET_82
+
+# Bytes a scanner may legitimately send besides printable ones: GS, RS, EOT, FS, US, CR, LF, TAB.
+_CONTROL_BYTES_ALLOWED = frozenset(b"\x1d\x1e\x04\x1c\x1f\r\n\t")
+_LINE_END = "\r\n"
+# Every character a valid scan can hold: set 82, the control characters, AIM id and ISO/IEC
+# 15434 header punctuation, an end of line (configured prefix, suffix and GS substitute added).
+_SCAN_CHARACTERS = SET_82 | frozenset("\x1d\x1e\x04[]\r\n")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeSettings:
+    """How one scanner's output is read.
+
+    ``keyboard``: the wedge settings (layout or ``auto``, suffix keys, gap, function keys).
+    ``auto_layouts``: the candidates tried when the layout is ``auto``, in order of preference.
+    ``prefix``/``suffix``: removed when present. ``gs_substitute``: a character the scanner sends
+    instead of GS; it must be outside set 82 (e.g. ``$``) so that it can never be data.
+    """
+
+    keyboard: KeyboardSettings = field(default_factory=KeyboardSettings)
+    auto_layouts: tuple[str, ...] = LAYOUTS
+    prefix: str = ""
+    suffix: str = ""
+    gs_substitute: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.auto_layouts if name not in LAYOUTS]
+        if unknown or not self.auto_layouts:
+            raise ValueError(
+                f"auto_layouts must be layouts among {', '.join(LAYOUTS)}, not {unknown or 'none'}"
+            )
+        if self.gs_substitute is not None and (
+            len(self.gs_substitute) != 1 or self.gs_substitute in SET_82
+        ):
+            raise ValueError(
+                f"gs_substitute must be one character outside GS1 set 82 (such as '$'), "
+                f"not {self.gs_substitute!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedScan:
+    """One decoded scan: ``ok`` exactly when no problem is an error; ``pack`` whenever determined."""
+
+    text: str
+    pack: PackIdentifier | None
+    problems: tuple[Problem, ...]
+    aim: str | None = None
+    layout: str | None = None
+    layouts: tuple[
+        str, ...
+    ] = ()  # layout "auto": every layout under which the scan is a valid pack
+
+    @property
+    def ok(self) -> bool:
+        return not has_error(self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": self.ok,
+            "text": self.text,
+            "layout": self.layout,
+            "pack": None if self.pack is None else self.pack.to_json(),
+            "problems": [problem.to_json() for problem in self.problems],
+            "aim": self.aim,
+        }
+        if self.layouts:
+            data["layouts"] = list(self.layouts)
+        return data
+
+
+def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
+    """Decode one scan that is already text (``text`` is reported back unchanged)."""
+    body = text.rstrip(_LINE_END)  # only CR/LF: an end-of-line suffix is never data
+    if settings.prefix and body.startswith(settings.prefix):
+        body = body[len(settings.prefix) :]
+    if settings.suffix and body.endswith(settings.suffix):
+        body = body[: -len(settings.suffix)]
+    aim, body = split_aim(body)
+    reading = read_code(body, aim, settings.gs_substitute)
+    return DecodedScan(text=text, pack=reading.pack, problems=reading.problems, aim=aim)
+
+
+def decode_bytes(data: bytes, settings: DecodeSettings) -> DecodedScan:
+    """Decode one scan received as bytes; binary garbage gives ``BAD_INPUT``, never an exception."""
+    text = data.decode("latin-1")
+    for offset, byte in enumerate(data):
+        if (byte < 0x20 and byte not in _CONTROL_BYTES_ALLOWED) or 0x7F <= byte < 0xA0:
+            return bad_input(text, f"binary byte 0x{byte:02X} at offset {offset}")
+    return decode_text(text, settings)
+
+
+def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
+    """Decode one keyboard-wedge scan under the configured layout, or every candidate for ``auto``."""
+    if trace.interrupted or trace.truncated:
+        detail = (
+            "the system dropped key events during the scan"
+            if trace.interrupted
+            else f"{trace.keys_discarded} keys beyond the per-scan limit were dropped"
+        )
+        return DecodedScan(
+            text="", pack=None, problems=(error(ProblemCode.SCAN_INTERRUPTED, detail),)
+        )
+    if settings.keyboard.layout == AUTO_LAYOUT:
+        return _decode_auto(trace, settings, settings.auto_layouts)
+    layout = settings.keyboard.layout
+    scan = _decode_typed(layout, type_under(trace, (layout,))[layout], settings, {})
+    if scan.ok:
+        return scan
+    others = tuple(name for name in settings.auto_layouts if name != settings.keyboard.layout)
+    guess = _decode_auto(trace, settings, others)
+    if not guess.ok or not guess.layouts:
+        return scan
+    hint = error(
+        ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+        f"the keys give a valid pack with layout {', '.join(guess.layouts)}, "
+        f"not with {settings.keyboard.layout}",
+    )
+    return replace(scan, problems=(hint, *scan.problems))
+
+
+def _decode_typed(
+    layout: str, typed: TypedText, settings: DecodeSettings, decoded: dict[str, DecodedScan]
+) -> DecodedScan:
+    """Decode what a trace typed under ``layout``; ``decoded`` caches the texts already seen."""
+    if typed.unmapped:
+        shown = ", ".join(typed.unmapped[:3])
+        more = len(typed.unmapped) - 3
+        detail = f"{shown} and {more} more" if more > 0 else shown
+        return DecodedScan(
+            text=typed.text,
+            pack=None,
+            problems=(error(ProblemCode.UNMAPPED_KEY, f"{detail} in layout {layout}"),),
+            layout=layout,
+        )
+    scan = decoded.get(typed.text)
+    if scan is None:
+        scan = decoded[typed.text] = decode_text(typed.text, settings)
+    return replace(scan, layout=layout)
+
+
+def _decode_auto(
+    trace: KeyTrace, settings: DecodeSettings, candidates: tuple[str, ...]
+) -> DecodedScan:
+    """Keep the layouts under which the trace is a valid pack; refuse when they disagree."""
+    decoded: dict[str, DecodedScan] = {}
+    typed_by_layout = type_under(trace, candidates)
+    # Only texts made of characters a pack code can arrive in are worth a full decode.
+    possible = _SCAN_CHARACTERS.union(
+        settings.prefix, settings.suffix, settings.gs_substitute or ""
+    )
+    valid = []
+    for name, typed in typed_by_layout.items():
+        if not typed.unmapped and possible.issuperset(typed.text):
+            scan = _decode_typed(name, typed, settings, decoded)
+            if scan.ok and scan.pack is not None:
+                valid.append(scan)
+    if not valid:
+        # Nothing valid: report the reading with the fewest problems (unmapped keys last).
+        scans = [
+            _decode_typed(name, typed, settings, decoded) for name, typed in typed_by_layout.items()
+        ]
+        return min(
+            scans,
+            key=lambda scan: (
+                any(p.code is ProblemCode.UNMAPPED_KEY for p in scan.problems),
+                len(scan.problems),
+            ),
+        )
+    packs = {scan.pack for scan in valid}
+    agreeing = tuple(scan.layout or "" for scan in valid)
+    if len(packs) == 1:
+        return replace(valid[0], layouts=agreeing)
+    distinct: dict[PackIdentifier | None, str | None] = {}
+    for scan in valid:
+        distinct.setdefault(scan.pack, scan.layout)
+    named = ", ".join(str(name) for name in distinct.values())
+    return DecodedScan(
+        text=valid[0].text,
+        pack=None,
+        problems=(
+            error(
+                ProblemCode.LAYOUT_AMBIGUOUS,
+                f"layouts {named} read {len(packs)} different valid packs",
+            ),
+        ),
+        aim=valid[0].aim,
+        layouts=agreeing,
+    )
+
+
+def bad_input(text: str, detail: str) -> DecodedScan:
+    """The result for input that is not a scan at all (used by the ``decode`` command)."""
+    return DecodedScan(text=text, pack=None, problems=(error(ProblemCode.BAD_INPUT, detail),))

@@ -1,0 +1,89 @@
+"""Scanned text → which kind of code it is → the pack reading, with a diagnosis when it is none.
+
+Input is the data as the scanner sent it, with the AIM symbology identifier already split off.
+Dispatch: ISO/IEC 15434 (``[)>``) to
+:mod:`gateway.codes.iso15434`; text starting with a digit to :mod:`gateway.codes.gs1`;
+recognisable non-pack codes (EAN/UPC, a PZN Code 39, a web address, another symbology) to
+``NOT_A_PACK_CODE``. Characters that no pack code contains but a keyboard-country mix-up
+produces (``$d2`` or ``+d2`` for ``]d2``, any non-ASCII letter such as the AZERTY digits
+``à&é"'(-è_ç``) add ``SUSPECT_LAYOUT_MISMATCH``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.codes.gs1 import GS, Reading, parse_gs1
+from gateway.codes.iso15434 import HEADER, parse_iso15434
+from gateway.codes.problems import Problem, ProblemCode, error
+from gateway.codes.validation import char_name, gtin_check_digit
+
+# ISO/IEC 15424 symbology identifier: "]", the symbology letter, one modifier character.
+_AIM = re.compile(r"\][A-Za-z][0-9A-Za-z]")
+# Data Matrix, GS1-128, QR, GS1 DataBar, GS1 DotCode: the symbologies a pack code can arrive in.
+_PACK_SYMBOLOGIES = frozenset("dCQeJ")
+_MISREAD_AIM = re.compile(r"[$+][dCQe].")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_PZN_CODE_39 = re.compile(r"-\d{7,8}")
+_RETAIL_BARCODES = {8: "EAN-8", 12: "UPC-A", 13: "EAN-13", 14: "GTIN-14"}
+
+
+def split_aim(text: str) -> tuple[str | None, str]:
+    """``("]d2", rest)`` when the text starts with an AIM symbology identifier, else ``(None, text)``."""
+    if _AIM.match(text):
+        return text[:3], text[3:]
+    return None, text
+
+
+def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> Reading:
+    """Read one scan's data (without AIM id, prefix or suffix); ``gs_substitute`` stands for GS."""
+    if _MISREAD_AIM.match(body):  # before substitution: "$d2" stays visible with "$" for GS
+        # A mangled AIM id: everything after it is mangled too, so this is the one diagnosis.
+        return Reading.refused(
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            f"{body[:3]!r} at the start looks like an AIM id ']{body[1]}…' typed with another keyboard country",
+        )
+    suspicion = _foreign_character(body)
+    if gs_substitute is not None:
+        body = body.replace(gs_substitute, GS)
+    if not body:
+        return Reading.refused(ProblemCode.UNKNOWN_FORMAT, "nothing was scanned")
+    if aim is not None and aim[1] not in _PACK_SYMBOLOGIES:
+        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, f"a barcode of symbology {aim}")
+    if body.startswith(HEADER):
+        reading = parse_iso15434(body, aim)
+    elif (body[0].isascii() and body[0].isdigit()) or body[0] == GS:
+        not_a_pack = _retail_barcode(body)
+        if not_a_pack is not None:
+            return Reading.refused(ProblemCode.NOT_A_PACK_CODE, not_a_pack)
+        reading = parse_gs1(body, aim)
+    elif suspicion is not None:
+        return Reading(None, (suspicion,))
+    elif _URL.match(body):
+        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, "a web address")
+    elif _PZN_CODE_39.fullmatch(body):
+        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, f"a PZN barcode {body}")
+    else:
+        return Reading.refused(
+            ProblemCode.UNKNOWN_FORMAT, f"the code starts with {char_name(body[0])}"
+        )
+    if suspicion is not None and reading.problems:
+        return Reading(reading.pack, (suspicion, *reading.problems))
+    return reading
+
+
+def _retail_barcode(body: str) -> str | None:
+    name = _RETAIL_BARCODES.get(len(body))
+    if name and body.isdigit() and gtin_check_digit(body[:-1]) == int(body[-1]):
+        return f"{name} product barcode {body}"
+    return None
+
+
+def _foreign_character(body: str) -> Problem | None:
+    for char in body:
+        if not char.isascii() and char.isprintable():
+            return error(
+                ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+                f"{char_name(char)} cannot be in a pack code but is typical of a keyboard mix-up",
+            )
+    return None
