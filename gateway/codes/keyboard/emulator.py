@@ -17,7 +17,7 @@ Control characters (GS, RS, EOT, FS, US) are sent in the style chosen with ``sep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 from gateway.codes.keyboard.events import (
     CONTROL_CHARACTERS,
@@ -41,14 +41,7 @@ from gateway.codes.keyboard.typist import CONTROL_OF, US_LAYOUT
 Separators = Literal[
     "ctrl_layout", "ctrl_us", "alt_keypad", "function_key", "substitute", "dropped"
 ]
-SEPARATOR_STYLES: tuple[Separators, ...] = (
-    "ctrl_layout",
-    "ctrl_us",
-    "alt_keypad",
-    "function_key",
-    "substitute",
-    "dropped",
-)
+SEPARATOR_STYLES: tuple[Separators, ...] = get_args(Separators)
 
 # Control character → the printable character whose Ctrl chord types it (the first listed wins).
 _CONTROL_BASE: dict[str, str] = {
