@@ -23,7 +23,13 @@ class Command(NamedTuple):
     summary: str
 
 
-COMMANDS: tuple[Command, ...] = ()
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "card",
+        "gateway.selftest.card",
+        "write a printable scanner calibration card (PDF or PNG)",
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Technician tools: the self-test checks and the printable scanner calibration card."""

@@ -1,0 +1,192 @@
+"""The calibration card, read back from the written files by libdmtx (an independent decoder).
+
+The card is encoded by zxing-cpp/zint; libdmtx (via pylibdmtx) reads the PNG itself and the PDF
+after poppler rasterises it, so each test checks what a scanner would see on paper. libdmtx
+reports FNC1 as whichever byte it is told: as GS it yields what a scanner transmits (the leading
+FNC1, GS1 mode / AIM ``]d2``, shows up as a first GS); as ``|`` it proves the separators are
+FNC1 codewords and not literal GS bytes (those stay GS, as in the PPN).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from ctypes import cast
+from pathlib import Path
+
+import biip
+import pytest
+from PIL import Image
+from pylibdmtx import pylibdmtx
+from pylibdmtx.wrapper import DmtxProperty, DmtxUndefined, dmtxDecodeSetProp
+
+from gateway.cli import main
+from gateway.selftest import card
+from gateway.selftest.card_codes import (
+    CALIBRATION,
+    CALIBRATION_PAYLOAD,
+    CARD_CODES,
+    DAY_00_EXPIRY,
+    FRENCH_PACK,
+    GERMAN_PPN,
+    GS,
+    LAYOUT_SENSITIVE_LETTERS,
+    LAYOUT_SENSITIVE_PUNCTUATION,
+)
+
+# Full A4 pages at 300 dpi: libdmtx searches them in about a second when it samples every third
+# pixel (modules are 6 px), and in tens of seconds at full resolution.
+SHRINK = 3
+
+
+def read_data_matrices(image: Image.Image, fnc1: int | None) -> list[bytes]:
+    """Every Data Matrix libdmtx finds in ``image``; ``fnc1`` is the byte reported for FNC1.
+
+    pylibdmtx's ``decode()`` cannot set libdmtx's FNC1 property, so this repeats its loop
+    with the property set (same private helpers, same order).
+    """
+    pixels, width, height, bpp = pylibdmtx._pixel_data(image.convert("L"))
+    found = []
+    with (
+        pylibdmtx._image(
+            cast(pixels, pylibdmtx.c_ubyte_p), width, height, pylibdmtx._PACK_ORDER[bpp]
+        ) as dmtx_image,
+        pylibdmtx._decoder(dmtx_image, SHRINK) as decoder,
+    ):
+        if fnc1 is not None:
+            dmtxDecodeSetProp(decoder, DmtxProperty.DmtxPropFnc1, fnc1)
+        while True:
+            with pylibdmtx._region(decoder, None) as region:
+                if not region:
+                    break
+                decoded = pylibdmtx._decode_region(decoder, region, DmtxUndefined, SHRINK)
+                if decoded:
+                    found.append(decoded.data)
+    return sorted(found)
+
+
+def expected_with_fnc1_as_gs() -> list[bytes]:
+    return sorted(
+        ((GS if code.kind == "gs1" else "") + code.payload).encode("ascii") for code in CARD_CODES
+    )
+
+
+@pytest.fixture(scope="module")
+def card_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("card")
+    assert main(["card", "--out", str(folder / "card.pdf")]) == 0
+    assert main(["card", "--out", str(folder / "card.png")]) == 0
+    yield folder
+
+
+def test_png_card_holds_every_code_byte_for_byte(card_dir: Path) -> None:
+    with Image.open(card_dir / "card.png") as page:
+        assert page.size == (2480, 3508)  # A4 at 300 dpi
+        assert read_data_matrices(page, fnc1=0x1D) == expected_with_fnc1_as_gs()
+
+
+def test_pdf_card_rasterised_holds_every_code_byte_for_byte(card_dir: Path) -> None:
+    if shutil.which("pdftoppm") is None:
+        pytest.skip(
+            "pdftoppm is missing: install the Debian package poppler-utils (.ci/setup does)"
+        )
+    subprocess.run(
+        ["pdftoppm", "-r", "300", "-gray", "-aa", "no", "-aaVector", "no", "-png", "-singlefile",
+         str(card_dir / "card.pdf"), str(card_dir / "pdf-page")],
+        check=True,
+    )  # fmt: skip
+    with Image.open(card_dir / "pdf-page.png") as page:
+        assert abs(page.width - 2480) <= 1 and abs(page.height - 3508) <= 1
+        assert read_data_matrices(page, fnc1=0x1D) == expected_with_fnc1_as_gs()
+
+
+def test_gs1_separators_are_fnc1_codewords_and_ppn_controls_are_data(card_dir: Path) -> None:
+    # Report FNC1 as "|" (outside set 82 and absent from every payload): FNC1 codewords then
+    # read as "|", while GS stored as a data byte would still read as GS.
+    with Image.open(card_dir / "card.png") as page:
+        fnc1_as_bar = read_data_matrices(page, fnc1=ord("|"))
+    gs1_payloads = [code.payload for code in CARD_CODES if code.kind == "gs1"]
+    assert all(GS in payload for payload in gs1_payloads)
+    assert all("|" not in code.payload for code in CARD_CODES)
+    assert fnc1_as_bar == sorted(
+        [("|" + payload.replace(GS, "|")).encode("ascii") for payload in gs1_payloads]
+        + [GERMAN_PPN.payload.encode("ascii")]
+    )
+
+
+def test_calibration_payload_is_the_exact_contract() -> None:
+    assert CALIBRATION.payload == CALIBRATION_PAYLOAD
+    assert CALIBRATION_PAYLOAD == (
+        "0109506000134352" "17281231" "10!\"%&'()*+,-./:;<=>?_" "\x1d"
+        "21aqwzymAQWZYM" "\x1d" "7100123456789"
+    )  # fmt: skip
+
+
+def test_calibration_code_has_every_layout_sensitive_character_in_both_cases() -> None:
+    layout_sensitive = set(LAYOUT_SENSITIVE_PUNCTUATION + LAYOUT_SENSITIVE_LETTERS + "0123456789")
+    assert layout_sensitive <= set(CALIBRATION_PAYLOAD)
+    letters = [char for char in CALIBRATION_PAYLOAD if char.isalpha()]
+    assert {char.lower() for char in letters if char.isupper()} == {
+        char for char in letters if char.islower()
+    }
+    assert CALIBRATION_PAYLOAD.count(GS) == 2
+
+
+@pytest.mark.parametrize("code", [CALIBRATION, FRENCH_PACK, DAY_00_EXPIRY], ids=lambda c: c.key)
+def test_gs1_codes_are_valid_element_strings(code: card.CardCode) -> None:
+    result = biip.parse(code.aim + code.payload)
+    assert result.gs1_message_error is None
+    assert result.gtin_error is None
+    message = result.gs1_message
+    assert message is not None
+    parsed = [(element.ai.ai, element.value) for element in message.element_strings]
+    assert parsed == list(code.elements)
+    for element in message.element_strings:
+        assert element.gtin_error is None
+        assert len(element.value) <= 20
+
+
+def test_french_pack_carries_a_cip13_and_day_00_code_keeps_its_raw_expiry() -> None:
+    gtin = dict(FRENCH_PACK.elements)["01"]
+    assert gtin.startswith("034009") and len(gtin) == 14
+    expiry = biip.parse(DAY_00_EXPIRY.aim + DAY_00_EXPIRY.payload).gs1_message.element_strings.get(
+        ai="17"
+    )
+    assert expiry.value == "290500"
+    assert str(expiry.date) == "2029-05-31"  # day 00 means the whole month
+
+
+def test_german_ppn_is_format_06_with_a_valid_ppn() -> None:
+    body = GERMAN_PPN.payload
+    assert body.startswith("[)>\x1e06\x1d") and body.endswith("\x1e\x04")
+    fields = body[len("[)>\x1e06\x1d") : -2].split(GS)
+    assert [field[:2] if field[0].isdigit() else field[0] for field in fields] == [
+        "9N",
+        "1T",
+        "D",
+        "S",
+    ]
+    ppn = fields[0][2:]
+    assert sum((i + 2) * ord(char) for i, char in enumerate(ppn[:10])) % 97 == int(ppn[10:])
+    assert GERMAN_PPN.aim == "]d1"
+
+
+def test_missing_output_folder_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no-such-folder" / "card.pdf"
+    assert main(["card", "--out", str(out)]) == 1
+    assert capsys.readouterr().out == (
+        f"nmvs-gateway card: cannot write {out}: the folder {out.parent} does not exist\n"
+    )
+
+
+def test_png_without_dejavu_fonts_says_which_package_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(card, "PNG_FONT_DIR", tmp_path)
+    assert main(["card", "--out", str(tmp_path / "card.png")]) == 1
+    out = capsys.readouterr().out
+    assert "install the Debian package fonts-dejavu-core, or write a PDF card instead" in out
+    assert not (tmp_path / "card.png").exists()
