@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway.codes.keyboard import LAYOUTS, generate, key_name, table_source
-from gateway.codes.keyboard.layouts import get_layout
+from gateway.codes.keyboard.layouts import Chord, get_layout
 
 SET_82 = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 KEY_2, KEY_Y, KEY_MINUS, KEY_EQUAL, KEY_LEFTBRACE, KEY_102ND = 3, 21, 12, 13, 26, 86
@@ -103,3 +103,12 @@ def test_latin_level_is_used_for_non_latin_countries() -> None:
     for layout in ("bg", "gr"):
         chords = get_layout(layout).chords()
         assert chords["q"].code == 16 and not chords["q"].shift
+
+
+def test_chords_prefer_no_altgr_then_not_102nd_then_the_lowest_level() -> None:
+    us, fr = get_layout("us").chords(), get_layout("fr").chords()
+    assert us["<"] == Chord(51, shift=True, altgr=False)  # Shift+KEY_COMMA, as Windows US types it
+    assert fr["<"] == Chord(KEY_102ND, shift=False, altgr=False)
+    assert fr["2"] == Chord(KEY_2, shift=True, altgr=False)
+    assert fr["]"] == Chord(KEY_MINUS, shift=False, altgr=True)
+    assert "dead_circumflex" in fr and "^" in fr  # the reverse map keeps dead keys apart
