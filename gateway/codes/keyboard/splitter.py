@@ -242,7 +242,7 @@ class ScanSplitter:
         modifiers = self._current()
         if self._last_time is None:
             self._last_time = time
-        if code in KEYPAD_DIGITS and modifiers & Modifier.ALT and KEY_LEFTALT in self._held:
+        if code in KEYPAD_DIGITS and modifiers & Modifier.ALT:
             if len(self._alt_digits) < MAX_ALT_DIGITS + 1:  # one extra digit marks the code invalid
                 self._alt_digits += KEYPAD_DIGITS[code]
                 self._alt_time = time
