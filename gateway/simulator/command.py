@@ -1,0 +1,185 @@
+"""``nmvs-gateway nmvs-sim``: run the NMVS simulator from the command line.
+
+The first line on stdout is ``listening <url>`` once the socket is bound (port 0 picks one),
+so scripts and tests can start it and read where it is. Bad options or files print one line
+naming the problem on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
+
+    from gateway.simulator.market import Market
+    from gateway.simulator.persistence import SqliteStore
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8443",
+        metavar="HOST:PORT",
+        help="address to serve on; port 0 picks a free one",
+    )
+    parser.add_argument("--plain-http", action="store_true", help="serve plain HTTP (tests, demos)")
+    parser.add_argument("--cert", type=Path, help="server certificate (PEM), for HTTPS")
+    parser.add_argument("--key", type=Path, help="server private key (PEM), for HTTPS")
+    parser.add_argument(
+        "--client-ca", type=Path, help="CA bundle (PEM) that client certificates must chain to"
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--packs", type=Path, metavar="FILE", help="market data (JSON) to load")
+    source.add_argument(
+        "--generate", type=int, metavar="N", help="generate a random market of N packs"
+    )
+    parser.add_argument("--seed", type=int, help="seed for --generate (same seed, same market)")
+    parser.add_argument(
+        "--packs-out", type=Path, metavar="FILE", help="write the market (JSON) here"
+    )
+    parser.add_argument(
+        "--generate-only", action="store_true", help="with --generate: write --packs-out and exit"
+    )
+    parser.add_argument(
+        "--state", type=Path, metavar="FILE", help="keep the simulator state in this SQLite file"
+    )
+    parser.add_argument("--admin", action="store_true", help="enable the /_sim/ admin endpoints")
+    parser.add_argument(
+        "--bulk-delay",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="simulated bulk processing time",
+    )
+    parser.add_argument(
+        "--max-failed-logins",
+        type=int,
+        default=5,
+        metavar="N",
+        help="lockout (AU_05) after N failures",
+    )
+    parser.add_argument(
+        "--own-repeat-limit",
+        type=int,
+        default=3,
+        metavar="N",
+        help="French PCK_23 counter: N repeats answered PCK_23, then PCK_19; -1 disables (PCK_22)",
+    )
+    parser.add_argument(
+        "--batch-inactive-set",
+        choices=("specific", "twin"),
+        default="specific",
+        help="set operation on an expired/recalled/withdrawn pack: PCK_02/LOT_01/LOT_08 or PCK_30",
+    )
+
+
+class _ConfigError(Exception):
+    pass
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535 or not host:
+        raise _ConfigError(f"--listen must be HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from gateway.simulator.marketfile import MarketFileError
+    from gateway.simulator.persistence import StateFileError
+
+    logging.basicConfig(level=logging.WARNING, format="nmvs-sim: %(levelname)s %(message)s")
+    try:
+        host, port = _listen(args.listen)
+        market, store = _market(args)
+        context = _tls_context(args) if market is not None else None
+    except (_ConfigError, MarketFileError, StateFileError) as error:
+        print(f"nmvs-sim: error: {error}", file=sys.stderr)
+        return 2
+    if market is None:
+        return 0
+    try:
+        return asyncio.run(_serve(market, host, port, context, args.admin))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    from gateway.simulator.server import TlsSettings
+
+    if args.plain_http:
+        return None
+    if not (args.cert and args.key and args.client_ca):
+        raise _ConfigError("HTTPS needs --cert, --key and --client-ca (or use --plain-http)")
+    try:
+        return TlsSettings(args.cert, args.key, args.client_ca).context()
+    except OSError as error:  # ssl.SSLError included
+        raise _ConfigError(f"cannot load the TLS certificate, key or client CA: {error}") from None
+
+
+def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None]:
+    """The market to serve (None after --generate-only) and its state store, if any."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.simulator.market import MarketRules
+    from gateway.simulator.marketfile import generate_market, load_market, write_market
+    from gateway.simulator.server import open_market
+
+    if args.generate is not None:
+        if args.generate < 1:
+            raise _ConfigError("--generate needs a positive number of packs")
+        data = generate_market(args.generate, today=datetime.now(UTC).date(), seed=args.seed)
+    elif args.packs is not None:
+        data = load_market(args.packs)
+    elif args.state is None:
+        raise _ConfigError("give --packs FILE, --generate N or an existing --state FILE")
+    else:
+        data = None
+    if data is not None and args.packs_out is not None:
+        try:
+            write_market(data, args.packs_out)
+        except OSError as error:
+            raise _ConfigError(f"{args.packs_out}: cannot write the market: {error}") from None
+    if args.generate_only:
+        if args.generate is None or args.packs_out is None:
+            raise _ConfigError("--generate-only needs --generate and --packs-out")
+        return None, None
+    rules = MarketRules(
+        max_failed_logins=args.max_failed_logins,
+        own_repeat_info_limit=None if args.own_repeat_limit < 0 else args.own_repeat_limit,
+        batch_inactive_set=args.batch_inactive_set,
+        bulk_delay=timedelta(seconds=args.bulk_delay),
+    )
+    return open_market(data, rules=rules, state_file=args.state)
+
+
+async def _serve(
+    market: Market, host: str, port: int, context: ssl.SSLContext | None, admin: bool
+) -> int:
+    import asyncio
+    import signal
+
+    from gateway.simulator.server import running_simulator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running_simulator(
+            market, host=host, port=port, plain_http=context is None, tls=context, admin=admin
+        ) as sim:
+            print(f"listening {sim.url}", flush=True)
+            await stop.wait()
+    except OSError as error:
+        print(f"nmvs-sim: error: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,200 @@
+"""Admin API and fault injection, observed with raw httpx over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.simulator.market import Market
+from gateway.simulator.server import SINGLE_PATH, RunningSimulator, running_simulator
+from tests.simulator.markets import GTIN, MARKET, Clock
+from tests.simulator.soapxml import header_xml, read_reply, single
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with running_simulator(
+        Market(MARKET, time_source=Clock()), plain_http=True, admin=True
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(sim: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=sim.url) as client:
+        yield client
+
+
+async def send(http: httpx.AsyncClient, xml: str) -> httpx.Response:
+    return await http.post(SINGLE_PATH, content=xml.encode(), headers={"Content-Type": "text/xml"})
+
+
+async def pack_state(http: httpx.AsyncClient, serial: str = "0000000014") -> dict:
+    response = await http.get(f"/_sim/packs/{GTIN}/{serial}")
+    assert response.status_code == 200
+    return response.json()
+
+
+# ---------------------------------------------------------------- admin
+
+
+async def test_pack_view_transactions_and_reset(http: httpx.AsyncClient) -> None:
+    await send(http, single("G120", header=header_xml(trx="DISPENSE-00000001")))
+    pack = await pack_state(http)
+    assert (pack["state"], pack["reasons"], pack["set_by_user_id"], pack["set_client_trx_id"]) == (
+        "INACTIVE",
+        ["SUPPLIED"],
+        "SITE0001",
+        "DISPENSE-00000001",
+    )
+    assert [(h["use_case"], h["return_code"]) for h in pack["history"]] == [
+        ("G120", "NMVS_SUCCESS")
+    ]
+    (record,) = (await http.get("/_sim/transactions")).json()
+    assert record == {
+        "use_case": "G120",
+        "client_trx_id": "DISPENSE-00000001",
+        "nmvs_trx_id": record["nmvs_trx_id"],
+        "user_id": "SITE0001",
+        "product_code": GTIN,
+        "serial": "0000000014",
+        "batch": "00001",
+        "return_code": "NMVS_SUCCESS",
+        "at": "2025-01-31T10:00:00Z",
+    }
+    assert (await http.post("/_sim/reset")).status_code == 200
+    assert (await pack_state(http))["state"] == "ACTIVE"
+    assert (await http.get("/_sim/transactions")).json() == []
+
+
+async def test_unknown_pack_is_404(http: httpx.AsyncClient) -> None:
+    response = await http.get(f"/_sim/packs/{GTIN}/NOPE")
+    assert response.status_code == 404 and "NOPE" in response.json()["error"]
+
+
+async def test_clock_advance(http: httpx.AsyncClient) -> None:
+    response = await http.post("/_sim/clock", json={"advance_seconds": 86400})
+    assert response.json() == {"now": "2025-02-01T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/_sim/clock", b"{not json", "the body is not valid JSON"),
+        ("/_sim/clock", b"[1]", "the body must be a JSON object"),
+        ("/_sim/clock", b'{"advance": 3}', 'expected {"advance_seconds": N}'),
+        ("/_sim/clock", b'{"advance_seconds": -3}', "must not be negative"),
+        ("/_sim/faults", b'{"http_500_rate": 2}', "http_500_rate must be between 0 and 1, not 2.0"),
+        ("/_sim/faults", b'{"reset_rate": 0.5}', "unknown key 'reset_rate'"),
+        (
+            "/_sim/faults",
+            b'{"next": {"count": 0, "fault": "http_500"}}',
+            "next.count must be a positive integer",
+        ),
+        (
+            "/_sim/faults",
+            b'{"next": {"count": 1, "fault": "explode"}}',
+            "next.fault must be one of",
+        ),
+        ("/_sim/faults", b'{"latency_ms": {"uniform": [900, 100]}}', "MIN <= MAX"),
+        ("/_sim/faults", b'{"http_500_rate": 0.6, "rate_limit_rate": 0.6}', "add up to at most 1"),
+    ],
+)
+async def test_bad_admin_json_is_400_with_a_message(
+    http: httpx.AsyncClient, path: str, body: bytes, message: str
+) -> None:
+    response = await http.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+async def test_admin_is_off_by_default() -> None:
+    async with (
+        running_simulator(MARKET, plain_http=True, admin=False) as sim,
+        httpx.AsyncClient() as http,
+    ):
+        assert (await http.get(sim.url + "/_sim/alerts")).status_code == 404
+
+
+# ---------------------------------------------------------------- faults
+
+
+async def set_faults(http: httpx.AsyncClient, faults: dict) -> None:
+    response = await http.post("/_sim/faults", json=faults)
+    assert response.status_code == 200, response.text
+
+
+async def test_reset_before_processing_changes_nothing(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"next": {"count": 1, "fault": "reset_before"}})
+    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        await send(http, single("G120"))
+    assert (await pack_state(http))["state"] == "ACTIVE"
+    assert (await http.get("/_sim/transactions")).json() == []
+    assert (
+        read_reply(*(lambda r: (r.status_code, r.content))(await send(http, single("G120")))).code
+        == "NMVS_SUCCESS"
+    )
+
+
+async def test_reset_after_processing_changes_state_without_answer(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"next": {"count": 1, "fault": "reset_after"}})
+    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        await send(http, single("G120"))
+    pack = await pack_state(http)
+    assert (pack["state"], pack["reasons"]) == ("INACTIVE", ["SUPPLIED"])
+
+
+async def test_http_500_does_not_process(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"http_500_rate": 1.0})
+    response = await send(http, single("G120"))
+    assert response.status_code == 500
+    assert read_reply(500, response.content).code == "NMVS_ERROR"
+    assert (await pack_state(http))["state"] == "ACTIVE"
+
+
+async def test_rate_limit_is_429_with_fi_se_cli_01(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"rate_limit_rate": 1.0})
+    response = await send(http, single("G120"))
+    reply = read_reply(response.status_code, response.content)
+    assert (reply.status, reply.root_name, reply.code) == (429, "G120Response", "NMVS_FI_SE_CLI_01")
+    assert response.headers["Retry-After"] == "2"
+    assert (await pack_state(http))["state"] == "ACTIVE"
+
+
+async def test_timeout_code_after_processing(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"timeout_code_rate": 1.0})
+    reply = read_reply(*(lambda r: (r.status_code, r.content))(await send(http, single("G120"))))
+    assert reply.code == "NMVS_TI_TO_01"
+    assert (await pack_state(http))["state"] == "INACTIVE"
+
+
+async def test_next_n_applies_to_exactly_n_requests(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"next": {"count": 2, "fault": "http_500"}})
+    statuses = [(await send(http, single("G110"))).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+    assert (await http.get("/_sim/faults")).json()["next_remaining"] == 0
+
+
+async def test_latency_delays_the_answer_past_a_client_timeout(http: httpx.AsyncClient) -> None:
+    await set_faults(http, {"next": {"count": 1, "fault": "latency", "latency_ms": 3000}})
+    with pytest.raises(httpx.ReadTimeout):
+        await http.post(
+            SINGLE_PATH,
+            content=single("G110").encode(),
+            headers={"Content-Type": "text/xml"},
+            timeout=0.3,
+        )
+
+
+async def test_rates_are_reproducible_with_a_seed(http: httpx.AsyncClient) -> None:
+    async def run() -> list[int]:
+        await set_faults(
+            http, {"http_500_rate": 0.5, "seed": 11, "latency_ms": {"uniform": [0, 2]}}
+        )
+        return [(await send(http, single("G110"))).status_code for _ in range(12)]
+
+    first = await run()
+    assert first == await run()
+    assert set(first) == {200, 500}
