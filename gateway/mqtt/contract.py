@@ -24,6 +24,7 @@ MAX_REQUEST_BYTES = 16 * 1024
 MAX_ID_LENGTH = 128
 MAX_USER_LENGTH = 128
 REQUEST_FIELDS = frozenset({"schema_version", "id", "op", "pack", "scan_id", "user"})
+OPERATION_VALUES = frozenset(op.value for op in Operation)
 OPERATIONS = ", ".join(op.value for op in Operation)
 
 
@@ -124,10 +125,9 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
     unknown = sorted(set(data) - REQUEST_FIELDS)
     if unknown:
         raise reject(f"unknown field {unknown[0]!r}; the fields are id, op, pack, scan_id, user")
-    try:
-        op = Operation(raw_op)
-    except ValueError:
-        raise reject(f"op must be one of {OPERATIONS}, not {json.dumps(raw_op)}") from None
+    if op_text not in OPERATION_VALUES:
+        raise reject(f"op must be one of {OPERATIONS}, not {json.dumps(raw_op)}")
+    op = Operation(op_text)
     user = data.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
         raise reject(f"user must be a string of at most {MAX_USER_LENGTH} characters")

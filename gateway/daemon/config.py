@@ -1,0 +1,430 @@
+"""The daemon's TOML configuration: ``[gateway] [mqtt] [nmvs] [policy] [[scanner]]``.
+
+Every setting has a default except what only the pharmacy knows (its NMVS identifiers and
+password). Validation happens once at start; the first problem is raised as :class:`ConfigError`
+whose message names the file and the key (``gateway.toml: mqtt.port: must be …``), and the
+daemon exits with 78 (``EX_CONFIG``) so systemd does not restart it in a loop.
+
+Secrets are never read from the TOML: a ``*_file`` key names a file holding the secret. A
+relative name is looked up in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``) when it is
+set, else next to the configuration file; without the key, the credential ``nmvs-password`` /
+``mqtt-password`` is used when systemd provides it. ``config/gateway.example.toml`` documents
+every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.capture.config import ConfigError as ScannerConfigError
+from gateway.capture.config import ScannerConfig, parse_scanners
+from gateway.engine.model import Settings as EngineSettings
+from gateway.mqtt.bridge import MqttSettings
+from gateway.mqtt.contract import MAX_REQUEST_BYTES
+from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
+from gateway.nmvs.arvato.soap import SINGLE_PACK_PATH
+
+EXIT_CONFIG = 78
+DEFAULT_STATE_DIR = "/var/lib/nmvs-gateway"
+NMVS_BACKENDS = ("arvato-soap",)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+DAY = 86_400
+
+SECTIONS = ("gateway", "mqtt", "nmvs", "policy", "scanner")
+GATEWAY_KEYS = ("id", "state_dir", "log_level", "log_format", "health_interval")
+MQTT_KEYS = (
+    "url",
+    "base_topic",
+    "client_id",
+    "username",
+    "password_file",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "check_hostname",
+    "protocol",
+    "keepalive",
+    "session_expiry",
+    "reconnect_max_delay",
+    "max_request_bytes",
+)
+NMVS_KEYS = (
+    "backend",
+    "url",
+    "client_login_id",
+    "user_id",
+    "password_file",
+    "sub_user_id",
+    "software_supplier",
+    "cert_file",
+    "key_file",
+    "key_password_file",
+    "pkcs12_file",
+    "pkcs12_password_file",
+    "ca_file",
+    "connect_timeout",
+    "read_timeout",
+    "write_timeout",
+    "pool_timeout",
+    "max_connections",
+    "language",
+)
+# [policy] is the engine's tunables, named as its Settings fields (seconds for durations).
+POLICY_KEYS = tuple(f.name for f in fields(EngineSettings) if f.name != "nmvs_user")
+SECRET_KEYS = ("password", "key_password", "pkcs12_password")
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is the whole message for the operator."""
+
+    def __init__(self, path: Path, key: str | None, message: str) -> None:
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(where + message)
+        self.path = path
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    id: str
+    state_dir: Path
+    log_level: str = "info"
+    log_format: str = "auto"
+    health_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration of one daemon."""
+
+    path: Path
+    gateway: GatewaySettings
+    base_topic: str
+    max_request_bytes: int
+    mqtt: MqttSettings
+    nmvs: ArvatoConfig
+    engine: EngineSettings
+    scanners: tuple[ScannerConfig, ...]
+    # every secret value, so the log redactor can mask it anywhere
+    secrets: tuple[str, ...] = field(repr=False)
+
+
+class _Reader:
+    """Typed access to one table, raising :class:`ConfigError` with ``section.key``."""
+
+    def __init__(self, path: Path, section: str, table: Mapping[str, Any], known: tuple[str, ...]):
+        self.path = path
+        self.section = section
+        self.table = table
+        for key in table:
+            if key in SECRET_KEYS:
+                raise self.fail(
+                    key,
+                    "secrets are never read from the configuration file: write it to a file "
+                    f"readable only by the gateway and set {section}.{key}_file",
+                )
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise self.fail(key, f"unknown setting{hint}")
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, f"{self.section}.{key}", message)
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.table.get(key, default)
+        if value is None:
+            if required:
+                raise self.fail(key, "required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"must be a non-empty string, not {_show(value)}")
+        return value
+
+    def required(self, key: str) -> str:
+        value = self.text(key, required=True)
+        assert value is not None
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.table.get(key, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, not {_show(value)}")
+        return str(value)
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.table.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise self.fail(key, f"must be a number from {low:g} to {high:g}, not {_show(value)}")
+        return float(value)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"must be an integer from {low} to {high}, not {_show(value)}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {_show(value)}")
+        return value
+
+    def file(self, key: str) -> Path | None:
+        name = self.text(key)
+        if name is None:
+            return None
+        path = self.resolve(name)
+        if not path.is_file():
+            raise self.fail(key, f"file not found: {path}")
+        return path
+
+    def resolve(self, name: str) -> Path:
+        path = Path(name)
+        if path.is_absolute():
+            return path
+        return self.path.parent / path
+
+    def secret(self, key: str, credential: str | None = None) -> str | None:
+        """Read the secret file named by ``key`` (or the systemd credential ``credential``)."""
+        name = self.text(key)
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if name is None:
+            if credential is None or not credentials:
+                return None
+            candidate = Path(credentials) / credential
+            if not candidate.is_file():
+                return None
+            path = candidate
+        elif Path(name).is_absolute():
+            path = Path(name)
+        elif credentials and (Path(credentials) / name).is_file():
+            path = Path(credentials) / name
+        else:
+            path = self.resolve(name)
+        try:
+            value = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise self.fail(key, f"cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise self.fail(key, f"{path} is not UTF-8 text") from None
+        value = value.removesuffix("\n").removesuffix("\r")
+        if not value:
+            raise self.fail(key, f"{path} is empty")
+        return value
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` naming the first problem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            path, None, f"cannot read the configuration: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "the configuration is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
+    return parse_config(path, data)
+
+
+def parse_config(path: Path, data: Mapping[str, Any]) -> Config:
+    for name, value in data.items():
+        if name not in SECTIONS:
+            close = difflib.get_close_matches(name, SECTIONS, n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            raise ConfigError(path, name, f"unknown section{hint}")
+        expected = list if name == "scanner" else dict
+        if not isinstance(value, expected):
+            shape = "[[scanner]] tables" if name == "scanner" else f"a [{name}] table"
+            raise ConfigError(path, name, f"must be {shape}")
+    gateway = _gateway(path, data.get("gateway", {}))
+    secrets: list[str] = []
+    mqtt, base_topic, max_request_bytes = _mqtt(path, data.get("mqtt", {}), gateway.id, secrets)
+    if "nmvs" not in data:
+        raise ConfigError(path, "nmvs", "required: the [nmvs] section (url, client_login_id, …)")
+    nmvs = _nmvs(path, data["nmvs"], secrets)
+    engine = _policy(path, data.get("policy", {}), nmvs.user_id)
+    try:
+        scanners = parse_scanners(data.get("scanner", []))
+    except ScannerConfigError as exc:
+        raise ConfigError(path, None, str(exc)) from None
+    return Config(
+        path=path,
+        gateway=gateway,
+        base_topic=base_topic,
+        max_request_bytes=max_request_bytes,
+        mqtt=mqtt,
+        nmvs=nmvs,
+        engine=engine,
+        scanners=scanners,
+        secrets=tuple(secrets),
+    )
+
+
+def _gateway(path: Path, table: Mapping[str, Any]) -> GatewaySettings:
+    r = _Reader(path, "gateway", table, GATEWAY_KEYS)
+    gateway_id = r.required("id")
+    if not all(c.isalnum() or c in "-_." for c in gateway_id) or len(gateway_id) > 64:
+        raise r.fail("id", "use at most 64 letters, digits, '-', '_' or '.' (it is part of topics)")
+    state_dir = r.text("state_dir", os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR))
+    assert state_dir is not None
+    return GatewaySettings(
+        id=gateway_id,
+        state_dir=r.resolve(state_dir),
+        log_level=r.choice("log_level", LOG_LEVELS, "info"),
+        log_format=r.choice("log_format", LOG_FORMATS, "auto"),
+        health_interval=r.number("health_interval", 30.0, 1.0, 3600.0),
+    )
+
+
+def _mqtt(
+    path: Path, table: Mapping[str, Any], gateway_id: str, secrets: list[str]
+) -> tuple[MqttSettings, str, int]:
+    r = _Reader(path, "mqtt", table, MQTT_KEYS)
+    url = r.text("url", "mqtt://127.0.0.1:1883")
+    assert url is not None
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise r.fail("url", f"must look like mqtt://host:1883 or mqtts://host:8883, not {url!r}")
+    if parts.password is not None or parts.username is not None:
+        raise r.fail(
+            "url", "put no user or password in the URL: use mqtt.username and mqtt.password_file"
+        )
+    if parts.path not in ("", "/"):
+        raise r.fail("url", "must not have a path; the topics are set by mqtt.base_topic")
+    try:
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    except ValueError:
+        raise r.fail("url", f"the port in {url!r} is not a number from 1 to 65535") from None
+    base_topic = r.text("base_topic", f"nmvs/{gateway_id}")
+    assert base_topic is not None
+    if (
+        any(c in base_topic for c in "+#\x00")
+        or base_topic.startswith("/")
+        or base_topic.endswith("/")
+    ):
+        raise r.fail("base_topic", "must not contain + or # nor start or end with /")
+    tls = parts.scheme == "mqtts"
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in table and not tls:
+            raise r.fail(key, "set only with an mqtts:// url")
+    cert_file = r.file("cert_file")
+    key_file = r.file("key_file")
+    if key_file is not None and cert_file is None:
+        raise r.fail("key_file", "set but mqtt.cert_file is missing")
+    username = r.text("username")
+    password = r.secret("password_file", "mqtt-password")
+    if password is not None:
+        if username is None:
+            raise r.fail("password_file", "a password needs mqtt.username")
+        secrets.append(password)
+    client_id = r.text("client_id", f"nmvs-gateway-{gateway_id}")
+    assert client_id is not None
+    settings = MqttSettings(
+        host=parts.hostname,
+        port=port,
+        client_id=client_id,
+        tls=tls,
+        ca_file=r.file("ca_file"),
+        cert_file=cert_file,
+        key_file=key_file,
+        check_hostname=r.boolean("check_hostname", True),
+        username=username,
+        password=password,
+        protocol=r.choice("protocol", ("auto", "5", "3.1.1"), "auto"),  # type: ignore[arg-type]
+        keepalive=r.integer("keepalive", 30, 5, 3600),
+        session_expiry=r.integer("session_expiry", 7 * DAY, DAY, 365 * DAY),
+        reconnect_max_delay=r.number("reconnect_max_delay", 30.0, 1.0, 600.0),
+    )
+    max_bytes = r.integer("max_request_bytes", MAX_REQUEST_BYTES, 1024, 1024 * 1024)
+    return settings, base_topic, max_bytes
+
+
+def _nmvs(path: Path, table: Mapping[str, Any], secrets: list[str]) -> ArvatoConfig:
+    r = _Reader(path, "nmvs", table, NMVS_KEYS)
+    r.choice("backend", NMVS_BACKENDS, "arvato-soap")
+    url = r.required("url").rstrip("/")
+    password = r.secret("password_file", "nmvs-password")
+    if password is None:
+        raise r.fail(
+            "password_file",
+            "required: a file holding the NMVS password (or the systemd credential nmvs-password)",
+        )
+    values: dict[str, Any] = {
+        "endpoint": url + SINGLE_PACK_PATH,
+        "client_login_id": r.required("client_login_id"),
+        "user_id": r.required("user_id"),
+        "password": Secret(password),
+        "software_supplier": r.text("software_supplier", "nmvs-gateway"),
+    }
+    secrets.append(password)
+    for key in ("key_password", "pkcs12_password"):
+        value = r.secret(f"{key}_file")
+        if value is not None:
+            values[key] = Secret(value)
+            secrets.append(value)
+    for key in ("cert_file", "key_file", "pkcs12_file", "ca_file"):
+        file = r.file(key)
+        if file is not None:
+            values[key] = file
+    for key in ("sub_user_id", "language"):
+        if key in table:
+            values[key] = r.text(key)
+    for key in ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout"):
+        if key in table:
+            values[key] = r.number(key, 0, 0.001, 120)
+    if "max_connections" in table:
+        values["max_connections"] = r.integer("max_connections", 8, 1, 100)
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise r.fail("url", f"must be the http(s) base URL of the single-pack host, not {url!r}")
+    try:
+        return ArvatoConfig(**values)
+    except ArvatoConfigError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        key = {"endpoint": "url", "password": "password_file"}.get(exc.field, exc.field)
+        raise r.fail(key, message) from None
+
+
+def _policy(path: Path, table: Mapping[str, Any], nmvs_user: str) -> EngineSettings:
+    r = _Reader(path, "policy", table, POLICY_KEYS)
+    values: dict[str, Any] = {"nmvs_user": nmvs_user}
+    defaults = EngineSettings(nmvs_user=nmvs_user)
+    for key in POLICY_KEYS:
+        if key not in table:
+            continue
+        default = getattr(defaults, key)
+        if key == "on_scan":
+            values[key] = r.choice(key, ("verify", "dispense", "none"), default)
+        elif isinstance(default, int) and not isinstance(default, bool):
+            values[key] = r.integer(key, default, 1, 256)
+        else:
+            values[key] = r.number(key, default, 0.0, 365.0 * DAY)
+    return EngineSettings(**values)
