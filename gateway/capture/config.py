@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from evdev import ecodes
+
 from gateway.capture.framing import HIDPOS_LAYOUTS
+from gateway.codes.decode import DecodeSettings
+from gateway.codes.keyboard import KeyboardSettings
+from gateway.codes.validation import SET_82
 
 
 class ConfigError(ValueError):
@@ -54,6 +59,9 @@ class MatchKind(StrEnum):
     NAME = "name"
     ANY = "any"
 
+
+# Scanners type at ~1 ms per character; Bluetooth and HID POS reports come slower.
+DEFAULT_GAP_MS = {Kind.EVDEV: 100, Kind.SERIAL: 50, Kind.HIDPOS: 100}
 
 _VIDPID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
 MATCH_HELP = (
@@ -105,18 +113,17 @@ class ScannerConfig:
     parity: str = "N"
     stopbits: float = 1
     terminator: Terminator = Terminator.CR
-    gap_ms: int = 50
+    gap_ms: int | None = None  # None: the kind's default (DEFAULT_GAP_MS)
     max_scan_bytes: int = 4096
     hidpos_layout: str = "pos"
     hidpos_enable: bool = False  # send Honeywell/Youjie feature report 254 = [0x01] on open
     grab_wait_ms: int = 2000  # evdev: how long to wait for keys to be released before grabbing
-    # decoding
-    layout: str = "auto"
-    gs_substitute: str | None = None
-    prefix: str = ""
-    suffix: str = ""
-    suffix_keys: tuple[str, ...] = ()
-    function_keys: Mapping[str, str] = field(default_factory=dict)
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+
+    @property
+    def gap_s(self) -> float:
+        """The inter-byte / inter-key gap that ends (or cuts short) a scan, in seconds."""
+        return (self.gap_ms or DEFAULT_GAP_MS[self.kind]) / 1000
 
     @property
     def label(self) -> str:
@@ -169,6 +176,7 @@ class _Parser:
         self._table = table
         self._index = index
         self._used: set[str] = set()
+        self._gap_ms = 0
 
     def fail(self, key: str, why: str) -> ConfigError:
         return ConfigError(f"scanner[{self._index}].{key}: {why}")
@@ -191,11 +199,11 @@ class _Parser:
             raise self.fail(key, f"must be one of {', '.join(choices)}")
         return str(value)
 
-    def bounded(self, key: str, default: int, low: int, high: int) -> int:
+    def bounded(self, key: str, default: Any, low: int, high: int) -> Any:
         value = self.get(key, int, default)
-        if not low <= value <= high:
+        if value is not None and not low <= value <= high:
             raise self.fail(key, f"must be between {low} and {high}, not {value}")
-        return int(value)
+        return value
 
     def parse(self) -> ScannerConfig:
         if not isinstance(self._table, Mapping):
@@ -251,19 +259,8 @@ class _Parser:
         stopbits = self.get("stopbits", (int, float), 1)
         if stopbits not in (1, 1.5, 2):
             raise self.fail("stopbits", "must be 1, 1.5 or 2")
-        gs_substitute = self.get("gs_substitute", str)
-        if gs_substitute is not None and len(gs_substitute) != 1:
-            raise self.fail("gs_substitute", 'must be exactly one character, e.g. "$"')
-        suffix_keys = self.get("suffix_keys", list, [])
-        if not all(isinstance(k, str) for k in suffix_keys):
-            raise self.fail(
-                "suffix_keys", 'must be a list of key names, e.g. ["KEY_ENTER", "KEY_TAB"]'
-            )
-        function_keys = self.get("function_keys", Mapping, {})
-        if not all(isinstance(v, str) for v in function_keys.values()):
-            raise self.fail(
-                "function_keys", 'must map key names to characters, e.g. {KEY_F12 = "GS"}'
-            )
+        gap_ms = self.bounded("gap_ms", None, 1, 10_000)
+        self._gap_ms = gap_ms or DEFAULT_GAP_MS[kind]
         config = ScannerConfig(
             id=ident,
             kind=kind,
@@ -276,17 +273,12 @@ class _Parser:
             parity=_PARITIES[parity],
             stopbits=float(stopbits),
             terminator=terminator,
-            gap_ms=self.bounded("gap_ms", 50, 1, 10_000),
+            gap_ms=gap_ms,
             max_scan_bytes=self.bounded("max_scan_bytes", 4096, 16, 1_048_576),
             hidpos_layout=self.choice("hidpos_layout", list(HIDPOS_LAYOUTS), "pos"),
             hidpos_enable=self.get("hidpos_enable", bool, False),
             grab_wait_ms=self.bounded("grab_wait_ms", 2000, 0, 60_000),
-            layout=self.get("layout", str, "auto"),
-            gs_substitute=gs_substitute,
-            prefix=self.get("prefix", str, ""),
-            suffix=self.get("suffix", str, ""),
-            suffix_keys=tuple(suffix_keys),
-            function_keys=dict(function_keys),
+            decode=self.decode_settings(kind),
         )
         unknown = sorted(set(self._table) - self._used)
         if unknown:
@@ -295,6 +287,61 @@ class _Parser:
                 unknown[0], f"unknown key (keys of a {kind.value} scanner: {', '.join(known)})"
             )
         return config
+
+    def decode_settings(self, kind: Kind) -> DecodeSettings:
+        gs_substitute = self.get("gs_substitute", str)
+        if gs_substitute is not None and (len(gs_substitute) != 1 or gs_substitute in SET_82):
+            raise self.fail(
+                "gs_substitute",
+                f'must be one character outside GS1 set 82, such as "$" (a set-82 character could '
+                f"be data), not {gs_substitute!r}",
+            )
+        suffix_keys = self.get("suffix_keys", list)
+        if suffix_keys is not None and not all(isinstance(k, str) for k in suffix_keys):
+            raise self.fail(
+                "suffix_keys", 'must be a list of key names, e.g. ["KEY_ENTER", "KEY_TAB"]'
+            )
+        function_keys = self.get("function_keys", Mapping, {})
+        keyboard: dict[str, Any] = {
+            "layout": self.get("layout", str, "auto" if kind is Kind.EVDEV else "us"),
+            "gap_ms": self._gap_ms,
+            "function_keys": {
+                self.key_code(f"function_keys.{name}", name): self.control(
+                    f"function_keys.{name}", meaning
+                )
+                for name, meaning in function_keys.items()
+            },
+        }
+        if suffix_keys is not None:
+            keyboard["suffix_keys"] = frozenset(
+                self.key_code("suffix_keys", k) for k in suffix_keys
+            )
+        try:
+            keyboard_settings = KeyboardSettings(**keyboard)
+        except ValueError as exc:
+            raise self.fail("layout", str(exc)) from None
+        return DecodeSettings(
+            keyboard=keyboard_settings,
+            prefix=self.get("prefix", str, ""),
+            suffix=self.get("suffix", str, ""),
+            gs_substitute=gs_substitute,
+        )
+
+    def key_code(self, key: str, name: str) -> int:
+        code = ecodes.ecodes.get(name)
+        if not name.startswith("KEY_") or not isinstance(code, int):
+            raise self.fail(
+                key, f"unknown key name {name!r} (use evdev names such as KEY_ENTER, KEY_F12)"
+            )
+        return code
+
+    def control(self, key: str, meaning: Any) -> str:
+        if meaning not in _CONTROL_NAMES:
+            raise self.fail(key, f"must be one of {', '.join(_CONTROL_NAMES)}, not {meaning!r}")
+        return _CONTROL_NAMES[meaning]
+
+
+_CONTROL_NAMES = {"GS": "\x1d", "RS": "\x1e", "EOT": "\x04", "FS": "\x1c", "US": "\x1f"}
 
 
 def _type_name(kinds: tuple[type, ...]) -> str:

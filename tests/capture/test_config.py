@@ -41,7 +41,7 @@ def test_the_documented_example_parses_as_written() -> None:
         115200,
         Terminator.CR,
     )
-    assert (wedge.id, wedge.kind, wedge.layout) == ("counter-1-b", Kind.EVDEV, "fr")
+    assert (wedge.id, wedge.kind, wedge.decode.keyboard.layout) == ("counter-1-b", Kind.EVDEV, "fr")
     assert wedge.match == DeviceMatch(
         MatchKind.PATH,
         "/dev/input/by-id/usb-Honeywell_Imaging-event-kbd",
@@ -79,13 +79,21 @@ def test_every_terminator_and_its_bytes() -> None:
 
 def test_defaults() -> None:
     config = ScannerConfig.from_toml({"id": "h", "kind": "hidpos", "path": "/dev/hidraw3"}, 4)
-    assert (config.index, config.label, config.gap_ms, config.max_scan_bytes) == (
+    assert (config.index, config.label, config.gap_s, config.max_scan_bytes) == (
         4,
         "scanner[4]",
-        50,
+        0.1,
         4096,
     )
     assert (config.hidpos_layout, config.hidpos_enable, config.counter) == ("pos", False, None)
+    serial = ScannerConfig.from_toml({"id": "s", "kind": "serial", "path": "/dev/ttyACM0"}, 0)
+    assert (serial.baud, serial.bytesize, serial.parity, serial.stopbits, serial.gap_s) == (
+        115200,
+        8,
+        "N",
+        1,
+        0.05,
+    )
 
 
 SERIAL = {"id": "counter-1-a", "kind": "serial", "path": "/dev/ttyACM0"}
@@ -167,7 +175,8 @@ WEDGE = {"id": "counter-1-b", "kind": "evdev", "match": "0c2e:0b61"}
         ),
         (
             {**WEDGE, "gs_substitute": "$$"},
-            'scanner[1].gs_substitute: must be exactly one character, e.g. "$"',
+            'scanner[1].gs_substitute: must be one character outside GS1 set 82, such as "$" '
+            "(a set-82 character could be data), not '$$'",
         ),
         (
             {**WEDGE, "suffix_keys": "KEY_ENTER"},
@@ -185,6 +194,55 @@ def test_errors_name_the_key_and_what_is_allowed(table: dict[str, Any], message:
     with pytest.raises(ConfigError) as caught:
         ScannerConfig.from_toml(table, 1)
     assert str(caught.value) == message
+
+
+def test_decode_settings_of_a_wedge() -> None:
+    wedge = ScannerConfig.from_toml(
+        {
+            **WEDGE,
+            "layout": "de",
+            "gap_ms": 80,
+            "prefix": "<",
+            "suffix": ">",
+            "gs_substitute": "$",
+            "suffix_keys": ["KEY_TAB"],
+            "function_keys": {"KEY_F12": "GS", "KEY_DOWN": "RS"},
+        },
+        0,
+    )
+    keyboard = wedge.decode.keyboard
+    assert (keyboard.layout, keyboard.gap_ms, keyboard.suffix_keys) == ("de", 80, frozenset({15}))
+    assert dict(keyboard.function_keys) == {88: "\x1d", 108: "\x1e"}
+    assert (wedge.decode.prefix, wedge.decode.suffix, wedge.decode.gs_substitute) == ("<", ">", "$")
+    assert ScannerConfig.from_toml(WEDGE, 0).decode.keyboard.layout == "auto"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"layout": "qwerty"},
+            "scanner[2].layout: unknown keyboard layout 'qwerty'; choose 'auto' or one of: ",
+        ),
+        (
+            {"suffix_keys": ["ENTER"]},
+            "scanner[2].suffix_keys: unknown key name 'ENTER' (use evdev names such as KEY_ENTER, KEY_F12)",
+        ),
+        (
+            {"function_keys": {"KEY_F12": "TAB"}},
+            "scanner[2].function_keys.KEY_F12: must be one of GS, RS, EOT, FS, US, not 'TAB'",
+        ),
+        (
+            {"gs_substitute": "A"},
+            'scanner[2].gs_substitute: must be one character outside GS1 set 82, such as "$" '
+            "(a set-82 character could be data), not 'A'",
+        ),
+    ],
+)
+def test_decode_setting_errors(extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ScannerConfig.from_toml({**WEDGE, **extra}, 2)
+    assert str(caught.value).startswith(message)
 
 
 def test_a_table_that_is_not_a_table() -> None:

@@ -1,0 +1,208 @@
+"""Keyboard-wedge scanners through evdev: find the device, grab it exclusively, read its keys.
+
+Life of one attachment (the hub's supervisor restarts it as needed):
+1. pick the first matching device not already claimed by another configured scanner;
+2. wait until no key is down (bounded), then ``EVIOCGRAB`` — grabbing while a key is held would
+   leave that key stuck for the desktop; a key pressed in the race window is caught by checking
+   again after the grab, releasing and retrying;
+3. read with our own ``loop.add_reader`` (not ``async_read_loop``, which ``close()`` does not end:
+   python-evdev #248), feeding every event — ``EV_SYN`` included, so the splitter sees
+   ``SYN_DROPPED`` — to the keyboard ``ScanSplitter``; an asyncio timer drives its inter-key gap;
+4. ``ENODEV`` (unplugged) ends the attachment: a scan in progress is delivered as interrupted,
+   the reader is removed, the device closed (no ungrab: the kernel already dropped it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import Callable
+
+from gateway.capture.config import ScannerConfig
+from gateway.capture.decoding import interrupted
+from gateway.capture.devices import EvdevDevice, InputBackend, access_problem, select_device
+from gateway.capture.runtime import (
+    CaptureError,
+    DeviceLost,
+    DeviceMissing,
+    ScannerRuntime,
+    ScannerState,
+)
+from gateway.capture.scan import Clock
+from gateway.codes.decode import DecodeSettings, decode_keys
+from gateway.codes.keyboard import KeyEvent, KeyTrace, ScanSplitter, key_name
+
+GRAB_RETRY_S = 0.01
+GONE = frozenset({errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF})
+
+
+class EvdevSource:
+    """Reads one keyboard-wedge scanner; ``run`` returns or raises when the attachment ends."""
+
+    def __init__(
+        self,
+        config: ScannerConfig,
+        settings: DecodeSettings,
+        backend: InputBackend,
+        claimed: set[str],
+    ) -> None:
+        self._config = config
+        self._settings = settings
+        self._backend = backend
+        self._claimed = claimed
+
+    async def run(self, rt: ScannerRuntime) -> None:
+        info = select_device(self._config, self._backend.list(), self._claimed)
+        if info is None:
+            raise DeviceMissing(f"no input device matches {self._config.match.text!r}")  # type: ignore[union-attr]
+        if info.error is not None:
+            raise CaptureError(access_problem(info.path, "evdev") or f"{info.path}: {info.error}")
+        try:
+            device = self._backend.open(info.path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, *GONE):
+                raise DeviceMissing(f"{info.path} disappeared before it could be opened") from None
+            raise CaptureError(
+                access_problem(info.path, "evdev") or f"{info.path}: {exc.strerror}"
+            ) from None
+        self._claimed.add(info.path)
+        rt.device = info.path
+        rt.event("attached", ScannerState.ATTACHED, device_name=info.name, vidpid=info.vidpid)
+        try:
+            await self._grab(device, rt)
+            rt.event("grabbed", ScannerState.READY)
+            await EvdevReader(device, self._settings, rt).run()
+        finally:
+            self._claimed.discard(info.path)
+            device.close()
+
+    async def _grab(self, device: EvdevDevice, rt: ScannerRuntime) -> None:
+        deadline = rt.clock.monotonic() + self._config.grab_wait_ms / 1000
+        waited = False
+        while True:
+            held = _call(device.active_keys)
+            if not held:
+                try:
+                    device.grab()
+                except OSError as exc:
+                    if exc.errno == errno.EBUSY:
+                        raise CaptureError(
+                            f"{device.path} is grabbed by another process (another gateway, "
+                            "'evtest --grab'…): stop it; only one program can own a scanner"
+                        ) from None
+                    _raise_if_gone(exc, device)
+                    raise
+                held = _call(device.active_keys)
+                if not held:
+                    return
+                device.ungrab()  # a key went down in the race window: let the desktop see its release
+            if not waited:
+                rt.event("waiting_for_key_release", keys=[key_name(k) for k in held])
+                waited = True
+            if rt.clock.monotonic() >= deadline:
+                raise CaptureError(
+                    f"{device.path}: keys held for {self._config.grab_wait_ms} ms "
+                    f"({', '.join(key_name(k) for k in held)}); not grabbing while a key is down "
+                    "(it would stay stuck for the desktop): release the trigger or check the scanner"
+                )
+            await asyncio.sleep(GRAB_RETRY_S)
+
+
+def _call(read: Callable[[], list[int]]) -> list[int]:
+    try:
+        return list(read())
+    except OSError as exc:
+        _raise_if_gone(exc, None)
+        raise
+
+
+def _raise_if_gone(exc: OSError, device: EvdevDevice | None) -> None:
+    if exc.errno in GONE:
+        where = device.path if device is not None else "the device"
+        raise DeviceLost(f"{where} was removed ({exc.strerror})") from None
+
+
+class EvdevReader:
+    """Pumps one open, grabbed device into decoded scans until the device goes away."""
+
+    def __init__(self, device: EvdevDevice, settings: DecodeSettings, rt: ScannerRuntime) -> None:
+        self._device = device
+        self._settings = settings
+        self._rt = rt
+        self._clock: Clock = rt.clock
+        self._splitter = ScanSplitter(settings.keyboard)
+        gap_ms = settings.keyboard.gap_ms
+        self._gap_s = None if gap_ms is None else gap_ms / 1000 + 0.001
+        self._ready: list[KeyTrace] = []
+        self._wake = asyncio.Event()
+        self._lost: OSError | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._latest = 0.0  # newest event timestamp seen
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        fd = self._device.fd
+        loop.add_reader(fd, self._on_readable)
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                ready, self._ready = self._ready, []
+                for trace in ready:
+                    await self._rt.deliver(decode_keys(trace, self._settings), trace)
+                if self._lost is not None:
+                    await self._device_lost(self._lost)
+        finally:
+            loop.remove_reader(fd)
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _on_readable(self) -> None:
+        feed = self._splitter.feed
+        from_evdev = KeyEvent.from_evdev
+        latest = self._latest
+        try:
+            for event in self._device.read():
+                key = from_evdev(event)
+                latest = max(latest, key.time)
+                trace = feed(key)
+                if trace is not None:
+                    self._ready.append(trace)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self._lost = exc
+            asyncio.get_running_loop().remove_reader(self._device.fd)
+        self._latest = latest
+        if self._ready or self._lost is not None:
+            self._wake.set()
+        self._arm_gap_timer(self._gap_s)
+
+    def _arm_gap_timer(self, delay: float | None) -> None:
+        if delay is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_gap)
+
+    def _on_gap(self) -> None:
+        self._timer = None
+        now = self._clock.time()
+        trace = self._splitter.poll(now)
+        if trace is not None:
+            self._ready.append(trace)
+            self._wake.set()
+        elif self._gap_s is not None and self._latest + self._gap_s >= now:
+            # event timestamps ahead of our clock (another clock source): wait for them
+            self._arm_gap_timer(self._latest + self._gap_s - now)
+
+    async def _device_lost(self, exc: OSError) -> None:
+        if exc.errno not in GONE:
+            raise CaptureError(f"{self._device.path}: read failed ({exc.strerror})")
+        trace = self._splitter.flush()
+        if trace is not None:
+            decoded = interrupted(
+                decode_keys(trace, self._settings), "the scanner was unplugged mid-scan"
+            )
+            await self._rt.deliver(decoded, trace)
+        raise DeviceLost(f"{self._device.path} was removed ({exc.strerror})")
