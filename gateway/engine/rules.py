@@ -308,7 +308,7 @@ _WAIT = wait_exponential_jitter  # tenacity's full-jitter exponential backoff
 
 def retry_delay(attempt: int, settings: Settings, server_asked: float | None = None) -> float:
     """Delay before attempt ``attempt + 1`` (tenacity's exponential backoff with jitter)."""
-    wait = _WAIT(initial=settings.retry_initial, max=settings.retry_max_delay, jitter=1.0)
+    wait = _WAIT(multiplier=settings.retry_initial, max=settings.retry_max_delay, jitter=1.0)
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = max(1, attempt)
     delay = float(wait(state))

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.engine.model import StoreError
+from gateway.engine.model import FIREWALL_RULES, StoreError
 from gateway.engine.rules import LedgerEntry
 from gateway.nmvs.backend import Operation
 
@@ -170,6 +170,16 @@ def open_store(state_dir: Path | str) -> Store:
         conn.close()
         raise
     return Store(conn, path)
+
+
+def open_existing(state_dir: Path | str) -> Store:
+    """Open the database of a gateway that has run (for the report and status commands)."""
+    path = Path(state_dir) / FILENAME
+    if not path.is_file():
+        raise StoreError(
+            f"no engine database at {path}: give the gateway's state directory with --state-dir"
+        )
+    return open_store(state_dir)
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -493,3 +503,25 @@ def ack_events(conn: sqlite3.Connection, ids: list[int], now: float) -> None:
 
 def prune_events(conn: sqlite3.Connection, before: float) -> None:
     conn.execute("DELETE FROM events WHERE acked_at IS NOT NULL AND acked_at < ?", (before,))
+
+
+# --- figures shared by health, status and report -------------------------------------------
+
+
+def queue_summary(conn: sqlite3.Connection) -> tuple[int, int, float | None]:
+    """(open transactions, of which reconciling, acceptance time of the oldest)."""
+    row = conn.execute(
+        """SELECT count(*), coalesce(sum(reconcile), 0), min(accepted_at) FROM transactions
+           WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL"""
+    ).fetchone()
+    return int(row[0]), int(row[1]), None if row[2] is None else float(row[2])
+
+
+def prevented_since(conn: sqlite3.Connection, since: float) -> dict[str, int]:
+    """Requests each firewall rule answered instead of the NMVS since ``since``."""
+    prevented: dict[str, int] = dict.fromkeys(FIREWALL_RULES, 0)
+    for rule, count in conn.execute(
+        "SELECT rule, count(*) FROM firewall WHERE at >= ? GROUP BY rule", (since,)
+    ):
+        prevented[rule] = int(count)
+    return prevented

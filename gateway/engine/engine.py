@@ -1,0 +1,839 @@
+"""The transaction engine: accepts requests and scans, sends them once, answers the rest.
+
+``async with Engine.open(state_dir, backend, settings) as engine:`` opens (and recovers) the
+SQLite store, starts the dispatcher task, and on exit lets sends in flight finish for a short
+grace period. All database work runs on one dedicated thread (one connection, short
+``BEGIN IMMEDIATE`` transactions with ``synchronous=FULL``) so the event loop never blocks on
+an fsync. The decisions themselves are the pure functions of :mod:`gateway.engine.rules`.
+
+Life of a transaction: accepted (row + ``queued`` result event committed together) →
+claimed by the dispatcher when it is the oldest open one of its pack and due → rules checked
+again against the ledger → attempt row with its ClientTrxId committed → sent → answer applied
+(ledger, result event) in one commit. A crash between "attempt committed" and "answer applied"
+leaves the attempt unfinished: at the next start the transaction is reconciled by a verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from gateway.codes import validate_pack
+from gateway.codes.pack import PackIdentifier
+from gateway.codes.problems import Problem, has_error
+from gateway.engine import store as db
+from gateway.engine.model import (
+    STATUS_OF,
+    Event,
+    Health,
+    NmvsSummary,
+    Outcome,
+    Request,
+    RequestConflictError,
+    ScanOutcome,
+    ScanRecord,
+    Settings,
+    Status,
+    TransactionView,
+    iso,
+)
+from gateway.engine.notices import Notice, NoticeCode
+from gateway.engine.rules import (
+    Answer,
+    Pause,
+    Reconcile,
+    Resend,
+    Retry,
+    Send,
+    Verdict,
+    decide,
+    derive_key,
+    judge_answer,
+    judge_reconcile,
+    ledger_after,
+    observe,
+    retry_delay,
+    undo_deadline,
+)
+from gateway.nmvs.backend import (
+    UNDO_OF,
+    NmvsAmbiguousError,
+    NmvsBackend,
+    NmvsError,
+    NmvsInvalidRequestError,
+    NmvsNotSentError,
+    NmvsPermanentError,
+    NmvsRateLimitedError,
+    NmvsResult,
+    Operation,
+)
+from gateway.nmvs.returncodes import lookup
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Clock = Callable[[], float]
+SHUTDOWN_GRACE = 5.0
+IDLE_POLL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    seq: int
+    op: Operation  # what is sent: the transaction's operation, or verify when reconciling
+    pack: PackIdentifier
+    purpose: Literal["send", "reconcile"]
+    attempt_id: int
+    client_trx_id: str
+    ref_client_trx_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    kind: Literal["not_sent", "rate_limited", "ambiguous", "permanent", "invalid"]
+    message: str
+    retry_after: float | None = None
+
+
+def _summary(result: NmvsResult) -> NmvsSummary:
+    return NmvsSummary(
+        return_code=result.return_code,
+        description=result.description,
+        alert=result.alert,
+        hub_code=result.hub_code,
+        state=result.state,
+        reasons=result.reasons,
+        nmvs_trx_id=result.nmvs_trx_id,
+        client_trx_id=result.client_trx_id,
+    )
+
+
+def view_of(row: sqlite3.Row) -> TransactionView:
+    status = Status.QUEUED if row["status"] == "sending" else Status(row["status"])
+    return TransactionView(
+        id=row["id"],
+        op=Operation(row["op"]),
+        status=status,
+        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
+        pack=None if row["pack"] is None else PackIdentifier.from_json(json.loads(row["pack"])),
+        nmvs=None if row["nmvs"] is None else NmvsSummary.from_json(json.loads(row["nmvs"])),
+        problems=tuple(json.loads(row["problems"])),
+        at=row["updated_at"],
+        accepted_at=row["accepted_at"],
+        scan_id=row["scan_id"],
+        scanner_id=row["scanner_id"],
+    )
+
+
+def week_start(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day - timedelta(days=day.weekday())).timestamp()
+
+
+class Engine:
+    """See the module docstring. Create with :meth:`open`."""
+
+    def __init__(
+        self,
+        store: db.Store,
+        executor: ThreadPoolExecutor,
+        backend: NmvsBackend,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._backend = backend
+        self.settings = settings
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._events_flag = asyncio.Event()
+        self._stopping = False
+        self._online: bool | None = None
+        self._last_contact: float | None = None
+        self._last_latency_ms: float | None = None
+        self._paused: str | None = None
+        self._hold_until = 0.0  # rate limit: no send before this (clock time)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        state_dir: Path | str,
+        backend: NmvsBackend,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+    ) -> AsyncIterator[Engine]:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-db")
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(executor, db.open_store, state_dir)
+        except BaseException:
+            executor.shutdown()
+            raise
+        engine = cls(store, executor, backend, settings, clock)
+        try:
+            now = clock()
+            recovered = await engine._write(
+                partial(db.recover, now=now, reconcile_delay=settings.reconcile_delay)
+            )
+            if recovered:
+                log.warning("recovered %d transaction(s) left in flight; reconciling", recovered)
+            await engine._write(partial(db.prune_events, before=now - settings.event_retention))
+            async with asyncio.TaskGroup() as group:
+                dispatcher = group.create_task(engine._dispatch(), name="engine-dispatcher")
+                try:
+                    yield engine
+                finally:
+                    engine._stopping = True
+                    engine._wake.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(dispatcher), SHUTDOWN_GRACE)
+                    dispatcher.cancel()
+        finally:
+            await loop.run_in_executor(executor, store.close)
+            executor.shutdown()
+
+    # --- database thread ----------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._store.write, fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._store.read, fn)
+
+    def _notify(self) -> None:
+        self._events_flag.set()
+        self._wake.set()
+
+    # --- accepting ----------------------------------------------------------------------------
+
+    async def submit(self, request: Request) -> TransactionView:
+        """Accept one request (idempotent on its key); returns once it is durably stored."""
+        problems = validate_pack(request.pack)
+        now = self._clock()
+        view = await self._write(partial(self._accept, request, problems, now))
+        self._notify()
+        return view
+
+    async def submit_scan(self, scan: ScanRecord) -> ScanOutcome:
+        """Store one scan, collapse repeats (rule 2), and apply the ``on_scan`` policy."""
+        now = self._clock()
+        outcome = await self._write(partial(self._accept_scan, scan, now))
+        self._notify()
+        return outcome
+
+    async def get(self, trx_id: str) -> TransactionView | None:
+        row = await self._read(partial(db.trx_by_id, trx_id=trx_id))
+        return None if row is None else view_of(row)
+
+    def _accept(
+        self, request: Request, problems: tuple[Problem, ...], now: float, conn: sqlite3.Connection
+    ) -> TransactionView:
+        pack_key = db.pack_key_text(request.pack.key)
+        if request.id is not None:
+            key = request.id
+        elif request.op is Operation.VERIFY and request.scope is None:
+            recent = db.recent_verify(conn, pack_key, now - self.settings.repeat_window)
+            if recent is not None:
+                db.firewall_hit(
+                    conn, "6_repeat_verify", now, trx_id=recent["id"], scanner_id=request.scanner_id
+                )
+                return view_of(recent)
+            key = derive_key(request.op, request.pack.key, f"v{uuid.uuid4().hex}")
+        else:
+            scope = request.scope or db.run_scope(conn, pack_key, request.op)
+            key = derive_key(request.op, request.pack.key, scope)
+        existing = db.trx_by_id(conn, key)
+        if existing is not None:
+            if existing["op"] != request.op.value or existing["pack_key"] != pack_key:
+                raise RequestConflictError(
+                    f"request id {key!r} was already used for {existing['op']} of another "
+                    "pack or operation; use a new id for a new request"
+                )
+            return view_of(existing)
+        fields = {
+            "id": key,
+            "op": request.op.value,
+            "pack_key": pack_key,
+            "pack": db.dumps(request.pack.to_json()),
+            "scanner_id": request.scanner_id,
+            "counter": request.counter,
+            "user": request.user,
+        }
+        return self._create(conn, fields, request.op, problems, now)
+
+    def _accept_scan(self, scan: ScanRecord, now: float, conn: sqlite3.Connection) -> ScanOutcome:
+        known = conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
+        if known is not None:
+            return self._scan_outcome(conn, known)
+        decoded = scan.decoded
+        pack = decoded.pack
+        pack_key = None if pack is None else db.pack_key_text(pack.key)
+        problems_json = [p.to_json() for p in decoded.problems]
+        row = {
+            "id": scan.id,
+            "scanner_id": scan.scanner_id,
+            "counter": scan.counter,
+            "at": scan.at,
+            "ok": int(decoded.ok),
+            "text": decoded.text,
+            "pack_key": pack_key,
+            "pack": None if pack is None else db.dumps(pack.to_json()),
+            "problems": db.dumps(problems_json),
+        }
+        if pack_key is not None and decoded.ok:
+            first = conn.execute(
+                """SELECT * FROM scans WHERE scanner_id = ? AND pack_key = ? AND ok = 1
+                   AND collapsed_into IS NULL AND at BETWEEN ? AND ? ORDER BY at DESC LIMIT 1""",
+                (scan.scanner_id, pack_key, scan.at - self.settings.repeat_window, scan.at),
+            ).fetchone()
+            if first is not None:
+                row |= {"collapsed_into": first["id"], "trx_id": first["trx_id"]}
+                self._insert_scan(conn, row)
+                db.firewall_hit(
+                    conn, "2_repeat_scan", now, scan_id=scan.id, scanner_id=scan.scanner_id
+                )
+                return self._scan_outcome(
+                    conn, conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
+                )
+        on_scan = self.settings.on_scan
+        if pack is not None and on_scan != "none":
+            op = Operation.VERIFY if on_scan == "verify" else Operation.DISPENSE
+            key = derive_key(op, pack.key, scan.id)
+            view = self._create(
+                conn,
+                {
+                    "id": key,
+                    "op": op.value,
+                    "pack_key": pack_key,
+                    "pack": row["pack"],
+                    "scan_id": scan.id,
+                    "scanner_id": scan.scanner_id,
+                    "counter": scan.counter,
+                },
+                op,
+                decoded.problems,
+                now,
+            )
+            row["trx_id"] = view.id
+        elif pack is None and not decoded.ok and on_scan != "none":
+            db.firewall_hit(
+                conn, "1_decode_error", now, scan_id=scan.id, scanner_id=scan.scanner_id
+            )
+        self._insert_scan(conn, row)
+        db.append_event(
+            conn,
+            "scan",
+            {
+                "id": scan.id,
+                "scanner_id": scan.scanner_id,
+                "counter": scan.counter,
+                "at": iso(scan.at),
+                "ok": decoded.ok,
+                "pack": None if pack is None else pack.to_json(),
+                "problems": problems_json,
+                "text": decoded.text,
+            },
+            now,
+        )
+        return self._scan_outcome(
+            conn, conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
+        )
+
+    @staticmethod
+    def _insert_scan(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        conn.execute(f"INSERT INTO scans({names}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
+
+    @staticmethod
+    def _scan_outcome(conn: sqlite3.Connection, scan: sqlite3.Row) -> ScanOutcome:
+        trx = None if scan["trx_id"] is None else db.trx_by_id(conn, scan["trx_id"])
+        return ScanOutcome(
+            scan["id"], scan["collapsed_into"], None if trx is None else view_of(trx)
+        )
+
+    def _create(
+        self,
+        conn: sqlite3.Connection,
+        fields: dict[str, Any],
+        op: Operation,
+        problems: tuple[Problem, ...],
+        now: float,
+    ) -> TransactionView:
+        """Insert a new transaction; answer it at once when a rule allows, else queue it."""
+        pack_key: str = fields["pack_key"]
+        fields |= {
+            "status": "queued",
+            "problems": db.dumps([p.to_json() for p in problems]),
+            "next_attempt_at": now,
+            "accepted_at": now,
+            "updated_at": now,
+        }
+        answer: Answer | None = None
+        target: sqlite3.Row | None = None
+        if has_error(problems):
+            answer = Answer(Outcome.REJECTED_LOCALLY, rule="1_decode_error")
+        elif op is Operation.VERIFY and self._online is False:
+            answer = Answer(
+                Outcome.OFFLINE,
+                Notice(NoticeCode.NMVS_OFFLINE, "link down", "liaison coupée", "warning"),
+            )
+        elif op is Operation.VERIFY:
+            target = db.recent_verify(conn, pack_key, now - self.settings.repeat_window)
+        elif not db.has_open_before(conn, pack_key):
+            decision = decide(op, db.load_ledger(conn, pack_key), now, self.settings)
+            if isinstance(decision, Answer):
+                answer = decision
+        if target is not None:
+            fields["collapsed_into"] = target["seq"]
+        seq = db.insert_trx(conn, fields)
+        row = db.trx_by_seq(conn, seq)
+        if answer is not None:
+            self._finish(conn, row, answer, None, now)
+        elif target is not None:
+            db.firewall_hit(
+                conn, "6_repeat_verify", now, trx_id=row["id"], scanner_id=row["scanner_id"]
+            )
+            if target["status"] == "done":
+                self._finish_follower(conn, row, target, now)
+            else:
+                db.append_event(conn, "result", view_of(row).to_json(), now)
+        else:
+            db.append_event(conn, "result", view_of(row).to_json(), now)
+        return view_of(db.trx_by_seq(conn, seq))
+
+    def _finish(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        answer: Answer,
+        nmvs: NmvsSummary | None,
+        now: float,
+    ) -> None:
+        problems = json.loads(row["problems"])
+        if answer.notice is not None:
+            problems.append(answer.notice.to_json())
+        db.update_trx(
+            conn,
+            row["seq"],
+            status=STATUS_OF[answer.outcome].value,
+            outcome=answer.outcome.value,
+            nmvs=None if nmvs is None else db.dumps(nmvs.to_json()),
+            problems=db.dumps(problems),
+            updated_at=now,
+        )
+        if answer.rule is not None:
+            db.firewall_hit(conn, answer.rule, now, trx_id=row["id"], scanner_id=row["scanner_id"])
+        final = db.trx_by_seq(conn, row["seq"])
+        db.append_event(conn, "result", view_of(final).to_json(), now)
+        for follower in db.followers(conn, row["seq"]):
+            self._finish_follower(conn, follower, final, now)
+
+    @staticmethod
+    def _finish_follower(
+        conn: sqlite3.Connection, follower: sqlite3.Row, target: sqlite3.Row, now: float
+    ) -> None:
+        """A collapsed request gets its target's answer (``duplicate_collapsed`` if done)."""
+        outcome = Outcome(target["outcome"])
+        if STATUS_OF[outcome] is Status.DONE:
+            outcome = Outcome.DUPLICATE_COLLAPSED
+        db.update_trx(
+            conn,
+            follower["seq"],
+            status=STATUS_OF[outcome].value,
+            outcome=outcome.value,
+            nmvs=target["nmvs"],
+            updated_at=now,
+        )
+        db.append_event(
+            conn, "result", view_of(db.trx_by_seq(conn, follower["seq"])).to_json(), now
+        )
+
+    # --- sending ------------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        """Claim due transactions and run them, at most ``concurrency`` at a time."""
+        running: set[asyncio.Task[None]] = set()
+        probe_failures = 0
+        async with asyncio.TaskGroup() as group:
+            while not self._stopping:
+                self._wake.clear()
+                now = self._clock()
+                if self._online is False and not running:
+                    probe_failures = await self._probe(probe_failures)
+                    continue
+                free = self.settings.concurrency - len(running)
+                jobs: list[_Job] = []
+                blocked = (
+                    self._paused is not None or now < self._hold_until or self._online is False
+                )
+                if free > 0 and not blocked:
+                    jobs = await self._write(partial(self._claim, now, free))
+                for job in jobs:
+                    task = group.create_task(self._run(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _t: self._wake.set())
+                if jobs and len(running) < self.settings.concurrency:
+                    continue
+                await self._idle(blocked)
+            if running:
+                await asyncio.wait(running)
+
+    async def _idle(self, blocked: bool) -> None:
+        timeout = IDLE_POLL
+        now = self._clock()
+        if self._paused is None and now < self._hold_until:
+            timeout = min(timeout, self._hold_until - now)
+        elif not blocked:
+            due = await self._read(db.next_due_at)
+            if due is not None:
+                timeout = min(timeout, max(0.0, due - now))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _probe(self, failures: int) -> int:
+        """Offline: ping with backoff; on success release the transactions held back."""
+        delay = min(
+            self.settings.probe_interval_max,
+            retry_delay(failures, self.settings) if failures else 0.0,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wait_stop(), delay)
+        if self._stopping:
+            return failures
+        try:
+            ping = await self._backend.ping()
+        except NmvsError as exc:
+            log.info("NMVS still unreachable: %s", exc)
+            return failures + 1
+        self._link_up(ping.latency_ms)
+        now = self._clock()
+        await self._write(
+            lambda conn: conn.execute(
+                """UPDATE transactions SET next_attempt_at = ?
+                   WHERE status = 'queued' AND last_error LIKE 'not_sent:%'""",
+                (now,),
+            )
+        )
+        return 0
+
+    async def _wait_stop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _link_up(self, latency_ms: float) -> None:
+        if self._online is False:
+            log.warning("NMVS reachable again")
+        self._online = True
+        self._last_contact = self._clock()
+        self._last_latency_ms = latency_ms
+
+    def _claim(self, now: float, limit: int, conn: sqlite3.Connection) -> list[_Job]:
+        jobs: list[_Job] = []
+        for row in db.claim_due(conn, now, limit):
+            job = self._prepare(conn, row, now)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def _prepare(self, conn: sqlite3.Connection, row: sqlite3.Row, now: float) -> _Job | None:
+        """Check the rules again and write the attempt (with its ClientTrxId) before sending."""
+        op = Operation(row["op"])
+        pack = PackIdentifier.from_json(json.loads(row["pack"]))
+        if row["attempts"] > 0 and now - row["accepted_at"] > self.settings.retry_horizon:
+            age = f"{(now - row['accepted_at']) / 3600:.0f} h"
+            self._finish(
+                conn, row, Answer(Outcome.GAVE_UP, Notice(NoticeCode.GAVE_UP, age)), None, now
+            )
+            return None
+        if row["reconcile"]:
+            client_trx_id = uuid.uuid4().hex
+            attempt = db.start_attempt(conn, row, Operation.VERIFY, "reconcile", client_trx_id, now)
+            return _Job(
+                row["seq"], Operation.VERIFY, pack, "reconcile", attempt, client_trx_id, None
+            )
+        decision = decide(op, db.load_ledger(conn, row["pack_key"]), now, self.settings)
+        if isinstance(decision, Answer):
+            self._finish(conn, row, decision, None, now)
+            return None
+        assert isinstance(decision, Send)
+        reuse = row["resend_same_id"] and row["client_trx_id"]
+        client_trx_id = row["client_trx_id"] if reuse else uuid.uuid4().hex
+        attempt = db.start_attempt(conn, row, op, "send", client_trx_id, now)
+        db.update_trx(conn, row["seq"], client_trx_id=client_trx_id)
+        return _Job(
+            row["seq"], op, pack, "send", attempt, client_trx_id, decision.ref_client_trx_id
+        )
+
+    async def _run(self, job: _Job) -> None:
+        started = time.perf_counter()
+        answer: NmvsResult | _Failure
+        try:
+            answer = await self._backend.execute(
+                job.op,
+                job.pack,
+                client_trx_id=job.client_trx_id,
+                ref_client_trx_id=job.ref_client_trx_id,
+            )
+        except NmvsRateLimitedError as exc:
+            answer = _Failure("rate_limited", str(exc), exc.retry_after)
+        except NmvsNotSentError as exc:
+            answer = _Failure("not_sent", str(exc))
+        except NmvsInvalidRequestError as exc:
+            answer = _Failure("invalid", str(exc))
+        except NmvsPermanentError as exc:
+            answer = _Failure("permanent", str(exc))
+        except NmvsAmbiguousError as exc:
+            answer = _Failure("ambiguous", str(exc))
+        except Exception as exc:  # a client bug: the request may have gone out
+            log.exception("unexpected error from the NMVS backend")
+            answer = _Failure("ambiguous", f"{type(exc).__name__}: {exc}")
+        latency_ms = (time.perf_counter() - started) * 1000
+        if isinstance(answer, NmvsResult):
+            self._link_up(latency_ms)
+        elif answer.kind == "not_sent":
+            if self._online is not False:
+                log.warning("NMVS unreachable, queueing decommissions: %s", answer.message)
+            self._online = False
+        elif answer.kind == "rate_limited":
+            self._hold_until = self._clock() + retry_delay(1, self.settings, answer.retry_after)
+        pause = await self._write(partial(self._complete, job, answer, latency_ms, self._clock()))
+        if pause is not None and self._paused is None:
+            log.error("sending paused until an operator acts: %s", pause)
+            self._paused = pause
+        self._notify()
+
+    def _complete(
+        self,
+        job: _Job,
+        answer: NmvsResult | _Failure,
+        latency_ms: float,
+        now: float,
+        conn: sqlite3.Connection,
+    ) -> str | None:
+        """Apply one NMVS answer (or failure) in a single commit; returns a pause reason."""
+        row = db.trx_by_seq(conn, job.seq)
+        op = Operation(row["op"])
+        before = db.load_ledger(conn, row["pack_key"])
+        ledger = before
+        verdict: Verdict
+        nmvs: NmvsSummary | None = None
+        if isinstance(answer, NmvsResult):
+            info = lookup(answer.return_code)
+            db.finish_attempt(
+                conn,
+                job.attempt_id,
+                finished_at=now,
+                return_code=answer.return_code,
+                alert=int(answer.alert or info.alert),
+                hub_code=answer.hub_code or info.hub_code,
+                state=answer.state,
+                reasons=db.dumps(list(answer.reasons)),
+                nmvs_trx_id=answer.nmvs_trx_id,
+                latency_ms=latency_ms,
+            )
+            ledger = observe(before, answer, now)
+            nmvs = _summary(answer)
+            if job.purpose == "send":
+                verdict = judge_answer(op, answer, info)
+            else:
+                started = db.attempt_started_at(conn, job.seq)
+                verdict = judge_reconcile(op, answer, info, before, started, now, self.settings)
+        else:
+            db.finish_attempt(
+                conn,
+                job.attempt_id,
+                finished_at=now,
+                error=f"{answer.kind}: {answer.message}",
+                latency_ms=latency_ms,
+            )
+            verdict = self._judge_failure(op, job, answer)
+        pause: str | None = None
+        if isinstance(answer, _Failure) and answer.kind == "permanent":
+            pause = answer.message
+        if isinstance(verdict, Pause) and op is Operation.VERIFY:
+            pause = verdict.reason  # the verify is answered now; later sends wait
+            verdict = Answer(
+                Outcome.OFFLINE, Notice(NoticeCode.NMVS_OFFLINE, verdict.reason, severity="warning")
+            )
+        if isinstance(verdict, Answer):
+            if job.purpose == "reconcile":
+                changed_at = db.attempt_started_at(conn, job.seq)
+            else:
+                server_time = None if not isinstance(answer, NmvsResult) else answer.server_time
+                changed_at = now if server_time is None else server_time.timestamp()
+            ledger = ledger_after(
+                ledger,
+                op,
+                verdict.outcome,
+                user=self.settings.nmvs_user,
+                client_trx_id=job.client_trx_id,
+                nmvs_trx_id=None if nmvs is None else nmvs.nmvs_trx_id,
+                changed_at=changed_at,
+            )
+            self._finish(conn, row, verdict, nmvs, now)
+        else:
+            requeue: dict[str, Any] = {
+                "status": "queued",
+                "attempts": row["attempts"] + 1,
+                "resend_same_id": 0,
+                "updated_at": now,
+            }
+            if isinstance(answer, _Failure):
+                requeue["last_error"] = f"{answer.kind}: {answer.message}"
+            elif nmvs is not None:
+                requeue["last_error"] = f"{nmvs.return_code}: {nmvs.description}"
+            if isinstance(verdict, Reconcile):
+                requeue |= {"reconcile": 1, "next_attempt_at": now + self.settings.reconcile_delay}
+            elif isinstance(verdict, Resend):
+                requeue |= {"reconcile": 0, "next_attempt_at": now}
+            elif isinstance(verdict, Retry):
+                delay = retry_delay(row["attempts"] + 1, self.settings, verdict.after)
+                # a rate-limited request reached the NMVS: its retry gets a new ClientTrxId
+                not_sent = isinstance(answer, _Failure) and answer.kind == "not_sent"
+                requeue |= {
+                    "next_attempt_at": now + delay,
+                    "resend_same_id": int(not_sent and job.purpose == "send"),
+                }
+            else:
+                assert isinstance(verdict, Pause)
+                pause = verdict.reason
+                requeue |= {
+                    "next_attempt_at": now,
+                    "reconcile": int(verdict.reconcile or job.purpose == "reconcile"),
+                }
+            db.update_trx(conn, job.seq, **requeue)
+        if ledger != before:
+            db.save_ledger(conn, row["pack_key"], ledger, now)
+        return pause
+
+    def _judge_failure(self, op: Operation, job: _Job, failure: _Failure) -> Verdict:
+        """What a failure to get an answer means for this transaction."""
+        if failure.kind == "invalid":
+            return Answer(
+                Outcome.REJECTED_LOCALLY,
+                Notice(NoticeCode.NMVS_ANSWER, failure.message),
+                "1_decode_error",
+            )
+        if op is Operation.VERIFY and failure.kind != "rate_limited":
+            return Answer(
+                Outcome.OFFLINE,
+                Notice(NoticeCode.NMVS_OFFLINE, failure.message, severity="warning"),
+            )
+        if failure.kind == "permanent":
+            return Pause(failure.message, reconcile=job.purpose == "reconcile")
+        if failure.kind == "ambiguous" and job.purpose == "send":
+            return Reconcile()
+        return Retry(after=failure.retry_after, rate_limited=failure.kind == "rate_limited")
+
+    def resume(self) -> None:
+        """Clear an operator pause (after the configuration was fixed)."""
+        self._paused = None
+        self._wake.set()
+
+    # --- outbox ---------------------------------------------------------------------------------
+
+    async def pending_events(self, limit: int = 100) -> list[Event]:
+        rows = await self._read(partial(db.pending_events, limit=limit))
+        return [Event(r["id"], r["kind"], json.loads(r["payload"])) for r in rows]
+
+    async def ack_events(self, ids: list[int]) -> None:
+        """Mark events published (call after the broker's PUBACK)."""
+        now = self._clock()
+        await self._write(partial(db.ack_events, ids=ids, now=now))
+
+    async def wait_events(self) -> None:
+        """Return once events may be pending (after any write that appended some)."""
+        await self._events_flag.wait()
+        self._events_flag.clear()
+
+    # --- health ---------------------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        now = self._clock()
+        return await self._read(partial(self._health, now))
+
+    def _health(self, now: float, conn: sqlite3.Connection) -> Health:
+        return health_snapshot(
+            conn,
+            now,
+            self.settings,
+            online=self._online,
+            last_contact=self._last_contact,
+            last_latency_ms=self._last_latency_ms,
+            paused=self._paused,
+        )
+
+
+def health_snapshot(
+    conn: sqlite3.Connection,
+    now: float,
+    settings: Settings,
+    *,
+    online: bool | None,
+    last_contact: float | None,
+    last_latency_ms: float | None,
+    paused: str | None,
+) -> Health:
+    """The health numbers from the database plus the engine's live link state."""
+    depth, reconciling, oldest = db.queue_summary(conn)
+    since = week_start(now)
+    sent = conn.execute(
+        "SELECT count(*), coalesce(sum(alert), 0) FROM attempts WHERE started_at >= ?", (since,)
+    ).fetchone()
+    warnings: list[str] = []
+    old = conn.execute(
+        """SELECT count(*), min(accepted_at) FROM transactions
+           WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL AND op != 'verify'
+             AND accepted_at < ?""",
+        (now - settings.alarm_queued_age,),
+    ).fetchone()
+    if old[0]:
+        hours = (now - old[1]) / 3600
+        warnings.append(
+            f"{old[0]} decommission(s) queued for more than {settings.alarm_queued_age / 3600:g} h "
+            f"(oldest {hours:.1f} h): check the NMVS link"
+        )
+    undos = conn.execute(
+        """SELECT id, pack_key FROM transactions
+           WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL
+             AND op IN (SELECT value FROM json_each(?))""",
+        (db.dumps([op.value for op in UNDO_OF]),),
+    ).fetchall()
+    for undo in undos:
+        deadline = undo_deadline(db.load_ledger(conn, undo["pack_key"]), settings)
+        if deadline is not None and deadline - now < settings.alarm_undo_closing:
+            warnings.append(
+                f"undo {undo['id']} is still queued and its 10-day window closes at {iso(deadline)}"
+            )
+    return Health(
+        queue_depth=depth,
+        reconciling=reconciling,
+        oldest_queued_age=None if oldest is None else now - oldest,
+        nmvs_online=online,
+        last_contact_at=last_contact,
+        last_latency_ms=last_latency_ms,
+        paused=paused,
+        week_alerts=int(sent[1]),
+        week_sent=int(sent[0]),
+        week_prevented=db.prevented_since(conn, since),
+        warnings=tuple(warnings),
+    )

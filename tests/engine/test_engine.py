@@ -1,0 +1,397 @@
+"""The engine against the real simulator over loopback HTTP, through the real Arvato client."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from gateway.codes import DecodedScan
+from gateway.codes.pack import PackIdentifier
+from gateway.codes.problems import ProblemCode, error
+from gateway.engine import (
+    Engine,
+    Outcome,
+    Request,
+    RequestConflictError,
+    ScanRecord,
+    Status,
+)
+from gateway.engine.model import UNDO_WINDOW
+from gateway.nmvs.arvato import ArvatoClient, Secret
+from gateway.nmvs.backend import Operation
+from gateway.simulator.server import running_simulator
+from tests.engine.conftest import FakeClock, Rig, arvato_config, settings, wait_final
+
+D, U, V = Operation.DISPENSE, Operation.UNDO_DISPENSE, Operation.VERIFY
+
+
+async def sim_calls(rig: Rig, pack: PackIdentifier) -> list[tuple[str, str]]:
+    """(use case, return code) of every request the simulator received for ``pack``."""
+    return [
+        (t["use_case"], t["return_code"])
+        for t in await rig.transactions()
+        if t["serial"] == pack.serial and t["product_code"] == pack.product_code
+    ]
+
+
+async def run(engine: Engine, request: Request) -> Any:
+    view = await engine.submit(request)
+    return await wait_final(engine, view.id)
+
+
+def scan(
+    scan_id: str,
+    pack: PackIdentifier | None,
+    at: float,
+    *,
+    text: str = "x",
+    problems: tuple[Any, ...] = (),
+) -> ScanRecord:
+    return ScanRecord(
+        scan_id, "scanner-1", "till-1", at, DecodedScan(text=text, pack=pack, problems=problems)
+    )
+
+
+async def test_rule1_a_code_with_a_decode_error_is_never_sent(rig: Rig) -> None:
+    good = rig.packs[0]
+    digit = str((int(good.product_code[-1]) + 1) % 10)
+    bad = replace(good, product_code=good.product_code[:-1] + digit)
+    async with Engine.open(rig.state_dir, rig.client, settings(on_scan="dispense")) as engine:
+        view = await engine.submit(Request(D, bad, id="lgo-1"))
+        assert view.status is Status.REJECTED and view.outcome is Outcome.REJECTED_LOCALLY
+        assert [p["code"] for p in view.problems] == [ProblemCode.BAD_CHECK_DIGIT.value]
+        misread = await engine.submit_scan(
+            scan("s1", good, 1000.0, problems=(error(ProblemCode.GS_MISSING, "batch"),))
+        )
+        assert misread.transaction is not None
+        assert misread.transaction.outcome is Outcome.REJECTED_LOCALLY
+        not_a_pack = await engine.submit_scan(
+            scan("s2", None, 1001.0, problems=(error(ProblemCode.NOT_A_PACK_CODE, "EAN-13"),))
+        )
+        assert not_a_pack.transaction is None
+        health = await engine.health()
+    assert await rig.transactions() == []
+    assert health.week_prevented["1_decode_error"] == 3
+
+
+async def test_rule2_repeat_scans_on_one_scanner_collapse_into_one(
+    rig: Rig, clock: FakeClock
+) -> None:
+    pack = rig.packs[1]
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(on_scan="dispense"), clock=clock
+    ) as engine:
+        t0 = clock()
+        first = await engine.submit_scan(scan("s1", pack, t0))
+        repeat = await engine.submit_scan(scan("s2", pack, t0 + 1.5))
+        assert repeat.collapsed_into == "s1"
+        assert first.transaction is not None and repeat.transaction is not None
+        assert repeat.transaction.id == first.transaction.id
+        done = await wait_final(engine, first.transaction.id)
+        assert done.outcome is Outcome.DONE
+        later = await engine.submit_scan(scan("s3", pack, t0 + 10))  # outside the window
+        assert later.collapsed_into is None and later.transaction is not None
+        assert later.transaction.outcome is Outcome.ALREADY_DONE_HERE
+        scan_events = [e for e in await engine.pending_events(1000) if e.kind == "scan"]
+        assert [e.payload["id"] for e in scan_events] == ["s1", "s3"]
+        health = await engine.health()
+    assert health.week_prevented["2_repeat_scan"] == 1
+    assert await sim_calls(rig, pack) == [("G120", "NMVS_SUCCESS")]
+    assert await rig.alerts() == []
+
+
+async def test_rule3_a_second_dispense_of_a_pack_dispensed_here_is_answered_locally(
+    rig: Rig,
+) -> None:
+    pack = rig.packs[2]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        first = await run(engine, Request(D, pack, id="a"))
+        second = await run(engine, Request(D, pack, id="b"))
+        destroy = await run(engine, Request(Operation.DESTROY, pack, id="c"))
+    assert first.outcome is Outcome.DONE
+    assert second.outcome is Outcome.ALREADY_DONE_HERE and second.status is Status.REJECTED
+    assert destroy.outcome is Outcome.ALREADY_DONE_HERE
+    assert second.problems[0]["code"] == "ALREADY_DONE_HERE"
+    assert await sim_calls(rig, pack) == [("G120", "NMVS_SUCCESS")]
+    assert await rig.alerts() == []
+
+
+async def other_user_dispenses(rig: Rig, pack: PackIdentifier) -> None:
+    config = replace(
+        arvato_config(rig.sim.single_url), user_id="SIMUSER2", password=Secret("Simulator-Pass2")
+    )
+    other = ArvatoClient(config)
+    try:
+        result = await other.execute(D, pack, client_trx_id="f" * 32)
+        assert result.success
+    finally:
+        await other.aclose()
+
+
+async def test_rule4_decommission_after_a_fresh_inactive_verify_is_not_sent(rig: Rig) -> None:
+    pack = rig.packs[3]
+    await other_user_dispenses(rig, pack)
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        verify = await run(engine, Request(V, pack, id="v"))
+        assert verify.outcome is Outcome.DONE and verify.nmvs is not None
+        assert (verify.nmvs.state, verify.nmvs.reasons) == ("INACTIVE", ("SUPPLIED",))
+        dispense = await run(engine, Request(D, pack, id="d"))
+    assert dispense.outcome is Outcome.NOT_ACTIVE
+    assert "set it aside and report it" in dispense.problems[-1]["message"]
+    assert "INACTIVE: SUPPLIED" in dispense.problems[-1]["detail"]
+    assert [c for c in await sim_calls(rig, pack) if c[0] == "G120"] == [("G120", "NMVS_SUCCESS")]
+    assert await rig.alerts() == []
+
+
+async def test_rule5_undo_only_of_own_recent_matching_change(rig: Rig, clock: FakeClock) -> None:
+    mine, theirs, destroyed, old = rig.packs[4:8]
+    await other_user_dispenses(rig, theirs)
+    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+        assert (await run(engine, Request(D, mine, id="d1"))).outcome is Outcome.DONE
+        undo = await run(engine, Request(U, mine, id="u1"))
+        assert undo.outcome is Outcome.DONE
+        not_ours = await run(engine, Request(U, theirs, id="u2"))
+        assert not_ours.outcome is Outcome.UNDO_NOT_ALLOWED
+        assert "holds no decommission" in not_ours.problems[-1]["detail"]
+        await run(engine, Request(Operation.DESTROY, destroyed, id="x3"))
+        wrong_reason = await run(engine, Request(U, destroyed, id="u3"))
+        assert wrong_reason.outcome is Outcome.UNDO_NOT_ALLOWED
+        assert "not dispense" in wrong_reason.problems[-1]["detail"]
+        await run(engine, Request(D, old, id="d4"))
+        clock.advance(UNDO_WINDOW - 3600)  # within 10 days, but inside the safety margin
+        too_late = await run(engine, Request(U, old, id="u4"))
+        assert too_late.outcome is Outcome.UNDO_NOT_ALLOWED
+        assert "10-day undo window" in too_late.problems[-1]["message"]
+    history = (await rig.pack_state(mine))["history"]
+    assert [h["use_case"] for h in history] == ["G120", "G121"]
+    # RefClientTrxId attached: the simulator would answer FE_TX_01 to a wrong one
+    assert (await rig.pack_state(mine))["state"] == "ACTIVE"
+    assert [c[0] for c in await sim_calls(rig, theirs)] == ["G120"]
+    assert [c[0] for c in await sim_calls(rig, destroyed)] == ["G130"]
+    assert [c[0] for c in await sim_calls(rig, old)] == ["G120"]
+    assert await rig.alerts() == []
+
+
+async def test_rule6_identical_verifies_within_the_window_are_collapsed(rig: Rig) -> None:
+    pack = rig.packs[8]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        first = await engine.submit(Request(V, pack))
+        again = await engine.submit(Request(V, pack))
+        assert again.id == first.id
+        await wait_final(engine, first.id)
+        with_id = await run(engine, Request(V, pack, id="lgo-v"))
+        assert with_id.outcome is Outcome.DUPLICATE_COLLAPSED
+        assert with_id.nmvs is not None and with_id.nmvs.state == "ACTIVE"
+        dispense = await run(engine, Request(D, pack, id="lgo-d"))  # never blocked by verify
+        assert dispense.outcome is Outcome.DONE
+        health = await engine.health()
+    assert health.week_prevented["6_repeat_verify"] == 2
+    assert await sim_calls(rig, pack) == [("G110", "NMVS_SUCCESS"), ("G120", "NMVS_SUCCESS")]
+
+
+async def test_same_id_returns_the_same_result_a_second_and_a_month_later(
+    rig: Rig, clock: FakeClock
+) -> None:
+    pack = rig.packs[9]
+    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+        first = await run(engine, Request(D, pack, id="lgo-42"))
+        again = await engine.submit(Request(D, pack, id="lgo-42"))
+        assert again == first
+        with pytest.raises(RequestConflictError, match="lgo-42"):
+            await engine.submit(Request(D, rig.packs[10], id="lgo-42"))
+        # without an id, a repeat send of the same operation is the same transaction
+        bare = await run(engine, Request(D, rig.packs[11]))
+        assert await engine.submit(Request(D, rig.packs[11])) == bare
+    clock.advance(31 * 86_400)
+    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+        assert await engine.submit(Request(D, pack, id="lgo-42")) == first
+        assert await engine.get("lgo-42") == first
+        # dispense → undo → dispense without ids: three transactions, not one
+        undo = await run(engine, Request(U, rig.packs[11]))
+        assert undo.outcome is Outcome.UNDO_NOT_ALLOWED  # 31 days later: window closed
+    assert await sim_calls(rig, pack) == [("G120", "NMVS_SUCCESS")]
+
+
+async def test_dispense_undo_dispense_without_ids_are_three_transactions(rig: Rig) -> None:
+    pack = rig.packs[12]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        views = [await run(engine, Request(op, pack)) for op in (D, U, D)]
+    assert len({v.id for v in views}) == 3
+    assert [v.outcome for v in views] == [Outcome.DONE] * 3
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G120", "G121", "G120"]
+
+
+@pytest.mark.parametrize("fault", ["reset_after", "timeout_code"])
+async def test_ambiguous_dispense_and_undo_are_reconciled_without_alert(
+    rig: Rig, fault: str
+) -> None:
+    seen, unseen = rig.packs[13], rig.packs[14]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        await run(engine, Request(V, seen, id="v"))
+        await rig.faults({"next": {"count": 1, "fault": fault}})
+        dispense = await run(engine, Request(D, seen, id="d"))
+        assert dispense.outcome is Outcome.RECONCILED and dispense.status is Status.DONE
+        await rig.faults({"next": {"count": 1, "fault": fault}})
+        undo = await run(engine, Request(U, seen, id="u"))
+        assert undo.outcome is Outcome.RECONCILED
+        await rig.faults({"next": {"count": 1, "fault": fault}})
+        blind = await run(engine, Request(D, unseen, id="d2"))
+        assert blind.outcome is Outcome.DONE_UNCONFIRMED
+        refused = await run(engine, Request(U, unseen, id="u2"))
+        assert refused.outcome is Outcome.UNDO_NOT_ALLOWED
+        await rig.faults({"next": {"count": 1, "fault": fault}})
+        redo = await run(engine, Request(D, seen, id="d3"))  # verify shows ACTIVE: applied? no
+        assert redo.outcome is Outcome.RECONCILED
+    assert await rig.alerts() == []
+    assert (await rig.pack_state(seen))["state"] == "INACTIVE"
+    sets = [c[0] for c in await sim_calls(rig, seen) if c[1] == "NMVS_SUCCESS" and c[0] != "G110"]
+    assert sets == ["G120", "G121", "G120"]
+
+
+async def test_reset_before_processing_resends_after_verify_shows_active(rig: Rig) -> None:
+    pack = rig.packs[15]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        await rig.faults({"next": {"count": 1, "fault": "reset_before"}})
+        dispense = await run(engine, Request(D, pack, id="d"))
+    assert dispense.outcome is Outcome.DONE
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]
+    assert await rig.alerts() == []
+
+
+async def test_rate_limit_is_retried_after_the_servers_delay(rig: Rig) -> None:
+    pack = rig.packs[16]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        await rig.faults({"next": {"count": 1, "fault": "rate_limit"}})
+        dispense = await run(
+            engine,
+            Request(D, pack, id="d"),
+        )
+    assert dispense.outcome is Outcome.DONE
+    assert await sim_calls(rig, pack) == [("G120", "NMVS_SUCCESS")]
+    limited = [t for t in await rig.transactions() if t["return_code"] == "NMVS_FI_SE_CLI_01"]
+    assert len(limited) == 1
+    assert limited[0]["client_trx_id"] != dispense.nmvs.client_trx_id  # type: ignore[union-attr]
+    assert await rig.alerts() == []
+
+
+async def test_operations_on_one_pack_run_in_acceptance_order(rig: Rig) -> None:
+    pack = rig.packs[17]
+    others = rig.packs[18:30]
+    await rig.faults({"latency_ms": {"uniform": [1, 30]}, "seed": 3})
+    async with Engine.open(rig.state_dir, rig.client, settings(concurrency=8)) as engine:
+        ids = []
+        for i, op in enumerate([D, U, D, U, D]):
+            ids.append((await engine.submit(Request(op, pack, id=f"p{i}"))).id)
+            ids.append((await engine.submit(Request(D, others[i], id=f"o{i}"))).id)
+        views = [await wait_final(engine, i) for i in ids]
+    assert all(v.outcome is Outcome.DONE for v in views)
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G120", "G121", "G120", "G121", "G120"]
+    assert await rig.alerts() == []
+
+
+async def test_offline_verify_answers_at_once_and_decommissions_drain_in_order(
+    market: Any, tmp_path: Any
+) -> None:
+    data, packs = market
+    from gateway.simulator.market import Market
+
+    core = Market(data)
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    try:
+        async with Engine.open(tmp_path, client, settings()) as engine:
+            first = await run(engine, Request(V, packs[0], id="v0"))
+            assert first.outcome is Outcome.OFFLINE and first.status is Status.FAILED
+            queued = [
+                await engine.submit(Request(op, pack, id=f"{op.value}-{i}"))
+                for i, (op, pack) in enumerate(
+                    [(D, packs[1]), (D, packs[2]), (U, packs[1]), (D, packs[1])]
+                )
+            ]
+            await asyncio.sleep(0.3)
+            for view in queued:
+                assert (await engine.get(view.id)) == view  # still queued
+            offline = await engine.submit(Request(V, packs[3], id="v3"))
+            assert offline.outcome is Outcome.OFFLINE  # answered at once, not queued
+            assert offline.problems[0]["code"] == "NMVS_OFFLINE"
+            health = await engine.health()
+            assert health.nmvs_online is False and health.queue_depth == 4
+            async with running_simulator(core, plain_http=True, port=port):
+                finals = [await wait_final(engine, v.id) for v in queued]
+                assert [v.outcome for v in finals] == [Outcome.DONE] * 4
+                assert (await engine.health()).nmvs_online is True
+    finally:
+        await client.aclose()
+    history = [
+        h.use_case for h in core.state.packs[(packs[1].product_code, packs[1].serial)].history
+    ]
+    assert history == ["G120", "G121", "G120"]
+    assert core.state.alerts == []
+
+
+async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
+    pack = rig.packs[30]
+    async with Engine.open(rig.state_dir, rig.client, settings(on_scan="verify")) as engine:
+        outcome = await engine.submit_scan(scan("scan-9", pack, 1000.0, text="]d2..."))
+        assert outcome.transaction is not None
+        await wait_final(engine, outcome.transaction.id)
+        events = await engine.pending_events()
+        assert [(e.kind, e.payload.get("status")) for e in events] == [
+            ("result", "queued"),
+            ("scan", None),
+            ("result", "done"),
+        ]
+        assert set(events[1].payload) == {
+            "id",
+            "scanner_id",
+            "counter",
+            "at",
+            "ok",
+            "pack",
+            "problems",
+            "text",
+        }
+        assert events[1].payload["text"] == "]d2..."
+        result = events[2].payload
+        assert set(result) == {"id", "op", "status", "outcome", "pack", "nmvs", "problems", "at"}
+        assert set(result["nmvs"]) == {
+            "return_code",
+            "description",
+            "alert",
+            "hub_code",
+            "state",
+            "reasons",
+            "nmvs_trx_id",
+            "client_trx_id",
+        }
+        assert result["pack"] == pack.to_json() and result["outcome"] == "done"
+        await engine.ack_events([events[0].id, events[1].id])
+        assert [e.id for e in await engine.pending_events()] == [events[2].id]
+        waiter = asyncio.create_task(engine.wait_events())
+        await engine.submit(Request(V, rig.packs[31], id="next"))
+        await asyncio.wait_for(waiter, 2)
+
+
+async def test_health_warns_about_old_decommissions_and_closing_undo_windows(
+    rig: Rig, clock: FakeClock
+) -> None:
+    pack = rig.packs[32]
+    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+        await run(engine, Request(D, pack, id="d"))
+    clock.advance(9 * 86_400)
+    # a new engine whose link is down: the undo stays queued
+    down = ArvatoClient(arvato_config("http://127.0.0.1:9/"))
+    try:
+        async with Engine.open(rig.state_dir, down, settings(), clock=clock) as engine:
+            await engine.submit(Request(U, pack, id="u"))
+            await asyncio.sleep(0.2)
+            clock.advance(2 * 3600)
+            health = await engine.health()
+    finally:
+        await down.aclose()
+    assert any("decommission(s) queued for more than 1 h" in w for w in health.warnings)
+    assert any("undo u is still queued" in w for w in health.warnings)
