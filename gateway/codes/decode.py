@@ -20,10 +20,13 @@ from gateway.codes.layout_typing import type_under
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error, has_error
 from gateway.codes.text import read_code, split_aim
-from gateway.codes.validation import SET_82
+from gateway.codes.validation import SET_82, char_name
 
-# Bytes a scanner may legitimately send besides printable ones: GS, RS, EOT, FS, US, CR, LF, TAB.
-_CONTROL_BYTES_ALLOWED = frozenset(b"\x1d\x1e\x04\x1c\x1f\r\n\t")
+# Control characters no scanner sends as data (it may send GS, RS, EOT, FS, US, CR, LF, TAB).
+_BINARY = frozenset(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]) - set(
+    "\x1d\x1e\x04\x1c\x1f\r\n\t"
+)
+MAX_SCAN_LENGTH = 3116  # the most characters a Data Matrix (ECC 200, 144x144) can encode
 _LINE_END = "\r\n"
 # Every character a valid scan can hold: set 82, the control characters, AIM id and ISO/IEC
 # 15434 header punctuation, an end of line (configured prefix, suffix and GS substitute added).
@@ -94,6 +97,11 @@ class DecodedScan:
 
 def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
     """Decode one scan that is already text (``text`` is reported back unchanged)."""
+    if len(text) > MAX_SCAN_LENGTH:
+        return bad_input(text, f"{len(text)} characters, more than any DataMatrix holds")
+    for position, char in enumerate(text, 1):
+        if char in _BINARY:
+            return bad_input(text, f"binary data, {char_name(char)} at position {position}")
     body = text.rstrip(_LINE_END)  # only CR/LF: an end-of-line suffix is never data
     if settings.prefix and body.startswith(settings.prefix):
         body = body[len(settings.prefix) :]
@@ -106,11 +114,7 @@ def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
 
 def decode_bytes(data: bytes, settings: DecodeSettings) -> DecodedScan:
     """Decode one scan received as bytes; binary garbage gives ``BAD_INPUT``, never an exception."""
-    text = data.decode("latin-1")
-    for offset, byte in enumerate(data):
-        if (byte < 0x20 and byte not in _CONTROL_BYTES_ALLOWED) or 0x7F <= byte < 0xA0:
-            return bad_input(text, f"binary byte 0x{byte:02X} at offset {offset}")
-    return decode_text(text, settings)
+    return decode_text(data.decode("latin-1"), settings)
 
 
 def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:

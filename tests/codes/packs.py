@@ -116,3 +116,9 @@ def ppn_texts(draw: st.DrawFn, pack: PackIdentifier) -> str:
     )
     trailer = draw(st.sampled_from([RS + EOT, RS, ""]))
     return (pack.aim or "") + "[)>" + RS + "06" + GS + GS.join(fields) + trailer
+
+
+def with_gs1_text(
+    pack: PackIdentifier, separator: str = GS
+) -> st.SearchStrategy[tuple[PackIdentifier, str]]:
+    return st.tuples(st.just(pack), gs1_texts(pack, separator))

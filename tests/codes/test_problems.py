@@ -188,7 +188,7 @@ def test_binary_garbage_is_bad_input() -> None:
     assert [(p.code, p.message) for p in scan.problems] == [
         (
             ProblemCode.BAD_INPUT,
-            "The input could not be read (binary byte 0x89 at offset 0): send one scan or one JSON key event per line.",
+            "The input could not be read (binary data, U+0089 at position 1): send one scan or one JSON key event per line.",
         )
     ]
 

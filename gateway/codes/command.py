@@ -1,0 +1,150 @@
+"""``nmvs-gateway decode``: scans on stdin → one JSON object per scan per line on stdout.
+
+A contract other tools depend on; keep it stable.
+
+- Text mode (default): one scan per input line. Control characters may be raw or written as
+  ``\\x1d`` ``\\x1e`` ``\\x04`` (also ``\\x1c`` ``\\x1f``) or ``<GS>`` ``<RS>`` ``<EOT>`` (also
+  ``<FS>`` ``<US>``).
+- ``--keys``: one JSON evdev event per line, ``{"type": 1, "code": 30, "value": 1}`` with an
+  optional ``"time"`` in seconds (used for the inter-key gap); other event types (EV_SYN,
+  EV_MSC) are taken as the kernel sends them. Scans are split exactly as the daemon splits them
+  (:class:`~gateway.codes.keyboard.ScanSplitter`), and the scan in progress is flushed at EOF.
+- Output per scan: ``{"ok", "text", "layout", "pack", "problems": [{"code", "severity",
+  "message", …}], …}`` (:meth:`DecodedScan.to_json`), flushed line by line, in input order.
+- Bad input (invalid UTF-8, a non-JSON line, an impossible event) gives an ``ok: false`` object
+  with a ``BAD_INPUT`` problem in its place; the exit status is 0 unless reading stdin fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO, TypeGuard
+
+if TYPE_CHECKING:
+    from gateway.codes.decode import DecodedScan, DecodeSettings
+    from gateway.codes.keyboard import KeyEvent
+
+_ESCAPES = re.compile(r"\\x(1[cdefCDEF]|04)|<(GS|RS|EOT|FS|US)>")
+_NAMED = {"GS": "\x1d", "RS": "\x1e", "EOT": "\x04", "FS": "\x1c", "US": "\x1f"}
+_MAX_EVENT_TYPE = 0x1F  # EV_MAX
+_MAX_KEY_CODE = 0x2FF  # KEY_MAX
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--layout",
+        default="us",
+        metavar="L",
+        help="the scanner's keyboard country for --keys (us, fr, de, …) or 'auto' (default: us)",
+    )
+    parser.add_argument(
+        "--keys", action="store_true", help="stdin holds JSON evdev events, one per line"
+    )
+    parser.add_argument(
+        "--gs-substitute",
+        metavar="C",
+        help="a character the scanner sends instead of GS (outside GS1 set 82, e.g. '$')",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.codes.decode import DecodeSettings
+    from gateway.codes.keyboard import KeyboardSettings
+
+    try:
+        settings = DecodeSettings(
+            keyboard=KeyboardSettings(layout=args.layout), gs_substitute=args.gs_substitute
+        )
+    except ValueError as problem:
+        print(f"nmvs-gateway decode: {problem}", file=sys.stderr)
+        return 2
+    scans = (
+        _key_scans(sys.stdin.buffer, settings)
+        if args.keys
+        else _text_scans(sys.stdin.buffer, settings)
+    )
+    try:
+        for scan in scans:
+            sys.stdout.write(json.dumps(scan.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    except OSError as failure:
+        print(f"nmvs-gateway decode: cannot read stdin or write stdout: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def unescape(line: str) -> str:
+    """Turn the written forms ``\\x1d`` / ``<GS>`` (and RS, EOT, FS, US) into the characters."""
+    return _ESCAPES.sub(
+        lambda match: chr(int(match[1], 16)) if match[1] else _NAMED[match[2]], line
+    )
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    for number, raw in enumerate(stream, 1):
+        yield number, raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def _text_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedScan]:
+    from gateway.codes.decode import bad_input, decode_text
+
+    for number, raw in _lines(stream):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as failure:
+            yield bad_input(
+                raw.decode("utf-8", "replace"),
+                f"line {number} is not UTF-8 (byte 0x{raw[failure.start]:02X})",
+            )
+            continue
+        yield decode_text(unescape(line), settings)
+
+
+def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedScan]:
+    from gateway.codes.decode import bad_input, decode_keys
+    from gateway.codes.keyboard import ScanSplitter
+
+    splitter = ScanSplitter(settings.keyboard)
+    for number, raw in _lines(stream):
+        if not raw.strip():
+            continue
+        text = raw.decode("utf-8", "replace")
+        event = _event(text)
+        if isinstance(event, str):
+            yield bad_input(text, f"line {number} {event}")
+            continue
+        trace = splitter.feed(event)
+        if trace is not None:
+            yield decode_keys(trace, settings)
+    trace = splitter.flush()
+    if trace is not None:
+        yield decode_keys(trace, settings)
+
+
+def _event(line: str) -> KeyEvent | str:
+    """The event on one line, or why the line is not one."""
+    from gateway.codes.keyboard import KeyEvent
+
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return "is not JSON"
+    if not isinstance(data, dict):
+        return 'is not a JSON object like {"type": 1, "code": 30, "value": 1}'
+    kind, code, value = (data.get(name) for name in ("type", "code", "value"))
+    if not (_is_int(kind) and _is_int(code) and _is_int(value)):
+        return "needs integer type, code and value"
+    time = data.get("time", 0.0)
+    if not isinstance(time, int | float) or isinstance(time, bool):
+        return "has a time that is not a number of seconds"
+    if not (0 <= kind <= _MAX_EVENT_TYPE and 0 <= code <= _MAX_KEY_CODE):
+        return f"has an impossible event type {kind} or code {code}"
+    return KeyEvent(kind, code, value, float(time))
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
