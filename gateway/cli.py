@@ -25,6 +25,11 @@ class Command(NamedTuple):
 
 COMMANDS: tuple[Command, ...] = (
     Command(
+        "decode",
+        "gateway.codes.command",
+        "decode scans on stdin into pack identifiers (JSON lines)",
+    ),
+    Command(
         "nmvs-sim",
         "gateway.simulator.command",
         "run a faithful NMVS simulator (Arvato SOAP v5) for demos, tests and LGO vendors",
