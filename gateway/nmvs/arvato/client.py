@@ -27,7 +27,7 @@ from __future__ import annotations
 import email.utils
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -72,6 +72,15 @@ _CERTIFICATE_REASONS = frozenset(
 )
 
 
+# The server hung up in the middle of the TLS handshake (no alert): in mutual TLS this is how
+# many servers refuse a client certificate. Reported only for failures while connecting.
+_HANDSHAKE_HANGUP = frozenset({"UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", "SSLZeroReturnError"})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _ssl_reason(exc: BaseException) -> str | None:
     seen: BaseException | None = exc
     while seen is not None:
@@ -104,12 +113,48 @@ class ArvatoClient:
     """
 
     def __init__(
-        self, config: ArvatoConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: ArvatoConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._transport = transport
+        self._clock = clock
         self._halted_by: str | None = None
         self._config = config
         self._http = self._build_http(config)
+        self._certificate_validity = self._validity(config)
+
+    @staticmethod
+    def _validity(config: ArvatoConfig) -> tuple[datetime, datetime] | None:
+        certificate = config.client_certificate() if config.uses_tls else None
+        if certificate is None:
+            return None
+        return certificate.not_valid_before_utc, certificate.not_valid_after_utc
+
+    @property
+    def certificate_expires_at(self) -> datetime | None:
+        """When our client certificate expires (for the self-test's early warning)."""
+        return None if self._certificate_validity is None else self._certificate_validity[1]
+
+    def _check_certificate(self, use_case: str) -> None:
+        """Refuse to send with a certificate the NMVS will refuse: the error is then clear and
+        certain (not sent), instead of whatever the server's TLS stack makes of it."""
+        if self._certificate_validity is None:
+            return
+        not_before, not_after = self._certificate_validity
+        now = self._clock()
+        if now > not_after:
+            raise NmvsPermanentError(
+                f"{use_case}: not sent, the client certificate expired on "
+                f"{not_after:%Y-%m-%d %H:%M} UTC: renew nmvs.arvato.cert_file/pkcs12_file"
+            )
+        if now < not_before:
+            raise NmvsPermanentError(
+                f"{use_case}: not sent, the client certificate is valid only from "
+                f"{not_before:%Y-%m-%d %H:%M} UTC: check the system clock or the certificate"
+            )
 
     def _build_http(self, config: ArvatoConfig) -> httpx.AsyncClient:
         timeout = httpx.Timeout(
@@ -149,6 +194,7 @@ class ArvatoClient:
         old = self._http
         self._http = self._build_http(config)
         self._config = config
+        self._certificate_validity = self._validity(config)
         self._halted_by = None
         await old.aclose()
 
@@ -230,6 +276,7 @@ class ArvatoClient:
 
     async def ping(self) -> PingResult:
         """``SinglePackPingRequest``: reachability and TLS, no credentials (allowed when halted)."""
+        self._check_certificate("SinglePackPing")
         started = time.perf_counter()
         response = await self._post(
             self._config.single_pack_url,
@@ -276,6 +323,7 @@ class ArvatoClient:
                 "fix nmvs.arvato.user_id/password, then reconfigure",
                 return_code=self._halted_by,
             )
+        self._check_certificate(use_case)
         log.debug("nmvs.send", use_case=use_case, client_trx_id=client_trx_id)
         started = time.perf_counter()
         response = await self._post(url, use_case, changes_state, body)
@@ -373,6 +421,12 @@ class ArvatoClient:
             raise NmvsPermanentError(
                 f"{use_case}: TLS refused ({reason}): check nmvs.arvato.cert_file/pkcs12_file "
                 "(expired or not accepted by the NMVS) and nmvs.arvato.ca_file"
+            ) from exc
+        if isinstance(exc, httpx.ConnectError) and reason in _HANDSHAKE_HANGUP:
+            raise NmvsPermanentError(
+                f"{use_case}: not sent, the server closed the connection during the TLS "
+                "handshake: it most likely refused our certificate; check "
+                "nmvs.arvato.cert_file/pkcs12_file"
             ) from exc
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
             raise NmvsPermanentError(

@@ -9,6 +9,13 @@ nmvs-protocol.md §12): a failure before the body is sent costs only a resend, o
 costs a reconcile-by-verify, so connect and pool waits are short (2 s, 1 s) and the read wait
 is generous (6 s ≈ 6× the IMT budget plus a slow pharmacy line) — long enough that a slow but
 successful answer is rarely turned into an ambiguous failure, short enough for a counter.
+
+TLS 1.2 by default (``tls_max_version``): in TLS 1.2 the server checks our certificate inside
+the handshake, so a refused certificate fails the connection before one byte of the request is
+sent (a clear permanent error). TLS 1.3 moves that check after the client's Finished message:
+the refusal arrives after the request was written and looks exactly like a connection loss
+(ambiguous), which would send the engine into reconcile loops instead of calling the operator.
+Set ``tls_max_version = "1.3"`` if the NMVO requires it (inferred: Arvato accepts TLS 1.2).
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class ArvatoConfig:
     write_timeout: float = 6.0
     pool_timeout: float = 1.0
     max_connections: int = 8
+    tls_max_version: str = "1.2"  # see the module docstring
     software_name: str = "nmvs-gateway"
     software_version: str = __version__
     language: str = "eng"
@@ -78,8 +86,12 @@ class ArvatoConfig:
         _check_id("user_id", self.user_id, 4, 20)
         if not isinstance(self.password, Secret) or not 8 <= len(self.password.reveal()) <= 60:
             raise ArvatoConfigError("password", "must be 8-60 characters")
-        if self.sub_user_id is not None and not 1 <= len(self.sub_user_id) <= 255:
-            raise ArvatoConfigError("sub_user_id", "must be 1-255 characters")
+        if self.sub_user_id is not None and not (
+            1 <= len(self.sub_user_id) <= 255 and not set(self.sub_user_id) & set("\r\n\t")
+        ):
+            raise ArvatoConfigError(
+                "sub_user_id", "must be 1-255 characters without tabs or line breaks"
+            )
         for name, limit in (("software_name", 255), ("software_supplier", 255)):
             if not 1 <= len(getattr(self, name)) <= limit:
                 raise ArvatoConfigError(name, f"must be 1-{limit} characters")
@@ -99,6 +111,10 @@ class ArvatoConfig:
                 raise ArvatoConfigError(
                     name, f"must be a number of seconds in (0, 120], not {value!r}"
                 )
+        if self.tls_max_version not in ("1.2", "1.3"):
+            raise ArvatoConfigError(
+                "tls_max_version", f'must be "1.2" or "1.3", not {self.tls_max_version!r}'
+            )
         if not (isinstance(self.max_connections, int) and 1 <= self.max_connections <= 100):
             raise ArvatoConfigError("max_connections", "must be an integer 1-100")
         self._check_certificate_fields()
@@ -196,6 +212,8 @@ class ArvatoConfig:
                 "ca_file", f"{self.ca_file} holds no usable CA certificate"
             ) from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.tls_max_version == "1.2":
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
         if self.pkcs12_file is not None:
             self._load_pkcs12(context, self.pkcs12_file)
         elif self.cert_file is not None:
