@@ -178,7 +178,7 @@ async def test_next_n_applies_to_exactly_n_requests(http: httpx.AsyncClient) -> 
 
 
 async def test_latency_delays_the_answer_past_a_client_timeout(http: httpx.AsyncClient) -> None:
-    await set_faults(http, {"next": {"count": 1, "fault": "latency", "latency_ms": 3000}})
+    await set_faults(http, {"next": {"count": 1, "fault": "latency", "latency_ms": 1000}})
     with pytest.raises(httpx.ReadTimeout):
         await http.post(
             SINGLE_PATH,
