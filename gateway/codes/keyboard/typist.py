@@ -66,7 +66,12 @@ def _control(layout: Layout, code: int, modifiers: int) -> str:
 
 
 def type_trace(trace: KeyTrace, layout: str) -> TypedText:
-    """Type ``trace`` as a scanner set to keyboard country ``layout`` meant it."""
+    """Type ``trace`` as a scanner set to keyboard country ``layout`` meant it.
+
+    Contract (``gateway.codes.layout_typing`` relies on it): each keystroke is typed on its own,
+    no state carries from one to the next (dead keys are reported, not composed), so the result
+    is the concatenation of what each stroke types alone.
+    """
     table = get_layout(layout)
     chars: list[str] = []
     unmapped: list[str] = []

@@ -13,6 +13,7 @@ from gateway.codes.keyboard import (
     RS,
     CannotType,
     KeyboardSettings,
+    KeyTrace,
     Separators,
     emulate,
     type_trace,
@@ -119,3 +120,20 @@ def test_characters_a_layout_cannot_type_are_refused_by_name() -> None:
         emulate("é", "us")
     with pytest.raises(CannotType, match="no function key is assigned to control character 0x1D"):
         emulate(GS, "us", separators="function_key")
+
+
+@given(
+    text=st.text(alphabet=SET_82 + "]$[{}éàç€" + GS, min_size=1, max_size=30),
+    typed_as=st.sampled_from(LAYOUTS),
+    read_as=st.sampled_from(LAYOUTS),
+)
+def test_each_keystroke_is_typed_on_its_own(text: str, typed_as: str, read_as: str) -> None:
+    try:
+        events = emulate(text, typed_as)
+    except CannotType:
+        return
+    (trace,) = scans(events)
+    alone = [type_trace(KeyTrace((stroke,), "flush"), read_as) for stroke in trace.strokes]
+    whole = type_trace(trace, read_as)
+    assert whole.text == "".join(t.text for t in alone)
+    assert whole.unmapped == tuple(chord for t in alone for chord in t.unmapped)
