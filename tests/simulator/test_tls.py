@@ -51,19 +51,15 @@ async def test_a_client_certificate_is_accepted(ca: trustme.CA, tls: TlsSettings
     assert read_reply(response.status_code, response.content).code == "NMVS_SUCCESS"
 
 
-async def test_no_client_certificate_is_refused(ca: trustme.CA, tls: TlsSettings) -> None:
-    async with running_simulator(MARKET, tls=tls) as sim:
-        async with httpx.AsyncClient(verify=client_context(ca, with_cert=False)) as http:
-            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
-                await http.post(
-                    sim.single_url, content=single("G110"), headers={"Content-Type": "text/xml"}
-                )
-        assert sim.core.state.transactions == []
-
-
-async def test_a_certificate_from_another_ca_is_refused(ca: trustme.CA, tls: TlsSettings) -> None:
-    async with running_simulator(MARKET, tls=tls) as sim:
+@pytest.mark.parametrize("client_cert", ["none", "from another CA"])
+async def test_connections_without_a_trusted_client_certificate_are_refused(
+    ca: trustme.CA, tls: TlsSettings, client_cert: str
+) -> None:
+    if client_cert == "none":
+        context = client_context(ca, with_cert=False)
+    else:
         context = client_context(ca, with_cert=True, cert_ca=trustme.CA())
+    async with running_simulator(MARKET, tls=tls) as sim:
         async with httpx.AsyncClient(verify=context) as http:
             with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
                 await http.post(
