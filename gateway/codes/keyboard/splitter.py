@@ -80,7 +80,8 @@ class KeyboardSettings:
     None turns the gap off. ``function_keys``: key code → control character it stands for
     (e.g. ``{KEY_F12: GS}`` or the ValueTeam cursor table :data:`CURSOR_KEY_SEPARATORS`).
     ``max_scan_keys``: key-downs kept per scan; a stuck key or a storm beyond it marks the
-    trace ``truncated``.
+    trace ``truncated``. ``caps_lock``: the scanner's Caps Lock state before it sends any Caps
+    Lock key (true for scanners configured for a keyboard style that assumes Caps Lock on).
     """
 
     layout: str = "us"
@@ -88,6 +89,7 @@ class KeyboardSettings:
     gap_ms: int | None = 100
     function_keys: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     max_scan_keys: int = 1024
+    caps_lock: bool = False
 
     def __post_init__(self) -> None:
         if self.layout != AUTO_LAYOUT and self.layout not in LAYOUTS:
@@ -165,7 +167,7 @@ class ScanSplitter:
         self._gap = None if self.settings.gap_ms is None else self.settings.gap_ms / 1000.0
         self._held: dict[int, int] = {}
         self._modifiers = Modifier.NONE
-        self._caps_lock = False
+        self._caps_lock = self.settings.caps_lock
         self._strokes: list[KeyStroke] = []
         self._alt_digits = ""
         self._alt_time = 0.0

@@ -50,7 +50,7 @@ def test_ctrl_rightbrace_is_gs_in_every_layout(layout: str) -> None:
     assert typed(chord(KEY_RIGHTBRACE, KEY_LEFTCTRL), layout) == GS
 
 
-@pytest.mark.parametrize("layout", ["us", "fr", "de"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_ctrl_at_us_positions(layout: str) -> None:
     events = [
         *chord(KEY_6, KEY_LEFTCTRL),
@@ -67,6 +67,14 @@ def test_ctrl_at_the_layout_position_of_the_character() -> None:
     assert typed(chord(10, KEY_LEFTCTRL, KEY_RIGHTALT), "fr") == RS
     assert typed(chord(KEY_LEFTBRACE, KEY_LEFTCTRL), "fr") == RS  # Ctrl + dead circumflex
     assert typed(chord(10, KEY_LEFTCTRL, KEY_RIGHTALT), "de") == GS
+
+
+def test_the_layout_position_wins_over_the_us_position_when_they_differ() -> None:
+    # Swedish types '^' (dead) with Shift+KEY_RIGHTBRACE: Ctrl with it is RS, while plain
+    # Ctrl+KEY_RIGHTBRACE stays GS (US position).
+    assert typed(chord(KEY_RIGHTBRACE, KEY_LEFTCTRL, KEY_LEFTSHIFT), "se") == RS
+    assert typed(chord(KEY_RIGHTBRACE, KEY_LEFTCTRL, KEY_LEFTSHIFT), "us") == GS
+    assert typed(chord(KEY_RIGHTBRACE, KEY_LEFTCTRL), "se") == GS
 
 
 def test_other_ctrl_chords_are_reported_not_dropped() -> None:
@@ -155,6 +163,11 @@ def test_scanner_caps_lock_inverts_letters_and_persists_across_scans() -> None:
     first, second = scans(events)
     assert type_trace(first, "us").text == "Aa1"
     assert type_trace(second, "us").text == "Aa"
+
+
+def test_scanner_caps_lock_can_start_on() -> None:
+    events = [*chord(KEY_A, KEY_LEFTSHIFT), *chord(KEY_A), *chord(KEY_CAPSLOCK), *chord(KEY_A)]
+    assert typed(events, "de", KeyboardSettings(caps_lock=True, gap_ms=None)) == "aAa"
 
 
 def test_function_keys_map_to_control_characters_when_configured() -> None:
