@@ -139,9 +139,17 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(
+            f"cannot open the engine database {path} ({exc}): check the state directory's permissions and free space"
+        ) from exc
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open the engine database {path}: {exc}") from exc
+        raise StoreError(_corrupt(path, exc)) from exc
     return conn
+
+
+def _corrupt(path: Path, detail: object) -> str:
+    return f"the engine database {path} is corrupt or not a database ({detail}); move it aside and restore a backup"
 
 
 def open_store(state_dir: Path | str) -> Store:
@@ -157,15 +165,11 @@ def open_store(state_dir: Path | str) -> Store:
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if [tuple(r) for r in rows] != [("ok",)]:
             detail = "; ".join(str(r[0]) for r in rows[:3])
-            raise StoreError(
-                f"the engine database {path} is corrupt ({detail}); move it aside and restore a backup"
-            )
+            raise StoreError(_corrupt(path, detail))
         _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(
-            f"the engine database {path} is corrupt or not a database ({exc}); move it aside and restore a backup"
-        ) from exc
+        raise StoreError(_corrupt(path, exc)) from exc
     except StoreError:
         conn.close()
         raise
