@@ -29,6 +29,7 @@ COMMANDS: tuple[Command, ...] = (
         "gateway.codes.command",
         "decode scans on stdin into pack identifiers (JSON lines)",
     ),
+    Command("run", "gateway.daemon.command", "run the gateway daemon (scanners, NMVS queue, MQTT)"),
     Command(
         "nmvs-sim",
         "gateway.simulator.command",
