@@ -40,6 +40,16 @@ COMMANDS: tuple[Command, ...] = (
         "gateway.selftest.card",
         "write a printable scanner calibration card (PDF or PNG)",
     ),
+    Command(
+        "report",
+        "gateway.engine.report",
+        "alert typology, firewall savings and queue age from the engine database",
+    ),
+    Command(
+        "status",
+        "gateway.engine.status",
+        "queue depth, oldest queued item, last NMVS contact and last results",
+    ),
 )
 
 
