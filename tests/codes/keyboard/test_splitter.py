@@ -5,9 +5,26 @@ from __future__ import annotations
 import evdev
 import pytest
 from evdev import ecodes
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter, emulate, type_trace
-from gateway.codes.keyboard.events import EV_MSC, EV_SYN, KEY_KPENTER, SYN_DROPPED, SYN_REPORT
+from gateway.codes.keyboard import (
+    GS,
+    LAYOUTS,
+    KeyboardSettings,
+    KeyEvent,
+    ScanSplitter,
+    emulate,
+    type_trace,
+)
+from gateway.codes.keyboard.events import (
+    EV_KEY,
+    EV_MSC,
+    EV_SYN,
+    KEY_KPENTER,
+    SYN_DROPPED,
+    SYN_REPORT,
+)
 from gateway.codes.keyboard.splitter import MODIFIER_KEYS
 
 from .helpers import KEY_8, KEY_TAB, chord, scans, typed
@@ -143,3 +160,31 @@ def test_bad_settings_name_the_thing_to_fix(settings: dict[str, object], message
 
 def test_auto_layout_is_a_valid_setting() -> None:
     assert KeyboardSettings(layout="auto").layout == "auto"
+
+
+events_at_random = st.lists(
+    st.builds(
+        KeyEvent,
+        type=st.sampled_from([EV_KEY, EV_KEY, EV_KEY, EV_SYN, EV_MSC, 3, 0x15]),
+        code=st.one_of(st.integers(0, 130), st.integers(-5, 1000)),
+        value=st.integers(-2, 3),
+        time=st.floats(0, 10, allow_nan=False),
+    ),
+    max_size=200,
+)
+
+
+@given(events=events_at_random, layout=st.sampled_from(LAYOUTS), max_keys=st.integers(1, 50))
+def test_any_event_stream_gives_traces_every_layout_can_type(
+    events: list[KeyEvent], layout: str, max_keys: int
+) -> None:
+    splitter = ScanSplitter(KeyboardSettings(layout=layout, max_scan_keys=max_keys, gap_ms=30))
+    traces = []
+    for event in events:
+        traces += [t for t in (splitter.feed(event), splitter.poll(event.time + 0.01)) if t]
+    traces += [t for t in (splitter.flush(),) if t]
+    for trace in traces:
+        assert len(trace.strokes) <= max_keys
+        typed_text = type_trace(trace, layout)
+        assert len(typed_text.text) == len(trace.strokes)
+        assert len(typed_text.unmapped) == typed_text.text.count("\0")
