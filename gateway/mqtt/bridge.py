@@ -62,6 +62,11 @@ class BridgeError(Exception):
     """A publish did not get its PUBACK (not connected, connection lost, timeout)."""
 
 
+class Deferred(Exception):
+    """Raised by a handler to leave a message unacknowledged: the broker redelivers it after
+    the next reconnect (used while the daemon shuts down)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One message received on a subscribed topic."""
@@ -282,6 +287,8 @@ class MqttBridge:
         elif self._handler is not None:
             try:
                 await self._handler(_incoming(message))
+            except Deferred:
+                return
             except Exception:
                 # Not acknowledged: the broker redelivers it after the next reconnect.
                 self._log.exception("mqtt_handler_failed", topic=str(message.topic))

@@ -1,0 +1,358 @@
+"""The running daemon: scanners → engine → NMVS, and the MQTT interface, under one task group.
+
+Ownership: :func:`serve` owns the MQTT bridge task for the whole life of the process (so
+``offline`` is published last); inside it, :meth:`Gateway.run_engine` owns the engine, the
+scanner hub and their tasks (capture loop, outbox relay, health publisher, watchdog). Each task
+is kept alive by :class:`Supervisor`: a crash is logged, counted in ``<base>/health`` and the
+task restarted with backoff; a fatal error (the state database is unusable) ends the daemon with
+a non-zero exit so systemd restarts it.
+
+Stopping (SIGTERM): intake stops (requests stay unacknowledged at the broker, scans are no longer
+read), queued work gets ``DRAIN_GRACE`` seconds to finish and be published, the engine then waits
+for any NMVS call still in flight, and ``offline`` is published before disconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway import __version__
+from gateway.capture.hub import ScannerHub
+from gateway.capture.scan import CapturedScan
+from gateway.codes.pack import PackIdentifier
+from gateway.daemon.config import Config
+from gateway.daemon.notify import Notifier
+from gateway.engine import Engine, Request, RequestConflictError, ScanRecord, StoreError
+from gateway.engine.model import iso
+from gateway.mqtt.bridge import Backoff, BridgeError, Deferred, Incoming, MqttBridge
+from gateway.mqtt.contract import (
+    LgoRequest,
+    RequestRejected,
+    Topics,
+    encode,
+    now_iso,
+    parse_request,
+    rejection_result,
+    status_payload,
+)
+from gateway.mqtt.relay import Relay, ResponseRoutes, Route
+from gateway.nmvs.arvato import ArvatoClient
+from gateway.nmvs.backend import NmvsBackend
+
+DRAIN_GRACE = 5.0  # seconds queued work may take to finish at shutdown
+FIRST_CONNECT_WAIT = 5.0  # READY=1 is sent once connected, or after this many seconds
+RECENT_SCANS = 1000  # scan ids an LGO may refer to with "scan_id"
+FATAL: tuple[type[BaseException], ...] = (StoreError,)
+
+log = structlog.get_logger("gateway.daemon")
+
+
+@dataclass
+class ComponentState:
+    state: str = "running"
+    restarts: int = 0
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error}
+
+
+class Supervisor:
+    """Restarts crashed components with backoff and remembers what happened to each."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.components: dict[str, ComponentState] = {}
+        self._sleep = sleep
+
+    async def keep(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        state = self.components.setdefault(name, ComponentState())
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while True:
+            state.state = "running"
+            try:
+                await run()
+            except FATAL:
+                state.state = "stopped"
+                raise
+            except asyncio.CancelledError:
+                state.state = "stopped"
+                raise
+            except Exception as exc:
+                state.restarts += 1
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                state.state = "restarting"
+                log.exception("component_crashed", component=name, restarts=state.restarts)
+                await self._sleep(backoff.next())
+            else:
+                state.state = "stopped"
+                return
+
+
+class Gateway:
+    """The wiring between the bridge, the engine and the scanners; see the module docstring."""
+
+    def __init__(self, config: Config, notifier: Notifier) -> None:
+        self.config = config
+        self.notifier = notifier
+        self.topics = Topics(config.base_topic)
+        self.routes = ResponseRoutes()
+        self.supervisor = Supervisor()
+        self.engine: Engine | None = None
+        self.hub: ScannerHub | None = None
+        self.relay: Relay | None = None
+        self.accepting = False
+        self._recent_scans: OrderedDict[str, PackIdentifier | None] = OrderedDict()
+        gateway_id = config.gateway.id
+        self.bridge = MqttBridge(
+            config.mqtt,
+            status_topic=self.topics.status,
+            online_payload=lambda: status_payload(
+                "online", gateway_id=gateway_id, version=__version__
+            ),
+            offline_payload=status_payload("offline", gateway_id=gateway_id, version=__version__),
+            subscriptions=(self.topics.request,),
+            handler=self.on_request,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run_engine(self, stop: asyncio.Event, backend: NmvsBackend | None = None) -> None:
+        config = self.config
+        async with contextlib.AsyncExitStack() as stack:
+            if backend is None:
+                client = ArvatoClient(config.nmvs)
+                stack.push_async_callback(client.aclose)
+                backend = client
+            engine = await stack.enter_async_context(
+                Engine.open(config.gateway.state_dir, backend, config.engine)
+            )
+            if config.scanners:
+                self.hub = await stack.enter_async_context(ScannerHub(config.scanners))
+            self.engine = engine
+            self.relay = relay = Relay(engine, self.bridge, self.topics, self.routes)
+            keep = self.supervisor.keep
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(keep("relay", relay.run)),
+                    group.create_task(keep("health", self.publish_health)),
+                ]
+                if self.hub is not None:
+                    tasks.append(group.create_task(keep("capture", self.capture)))
+                if self.notifier.watchdog_interval is not None:
+                    tasks.append(group.create_task(keep("watchdog", self.watchdog)))
+                self.accepting = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FIRST_CONNECT_WAIT):
+                        await self.bridge.wait_connected()
+                self.notifier.ready(self.status_line(await self.health()))
+                log.info("gateway_ready", gateway_id=config.gateway.id, base=self.topics.base)
+                await stop.wait()
+                log.info("gateway_stopping")
+                self.notifier.stopping("draining")
+                self.accepting = False
+                await self.drain()
+                for task in tasks:
+                    task.cancel()
+        self.engine = None
+
+    async def drain(self) -> None:
+        """Let queued work finish and its events be published, within ``DRAIN_GRACE``."""
+        assert self.engine is not None
+        engine = self.engine
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_GRACE):
+                while True:
+                    busy = (await engine.health()).queue_depth or await engine.pending_events(1)
+                    if not busy:
+                        return
+                    await asyncio.sleep(0.05)
+
+    # -- scans -----------------------------------------------------------------------------
+
+    async def capture(self) -> None:
+        assert self.hub is not None and self.engine is not None
+        async for scan in self.hub.scans():
+            await self.submit_scan(scan)
+
+    async def submit_scan(self, scan: CapturedScan) -> None:
+        assert self.engine is not None
+        self._recent_scans[scan.scan_id] = scan.decoded.pack
+        while len(self._recent_scans) > RECENT_SCANS:
+            self._recent_scans.popitem(last=False)
+        await self.engine.submit_scan(
+            ScanRecord(
+                id=scan.scan_id,
+                scanner_id=scan.scanner_id,
+                counter=scan.counter,
+                at=scan.at.timestamp(),
+                decoded=scan.decoded,
+            )
+        )
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def on_request(self, message: Incoming) -> None:
+        """Handle one ``<base>/request``; returning means the broker may forget it."""
+        engine = self.engine
+        if not self.accepting or engine is None:
+            raise Deferred
+        try:
+            request = parse_request(message.payload, max_bytes=self.config.max_request_bytes)
+            pack = request.pack or self._scan_pack(request)
+        except RequestRejected as rejected:
+            await self._answer_rejection(rejected, message)
+            return
+        if message.response_topic:
+            self.routes.remember(
+                request.id, Route(message.response_topic, message.correlation_data)
+            )
+        repeat = await engine.get(request.id) is not None
+        try:
+            view = await engine.submit(
+                Request(op=request.op, pack=pack, id=request.id, user=request.user)
+            )
+        except RequestConflictError as exc:
+            self.routes.forget(request.id)
+            conflict = RequestRejected(str(exc), id=request.id, op=request.op.value)
+            await self._answer_rejection(conflict, message)
+            return
+        log.info("request_accepted", id=request.id, op=request.op.value, repeat=repeat)
+        if repeat:
+            # New transactions are published by the relay; a repeated id is answered with the
+            # transaction's current state now (its later changes follow through the relay).
+            payload = encode(view.to_json())
+            try:
+                await self.bridge.publish(self.topics.result, payload)
+                await self._respond(message, payload)
+            except BridgeError:
+                raise Deferred from None
+            if view.final:
+                self.routes.forget(request.id)
+
+    def _scan_pack(self, request: LgoRequest) -> PackIdentifier:
+        assert request.scan_id is not None
+        if request.scan_id not in self._recent_scans:
+            raise RequestRejected(
+                f"scan_id {request.scan_id!r} is not a recent scan of this gateway; "
+                "send the pack instead",
+                id=request.id,
+                op=request.op.value,
+            )
+        pack = self._recent_scans[request.scan_id]
+        if pack is None:
+            raise RequestRejected(
+                f"scan {request.scan_id!r} did not give a pack identifier; scan the pack again",
+                id=request.id,
+                op=request.op.value,
+            )
+        return pack
+
+    async def _answer_rejection(self, rejected: RequestRejected, message: Incoming) -> None:
+        log.warning("request_rejected", id=rejected.id, problem=rejected.detail)
+        payload = encode(rejection_result(rejected))
+        try:
+            if rejected.id is not None:
+                await self.bridge.publish(self.topics.result, payload)
+            await self._respond(message, payload)
+        except BridgeError:
+            raise Deferred from None
+
+    async def _respond(self, message: Incoming, payload: bytes) -> None:
+        if message.response_topic:
+            await self.bridge.publish(
+                message.response_topic, payload, correlation_data=message.correlation_data
+            )
+
+    # -- health ----------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        assert self.engine is not None
+        engine = await self.engine.health()
+        scanners = [s.to_json() for s in self.hub.health()] if self.hub is not None else []
+        components = {name: c.to_json() for name, c in self.supervisor.components.items()}
+        degraded = (
+            bool(engine.warnings)
+            or engine.paused is not None
+            or engine.nmvs_online is False
+            or any(s["state"] != "ready" for s in scanners)
+            or any(c["state"] != "running" for c in components.values())
+            or not self.bridge.connected
+        )
+        return {
+            "gateway_id": self.config.gateway.id,
+            "version": __version__,
+            "at": now_iso(),
+            "state": "degraded" if degraded else "ok",
+            "queue": {
+                "depth": engine.queue_depth,
+                "reconciling": engine.reconciling,
+                "oldest_age_s": engine.oldest_queued_age,
+            },
+            "nmvs": {
+                "online": engine.nmvs_online,
+                "last_contact_at": iso(engine.last_contact_at),
+                "last_latency_ms": engine.last_latency_ms,
+                "paused": engine.paused,
+            },
+            "week": {
+                "alerts": engine.week_alerts,
+                "sent": engine.week_sent,
+                "prevented": engine.week_prevented,
+            },
+            "warnings": list(engine.warnings),
+            "scanners": scanners,
+            "components": components,
+            "mqtt": self.bridge.health(),
+        }
+
+    @staticmethod
+    def status_line(health: dict[str, Any]) -> str:
+        """The ``STATUS=`` line systemd shows, from a health snapshot."""
+        nmvs = {True: "ok", False: "offline", None: "unknown"}[health["nmvs"]["online"]]
+        ready = sum(1 for s in health["scanners"] if s["state"] == "ready")
+        return (
+            f"mqtt={'up' if health['mqtt']['connected'] else 'down'} nmvs={nmvs} "
+            f"queue={health['queue']['depth']} scanners={ready}/{len(health['scanners'])}"
+        )
+
+    async def publish_health(self) -> None:
+        while True:
+            health = await self.health()
+            await self.bridge.set_retained(self.topics.health, encode(health))
+            self.notifier.status(self.status_line(health))
+            await asyncio.sleep(self.config.gateway.health_interval)
+
+    async def watchdog(self) -> None:
+        """``WATCHDOG=1`` only while the engine's database thread answers (not a bare timer)."""
+        interval = self.notifier.watchdog_interval
+        assert interval is not None and self.engine is not None
+        while True:
+            async with asyncio.timeout(interval):
+                await self.engine.health()
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+
+async def serve(
+    config: Config,
+    stop: asyncio.Event,
+    notifier: Notifier,
+    *,
+    backend: NmvsBackend | None = None,
+) -> None:
+    """Run the daemon until ``stop`` is set; fatal errors propagate (in an ``ExceptionGroup``)."""
+    gateway = Gateway(config, notifier)
+    async with asyncio.TaskGroup() as group:
+        mqtt = group.create_task(gateway.supervisor.keep("mqtt", gateway.bridge.run))
+        try:
+            await gateway.run_engine(stop, backend)
+        finally:
+            await gateway.bridge.shutdown()
+            mqtt.cancel()

@@ -1,0 +1,109 @@
+"""The outbox relay: publishes the engine's durable events (scans, results) in order, and marks
+them published only after the broker's PUBACK.
+
+A crash between the PUBACK and the acknowledgement in the database republishes the event at the
+next start — at-least-once delivery; LGOs de-duplicate on ``id`` + ``status``. Results of
+requests that asked for an MQTT v5 response topic are also sent there, with their correlation
+data, until the final status.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from gateway.engine.model import Event
+from gateway.mqtt.bridge import MqttBridge
+from gateway.mqtt.contract import Topics, encode
+
+BATCH = 100
+FINAL = frozenset({"done", "rejected", "failed"})
+
+
+class EventSource(Protocol):
+    """What the relay needs from the engine."""
+
+    async def pending_events(self, limit: int = ...) -> list[Event]: ...
+    async def ack_events(self, ids: list[int]) -> None: ...
+    async def wait_events(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    topic: str
+    correlation_data: bytes | None
+
+
+class ResponseRoutes:
+    """Request id → v5 response topic, kept in memory (bounded) until the final result.
+
+    After a daemon restart the routes are gone; an LGO that re-sends its request (always safe)
+    gets its answer on the response topic again.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._routes: OrderedDict[str, Route] = OrderedDict()
+        self._capacity = capacity
+
+    def remember(self, request_id: str, route: Route) -> None:
+        self._routes[request_id] = route
+        self._routes.move_to_end(request_id)
+        while len(self._routes) > self._capacity:
+            self._routes.popitem(last=False)
+
+    def get(self, request_id: str) -> Route | None:
+        return self._routes.get(request_id)
+
+    def forget(self, request_id: str) -> None:
+        self._routes.pop(request_id, None)
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+
+class Relay:
+    """Run :meth:`run` as a task; it never returns on its own."""
+
+    def __init__(
+        self, source: EventSource, bridge: MqttBridge, topics: Topics, routes: ResponseRoutes
+    ) -> None:
+        self._source = source
+        self._bridge = bridge
+        self._topics = topics
+        self._routes = routes
+        self._log = structlog.get_logger("gateway.mqtt")
+        self.published = 0
+
+    async def run(self) -> None:
+        while True:
+            events = await self._source.pending_events(BATCH)
+            if not events:
+                await self._source.wait_events()
+                continue
+            await self.publish(events)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            payload = encode(event.payload)
+            if event.kind == "scan":
+                await self._bridge.deliver(self._topics.scan, payload)
+            else:
+                await self._bridge.deliver(self._topics.result, payload)
+                await self.respond(event.payload.get("id"), event.payload.get("status"), payload)
+        await self._source.ack_events([event.id for event in events])
+        self.published += len(events)
+
+    async def respond(self, request_id: object, status: object, payload: bytes) -> None:
+        """Also send a result to the v5 response topic its request named, if any."""
+        if not isinstance(request_id, str):
+            return
+        route = self._routes.get(request_id)
+        if route is None:
+            return
+        await self._bridge.deliver(route.topic, payload, correlation_data=route.correlation_data)
+        if status in FINAL:
+            self._routes.forget(request_id)

@@ -1,0 +1,129 @@
+"""The daemon end to end: a real mosquitto, the NMVS simulator over HTTP, ``nmvs-gateway run``
+in a subprocess, and LGO clients (MQTT v5 and 3.1.1). Every message the gateway publishes is
+validated against its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from tests.brokers import Broker, MqttProbe, Received
+from tests.daemon.harness import BASE, Daemon, Nmvs, finals, nmvs_simulator, request, write_config
+from tests.mqtt.schemas import kind_of, validate
+
+RESULT, STATUS, HEALTH, SCAN = f"{BASE}/result", f"{BASE}/status", f"{BASE}/health", f"{BASE}/scan"
+REQUEST = f"{BASE}/request"
+ALL = (f"{BASE}/+",)
+
+
+def validate_all(received: list[Received]) -> None:
+    for message in received:
+        if message.topic.startswith(BASE + "/") and kind_of(message.topic) != "request":
+            validate(kind_of(message.topic), message.payload)
+
+
+@pytest.fixture
+async def nmvs() -> AsyncIterator[Nmvs]:
+    async with nmvs_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, broker: Broker, nmvs: Nmvs) -> Iterator[Daemon]:
+    config = write_config(tmp_path / "gw", broker, nmvs.sim.url)
+    process = Daemon(config, tmp_path / "daemon.log")
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+async def test_dispense_is_queued_then_done_and_a_repeat_gets_the_same_result(
+    broker: Broker, nmvs: Nmvs, daemon: Daemon
+) -> None:
+    daemon.start()
+    pack = nmvs.packs[0]
+    async with MqttProbe(broker, ALL) as lgo:
+        await lgo.publish(REQUEST, request("lgo-1", "dispense", pack))
+        await lgo.wait_for(lambda r: "lgo-1" in finals(r, RESULT))
+        results = [json.loads(m.payload) for m in lgo.on(RESULT)]
+        assert [r["status"] for r in results] == ["queued", "done"]
+        done = results[-1]
+        assert done["outcome"] == "done" and done["op"] == "dispense"
+        assert done["pack"] == pack.to_json()
+        assert done["nmvs"]["return_code"] == "NMVS_SUCCESS"
+        assert done["nmvs"]["state"] == "INACTIVE"
+        await lgo.publish(REQUEST, request("lgo-1", "dispense", pack))
+        await lgo.wait_for(lambda r: len(finals(r, RESULT)["lgo-1"]) == 2)
+        again = finals(lgo.received, RESULT)["lgo-1"][1]
+        assert {k: v for k, v in again.items() if k != "at"} == {
+            k: v for k, v in done.items() if k != "at"
+        }
+        status = [m for m in lgo.on(STATUS)]
+        assert json.loads(status[0].payload)["state"] == "online" and status[0].retain
+        await lgo.wait_for(lambda r: any(m.topic == HEALTH for m in r))
+        validate_all(lgo.received)
+    assert await nmvs.alerts() == []
+    assert [t["use_case"] for t in await nmvs.transactions()] == ["G120"]  # sent once
+    assert daemon.terminate() == 0
+    async with MqttProbe(broker, (STATUS,)) as late:
+        got = await late.wait_for(lambda r: len(r) >= 1)
+        assert json.loads(got[0].payload)["state"] == "offline" and got[0].retain
+    assert any(n.startswith("STOPPING=1") for n in daemon.read_notifications())
+
+
+async def test_v5_response_topic_and_a_3_1_1_client(
+    broker: Broker, nmvs: Nmvs, daemon: Daemon
+) -> None:
+    daemon.start()
+    pack = nmvs.packs[1]
+    async with (
+        MqttProbe(broker, ("lgo/replies/7",)) as v5,
+        MqttProbe(broker, (RESULT,), protocol=aiomqtt.ProtocolVersion.V311) as old,
+    ):
+        await v5.publish(
+            REQUEST,
+            request("v5-1", "verify", pack),
+            response_topic="lgo/replies/7",
+            correlation_data=b"\x00corr\xff",
+        )
+        replies = await v5.wait_for(
+            lambda r: any(json.loads(m.payload)["status"] == "done" for m in r)
+        )
+        assert all(m.correlation_data == b"\x00corr\xff" for m in replies)
+        assert json.loads(replies[-1].payload)["nmvs"]["state"] == "ACTIVE"
+        validate_all([Received(RESULT, m.payload, m.retain, None) for m in replies])
+        await old.publish(REQUEST, request("v311-1", "verify", nmvs.packs[2]))
+        await old.wait_for(lambda r: "v311-1" in finals(r, RESULT))
+        validate_all(old.received)
+    assert daemon.terminate() == 0
+
+
+async def test_bad_requests_are_answered_never_fatal(
+    broker: Broker, nmvs: Nmvs, daemon: Daemon
+) -> None:
+    daemon.start()
+    async with MqttProbe(broker, (RESULT, "lgo/err")) as lgo:
+        await lgo.publish(REQUEST, b"{not json", response_topic="lgo/err", correlation_data=b"1")
+        await lgo.publish(REQUEST, b'{"id": "bad-op", "op": "sell", "pack": {}}')
+        await lgo.publish(REQUEST, b"\x00" * 100_000)
+        await lgo.publish(
+            REQUEST, json.dumps({"id": "bad-pack", "op": "verify", "pack": {"scheme": "GTIN"}})
+        )
+        await lgo.publish(REQUEST, request("after", "verify", nmvs.packs[3]))
+        await lgo.wait_for(lambda r: "after" in finals(r, RESULT))
+        by_id = finals(lgo.received, RESULT)
+        assert by_id["bad-op"][0]["problems"][0]["detail"].startswith("op must be one of verify,")
+        assert by_id["bad-pack"][0]["problems"][0]["detail"] == "pack.product_code must be a string"
+        assert by_id["bad-pack"][0]["outcome"] == "bad_request"
+        error = json.loads(lgo.on("lgo/err")[0].payload)
+        assert error["id"] is None and error["status"] == "rejected"
+        assert error["problems"][0]["detail"].startswith("the request is not valid JSON")
+        validate_all(lgo.received)
+    assert daemon.process is not None and daemon.process.poll() is None
+    assert daemon.terminate() == 0
+    assert "Traceback" not in daemon.log_text()
