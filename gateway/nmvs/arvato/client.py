@@ -41,6 +41,7 @@ from gateway.nmvs.backend import (
     BulkResult,
     BulkTicket,
     NmvsAmbiguousError,
+    NmvsBackend,
     NmvsInvalidRequestError,
     NmvsNotSentError,
     NmvsPermanentError,
@@ -441,3 +442,8 @@ class ArvatoClient:
         raise NmvsAmbiguousError(
             f"{use_case}: {kind} after the request was sent; it may have been processed"
         ) from exc
+
+
+def as_backend(client: ArvatoClient) -> NmvsBackend:
+    """The client seen through the interface the engine uses (mypy checks the conformance)."""
+    return client

@@ -26,6 +26,7 @@ import structlog
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
+from gateway.nmvs.arvato.client import as_backend
 from gateway.nmvs.arvato.soap import USE_CASE
 from gateway.nmvs.backend import (
     NmvsAmbiguousError,
@@ -175,13 +176,14 @@ async def test_set_verify_and_undo(
     client: ArvatoClient, admin: httpx.AsyncClient, operation: Operation
 ) -> None:
     the_pack = pack()
+    backend = as_backend(client)  # through the engine's interface
     verify_trx = trx()
-    before = await client.execute(Operation.VERIFY, the_pack, client_trx_id=verify_trx)
+    before = await backend.execute(Operation.VERIFY, the_pack, client_trx_id=verify_trx)
     assert_answered(before, verify_trx)
     assert (before.return_code, before.state, before.reasons) == ("NMVS_SUCCESS", "ACTIVE", ())
 
     set_trx = trx()
-    done = await client.execute(operation, the_pack, client_trx_id=set_trx)
+    done = await backend.execute(operation, the_pack, client_trx_id=set_trx)
     assert_answered(done, set_trx)
     assert (done.return_code, done.alert, done.state) == ("NMVS_SUCCESS", False, "INACTIVE")
     assert done.reasons == (operation.reason,)
