@@ -106,8 +106,11 @@ def emulate(
     ``syn_reports``: follow every key event with ``EV_SYN/SYN_REPORT`` as the kernel does.
     Raises :class:`CannotType` naming the character when the layout cannot type it.
     """
-    table = get_layout(layout)
-    chords = table.chords(caps_lock)
+    if separators not in SEPARATOR_STYLES:
+        raise ValueError(
+            f"unknown separator style {separators!r}; choose one of: {', '.join(SEPARATOR_STYLES)}"
+        )
+    chords = get_layout(layout).chords(caps_lock)
     keys = _Keys(start, interval, syn_reports)
     by_char = {char: code for code, char in (function_keys or {}).items()}
     if caps_lock:
@@ -120,7 +123,8 @@ def emulate(
         elif keypad_digits and char in DIGIT_KEYPAD_KEYS:
             keys.tap(DIGIT_KEYPAD_KEYS[char])
         else:
-            keys.tap(_chord(chords, char, layout).code, _held(_chord(chords, char, layout)))
+            chord = _chord(chords, char, layout)
+            keys.tap(chord.code, _held(chord))
     if caps_lock:
         keys.tap(KEY_CAPSLOCK)
     if suffix is not None:

@@ -137,3 +137,10 @@ def test_each_keystroke_is_typed_on_its_own(text: str, typed_as: str, read_as: s
     whole = type_trace(trace, read_as)
     assert whole.text == "".join(t.text for t in alone)
     assert whole.unmapped == tuple(chord for t in alone for chord in t.unmapped)
+
+
+def test_an_unknown_separator_style_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"^unknown separator style 'ctrl-us'; choose one of: ctrl_layout, "
+    ):
+        emulate(GS, "us", separators="ctrl-us")  # type: ignore[arg-type]
