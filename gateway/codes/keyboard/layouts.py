@@ -1,7 +1,7 @@
 """Scanner keyboard layouts: the committed xkb-derived tables (``layouts.json``) as lookups.
 
 The tables are produced by :mod:`gateway.codes.keyboard.generate` (see its docstring for why
-at build time); this module only reads them once, at first use, and answers "what does key
+at build time); this module reads them once, on import, and answers "what does key
 *K* type with these modifiers" and the reverse "which chord types character *c*".
 """
 
