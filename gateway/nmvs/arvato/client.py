@@ -28,6 +28,7 @@ import email.utils
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -91,7 +92,16 @@ def _ssl_reason(exc: BaseException) -> str | None:
     return None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An HTTP answer read in full (bounded by MAX_ANSWER_BYTES)."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def _retry_after(response: _Reply) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
@@ -287,9 +297,9 @@ class ArvatoClient:
         )
         latency_ms = (time.perf_counter() - started) * 1000
         try:
-            output = soap.parse_ping(response.content, "SinglePackPingResponse")
+            output = soap.parse_ping(response.body, "SinglePackPingResponse")
         except soap.MalformedAnswerError as exc:
-            self._malformed("SinglePackPing", False, str(exc), response.status_code)
+            self._malformed("SinglePackPing", False, str(exc), response.status)
         return PingResult(output=output, latency_ms=latency_ms, server_time=None)
 
     # --- one exchange ------------------------------------------------------------------------
@@ -329,17 +339,17 @@ class ArvatoClient:
         started = time.perf_counter()
         response = await self._post(url, use_case, changes_state, body)
         try:
-            answer = soap.parse_answer(response.content, f"{use_case}Response")
+            answer = soap.parse_answer(response.body, f"{use_case}Response")
         except soap.MalformedAnswerError as exc:
-            if response.status_code == 429:
+            if response.status == 429:
                 self._rate_limited(use_case, response, None)
-            self._malformed(use_case, changes_state, str(exc), response.status_code)
+            self._malformed(use_case, changes_state, str(exc), response.status)
         if answer.client_trx_id is not None and answer.client_trx_id != client_trx_id:
             self._malformed(
                 use_case,
                 changes_state,
                 f"answer echoes ClientTrxId {answer.client_trx_id!r}, sent {client_trx_id!r}",
-                response.status_code,
+                response.status,
             )
         log.info(
             "nmvs.answer",
@@ -347,21 +357,19 @@ class ArvatoClient:
             client_trx_id=client_trx_id,
             nmvs_trx_id=answer.nmvs_trx_id,
             return_code=answer.return_code,
-            http_status=response.status_code,
+            http_status=response.status,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         self._raise_for_code(use_case, answer.return_code, answer.description, response)
         return answer
 
-    def _raise_for_code(
-        self, use_case: str, code: str, description: str, response: httpx.Response
-    ) -> None:
+    def _raise_for_code(self, use_case: str, code: str, description: str, response: _Reply) -> None:
         info = lookup(code)
-        if info.rate_limited or response.status_code == 429:
+        if info.rate_limited or response.status == 429:
             self._rate_limited(use_case, response, code)
         if not info.known:
             return  # a business outcome we do not know: the engine reads lookup(code)
-        detail = f"{use_case} answered {code}: {info.en}"
+        detail = f"{use_case} answered {code} ({description[:200]!r}): {info.en}"
         if info.stop_sending:
             self._halted_by = code
             log.error("nmvs.halted", use_case=use_case, return_code=code)
@@ -373,11 +381,11 @@ class ArvatoClient:
         if info.code_class is CodeClass.TRANSIENT:
             raise NmvsNotSentError(detail, return_code=code)
 
-    def _rate_limited(self, use_case: str, response: httpx.Response, code: str | None) -> NoReturn:
+    def _rate_limited(self, use_case: str, response: _Reply, code: str | None) -> NoReturn:
         retry_after = _retry_after(response)
         log.warning("nmvs.rate_limited", use_case=use_case, retry_after=retry_after)
         raise NmvsRateLimitedError(
-            f"{use_case}: the NMVS limits the request rate (HTTP {response.status_code}"
+            f"{use_case}: the NMVS limits the request rate (HTTP {response.status}"
             f"{', ' + code if code else ''}); retry after {retry_after or 'a backoff'} s",
             retry_after=retry_after,
             return_code=code or "NMVS_FI_SE_CLI_01",
@@ -396,9 +404,7 @@ class ArvatoClient:
             raise NmvsAmbiguousError(f"{where}, the request may have been processed: {problem}")
         raise NmvsPermanentError(f"{where}: {problem}")
 
-    async def _post(
-        self, url: str, use_case: str, changes_state: bool, body: bytes
-    ) -> httpx.Response:
+    async def _post(self, url: str, use_case: str, changes_state: bool, body: bytes) -> _Reply:
         try:
             async with self._http.stream("POST", url, content=body) as response:
                 chunks: list[bytes] = []
@@ -406,13 +412,13 @@ class ArvatoClient:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > MAX_ANSWER_BYTES:
-                        self._malformed(use_case, changes_state, "answer larger than 64 MiB")
+                        self._malformed(
+                            use_case, changes_state, f"answer larger than {MAX_ANSWER_BYTES} bytes"
+                        )
                     chunks.append(chunk)
         except httpx.HTTPError as exc:
             self._transport_failure(use_case, exc)
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=b"".join(chunks)
-        )
+        return _Reply(response.status_code, response.headers, b"".join(chunks))
 
     def _transport_failure(self, use_case: str, exc: httpx.HTTPError) -> NoReturn:
         kind = type(exc).__name__

@@ -156,3 +156,11 @@ async def test_transport_exceptions(exception: httpx.HTTPError, error: type[Nmvs
     with pytest.raises(error) as caught:
         await call(handler, Operation.DISPENSE)
     assert type(caught.value) is error
+
+
+async def test_a_gzip_encoded_answer_is_read_once() -> None:
+    import gzip
+
+    body = gzip.compress(answer())
+    result = await call(reply(200, body, **{"Content-Encoding": "gzip"}), Operation.DISPENSE)
+    assert result.return_code == "NMVS_SUCCESS"  # type: ignore[attr-defined]
