@@ -41,6 +41,16 @@ COMMANDS: tuple[Command, ...] = (
         "write a printable scanner calibration card (PDF or PNG)",
     ),
     Command(
+        "install",
+        "gateway.install.install_command",
+        "install the gateway on this PC: venv under /opt, systemd unit, udev rules, config",
+    ),
+    Command(
+        "uninstall",
+        "gateway.install.uninstall_command",
+        "remove what install laid down (keeps state, secrets, edited config unless --purge)",
+    ),
+    Command(
         "report",
         "gateway.engine.report",
         "alert typology, firewall savings and queue age from the engine database",
