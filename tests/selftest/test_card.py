@@ -33,6 +33,7 @@ from gateway.selftest.card_codes import (
     GS,
     LAYOUT_SENSITIVE_LETTERS,
     LAYOUT_SENSITIVE_PUNCTUATION,
+    CardCode,
 )
 
 # Full A4 pages at 300 dpi: libdmtx searches them in about a second when it samples every third
@@ -134,7 +135,7 @@ def test_calibration_code_has_every_layout_sensitive_character_in_both_cases() -
 
 
 @pytest.mark.parametrize("code", [CALIBRATION, FRENCH_PACK, DAY_00_EXPIRY], ids=lambda c: c.key)
-def test_gs1_codes_are_valid_element_strings(code: card.CardCode) -> None:
+def test_gs1_codes_are_valid_element_strings(code: CardCode) -> None:
     result = biip.parse(code.aim + code.payload)
     assert result.gs1_message_error is None
     assert result.gtin_error is None
@@ -150,9 +151,10 @@ def test_gs1_codes_are_valid_element_strings(code: card.CardCode) -> None:
 def test_french_pack_carries_a_cip13_and_day_00_code_keeps_its_raw_expiry() -> None:
     gtin = dict(FRENCH_PACK.elements)["01"]
     assert gtin.startswith("034009") and len(gtin) == 14
-    expiry = biip.parse(DAY_00_EXPIRY.aim + DAY_00_EXPIRY.payload).gs1_message.element_strings.get(
-        ai="17"
-    )
+    message = biip.parse(DAY_00_EXPIRY.aim + DAY_00_EXPIRY.payload).gs1_message
+    assert message is not None
+    expiry = message.element_strings.get(ai="17")
+    assert expiry is not None
     assert expiry.value == "290500"
     assert str(expiry.date) == "2029-05-31"  # day 00 means the whole month
 
