@@ -158,7 +158,14 @@ def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None
         batch_inactive_set=args.batch_inactive_set,
         bulk_delay=timedelta(seconds=args.bulk_delay),
     )
-    return open_market(data, rules=rules, state_file=args.state)
+    market, store = open_market(data, rules=rules, state_file=args.state)
+    if data is not None and market.data != data:
+        print(
+            f"nmvs-sim: {args.state} already holds a market; it is served and the given one is"
+            " ignored (delete the file to serve the new market)",
+            file=sys.stderr,
+        )
+    return market, store
 
 
 async def _serve(

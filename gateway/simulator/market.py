@@ -468,13 +468,16 @@ class Market:
         return replace(answer, bulk=job.outcomes), job
 
     def record_rejection(
-        self, header: RequestHeader | None, use_case: str | None, code: str
+        self, header: RequestHeader | None, use_case: str | None, code: str, *, record: bool = True
     ) -> Answer:
-        """A request refused before the rules ran (XML or schema error, rate limit)."""
+        """An answer without running the rules: a request refused before them (XML or schema
+        error, rate limit), recorded; or with ``record=False`` a substitute answer (injected
+        ``NMVS_TI_TO_01``) for a request already recorded."""
         now = self.now()
         nmvs_trx_id = self._new_id()
-        self._record(header, use_case, None, None, None, code, nmvs_trx_id, now)
-        self._store.commit()
+        if record:
+            self._record(header, use_case, None, None, None, code, nmvs_trx_id, now)
+            self._store.commit()
         info = lookup(code)
         language = header.language if header else "eng"
         return Answer(code, info.message(language), info.alert, info.hub_code, nmvs_trx_id, now)

@@ -16,7 +16,7 @@ import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ from aiohttp import web
 
 from gateway.simulator.faults import FaultConfigError, FaultInjector, parse_faults
 from gateway.simulator.market import (
+    AlertRecord,
     Answer,
     Market,
     MarketData,
     MarketRules,
     Pack,
+    TransactionRecord,
 )
 from gateway.simulator.persistence import SqliteStore
 from gateway.simulator.soap import (
@@ -178,8 +180,9 @@ def _service_handler(service: Service) -> Callable[[web.Request], Awaitable[web.
         if fault == "reset_after":
             return _reset_connection(request)
         if fault == "timeout_code":
+            # already recorded with its real outcome: the NMVS processed it, only the answer lies
             timeout = market.record_rejection(
-                call.header, _use_case(call.operation), "NMVS_TI_TO_01"
+                call.header, _use_case(call.operation), "NMVS_TI_TO_01", record=False
             )
             return _soap(render_answer(call.operation, call.header, timeout))
         return _soap(response)
@@ -214,43 +217,16 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return raw
 
 
+def _records(records: list[TransactionRecord] | list[AlertRecord]) -> web.Response:
+    return web.json_response([{**asdict(r), "at": _iso(r.at)} for r in records])
+
+
 async def _alerts(request: web.Request) -> web.Response:
-    alerts = request.app[MARKET_KEY].state.alerts
-    return web.json_response(
-        [
-            {
-                "return_code": a.return_code,
-                "hub_code": a.hub_code,
-                "client_trx_id": a.client_trx_id,
-                "user_id": a.user_id,
-                "product_code": a.product_code,
-                "serial": a.serial,
-                "batch": a.batch,
-                "at": _iso(a.at),
-            }
-            for a in alerts
-        ]
-    )
+    return _records(request.app[MARKET_KEY].state.alerts)
 
 
 async def _transactions(request: web.Request) -> web.Response:
-    records = request.app[MARKET_KEY].state.transactions
-    return web.json_response(
-        [
-            {
-                "use_case": t.use_case,
-                "client_trx_id": t.client_trx_id,
-                "nmvs_trx_id": t.nmvs_trx_id,
-                "user_id": t.user_id,
-                "product_code": t.product_code,
-                "serial": t.serial,
-                "batch": t.batch,
-                "return_code": t.return_code,
-                "at": _iso(t.at),
-            }
-            for t in records
-        ]
-    )
+    return _records(request.app[MARKET_KEY].state.transactions)
 
 
 def pack_json(market: Market, pack: Pack) -> dict[str, Any]:
@@ -335,7 +311,7 @@ def build_app(
     if admin:
         app.router.add_get("/_sim/alerts", _alerts)
         app.router.add_get("/_sim/transactions", _transactions)
-        app.router.add_get("/_sim/packs/{product_code}/{serial}", _pack)
+        app.router.add_get("/_sim/packs/{product_code}/{serial:.+}", _pack)
         app.router.add_route("*", "/_sim/clock", _clock)
         app.router.add_route("*", "/_sim/faults", _faults)
         app.router.add_post("/_sim/reset", _reset)

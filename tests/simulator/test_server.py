@@ -69,6 +69,11 @@ async def test_pack_view_transactions_and_reset(http: httpx.AsyncClient) -> None
     assert (await http.get("/_sim/transactions")).json() == []
 
 
+async def test_pack_view_of_a_serial_with_a_slash(http: httpx.AsyncClient) -> None:
+    response = await http.get(f"/_sim/packs/{GTIN}/abc-def/12")
+    assert (response.status_code, response.json()["serial"]) == (200, "abc-def/12")
+
+
 async def test_unknown_pack_is_404(http: httpx.AsyncClient) -> None:
     response = await http.get(f"/_sim/packs/{GTIN}/NOPE")
     assert response.status_code == 404 and "NOPE" in response.json()["error"]
@@ -168,6 +173,8 @@ async def test_timeout_code_after_processing(http: httpx.AsyncClient) -> None:
     reply = read_reply(*(lambda r: (r.status_code, r.content))(await send(http, single("G120"))))
     assert reply.code == "NMVS_TI_TO_01"
     assert (await pack_state(http))["state"] == "INACTIVE"
+    records = (await http.get("/_sim/transactions")).json()
+    assert [r["return_code"] for r in records] == ["NMVS_SUCCESS"]  # what really happened
 
 
 async def test_next_n_applies_to_exactly_n_requests(http: httpx.AsyncClient) -> None:
