@@ -36,6 +36,11 @@ COMMANDS: tuple[Command, ...] = (
         "run a faithful NMVS simulator (Arvato SOAP v5) for demos, tests and LGO vendors",
     ),
     Command(
+        "scanners",
+        "gateway.capture.command",
+        "list input, serial and hidraw devices and what the gateway would do with each",
+    ),
+    Command(
         "card",
         "gateway.selftest.card",
         "write a printable scanner calibration card (PDF or PNG)",

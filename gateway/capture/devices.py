@@ -103,8 +103,9 @@ class InputBackend(Protocol):
 class KernelInput:
     """The real ``/dev/input`` through python-evdev."""
 
-    def __init__(self, root: str = "/dev/input") -> None:
+    def __init__(self, root: str = "/dev/input", sys_class: str = "/sys/class/input") -> None:
         self._root = root
+        self._sys_class = sys_class
 
     def list(self) -> list[InputDeviceInfo]:
         links = _links_by_target(
@@ -112,7 +113,7 @@ class KernelInput:
         )
         infos = []
         for path in sorted(glob.glob(os.path.join(self._root, "event*")), key=_natural):
-            infos.append(describe_input(path, tuple(links.get(path, ()))))
+            infos.append(describe_input(path, tuple(links.get(path, ())), self._sys_class))
         return infos
 
     def open(self, path: str) -> EvdevDevice:
@@ -282,10 +283,14 @@ def access_problem(path: str, kind: str) -> str | None:
     mode = oct(stat.st_mode & 0o777)
     if kind == "hidraw":
         fix = f"hidraw nodes are root-only by default: {UDEV_FIX}"
+    elif kind == "serial" and group != "root":
+        fix = f"add the service user to group {group} (usermod -aG {group} <user>), or {UDEV_FIX}"
     elif kind == "serial":
-        fix = f"add the service user to group {group} (usually dialout), or {UDEV_FIX}"
+        fix = UDEV_FIX
+    elif group == "input":
+        fix = f"{UDEV_FIX} (not to group input: it would expose every keyboard, the POS keyboard included)"
     else:
-        fix = f"{UDEV_FIX} (group {group} would expose every keyboard, the POS keyboard included)"
+        fix = UDEV_FIX
     return f"permission denied ({path} is group {group}, mode {mode}): {fix}"
 
 

@@ -135,7 +135,7 @@ class EvdevReader:
         self._gap_s = None if gap_ms is None else gap_ms / 1000 + 0.001
         self._ready: list[KeyTrace] = []
         self._wake = asyncio.Event()
-        self._lost: OSError | None = None
+        self._failure: Exception | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._latest = 0.0  # newest event timestamp seen
 
@@ -150,8 +150,10 @@ class EvdevReader:
                 ready, self._ready = self._ready, []
                 for trace in ready:
                     await self._rt.deliver(decode_keys(trace, self._settings), trace)
-                if self._lost is not None:
-                    await self._device_lost(self._lost)
+                if isinstance(self._failure, OSError):
+                    await self._device_lost(self._failure)
+                if self._failure is not None:
+                    raise self._failure
         finally:
             loop.remove_reader(fd)
             if self._timer is not None:
@@ -170,11 +172,11 @@ class EvdevReader:
                     self._ready.append(trace)
         except BlockingIOError:
             pass
-        except OSError as exc:
-            self._lost = exc
+        except Exception as exc:  # ENODEV, or a driver/library bug: the task decides, not the loop
+            self._failure = exc
             asyncio.get_running_loop().remove_reader(self._device.fd)
         self._latest = latest
-        if self._ready or self._lost is not None:
+        if self._ready or self._failure is not None:
             self._wake.set()
         self._arm_gap_timer(self._gap_s)
 

@@ -59,13 +59,13 @@ class KernelInputNode:
         self.name = name
         self._queue: list[InputEvent] = []
         self.closed = True
-        self.open()
         self.keys_down: set[int] = set()
         self.grabbed = False
         self.grabbed_elsewhere = False  # another process holds EVIOCGRAB
         self.unplugged = False
         self.desktop: list[InputEvent] = []  # what other readers (X, a VT) received
         self.grab_calls: list[frozenset[int]] = []  # keys down at each successful grab
+        self.open()
 
     @property
     def fd(self) -> int:
