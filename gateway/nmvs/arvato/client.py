@@ -137,6 +137,14 @@ class ArvatoClient:
         self._http = self._build_http(config)
         self._certificate_validity = self._validity(config)
 
+    def _scrub(self, text: str) -> str:
+        """Server text with our secrets masked: an NMVS may echo a field it refused."""
+        config = self._config
+        for secret in (config.password, config.key_password, config.pkcs12_password):
+            if secret:
+                text = text.replace(secret.reveal(), "***")
+        return text
+
     @staticmethod
     def _validity(config: ArvatoConfig) -> tuple[datetime, datetime] | None:
         certificate = config.client_certificate() if config.uses_tls else None
@@ -269,7 +277,7 @@ class ArvatoClient:
             nmvs_trx_id=answer.nmvs_trx_id,
             client_trx_id=client_trx_id,
             return_code=answer.return_code,
-            description=answer.description,
+            description=self._scrub(answer.description),
         )
 
     async def bulk_result(self, ticket: BulkTicket, *, client_trx_id: str) -> BulkResult:
@@ -281,7 +289,7 @@ class ArvatoClient:
         return BulkResult(
             ready=lookup(answer.return_code).code_class is not CodeClass.PENDING,
             return_code=answer.return_code,
-            description=answer.description,
+            description=self._scrub(answer.description),
             packs=answer.bulk_packs,
         )
 
@@ -313,7 +321,7 @@ class ArvatoClient:
         info = lookup(answer.return_code)
         return NmvsResult(
             return_code=answer.return_code,
-            description=answer.description,
+            description=self._scrub(answer.description),
             alert=info.alert,
             hub_code=info.hub_code,
             state=answer.state,
@@ -369,7 +377,7 @@ class ArvatoClient:
             self._rate_limited(use_case, response, code)
         if not info.known:
             return  # a business outcome we do not know: the engine reads lookup(code)
-        detail = f"{use_case} answered {code} ({description[:200]!r}): {info.en}"
+        detail = f"{use_case} answered {code} ({self._scrub(description)[:200]!r}): {info.en}"
         if info.stop_sending:
             self._halted_by = code
             log.error("nmvs.halted", use_case=use_case, return_code=code)
@@ -394,6 +402,7 @@ class ArvatoClient:
     def _malformed(
         self, use_case: str, changes_state: bool, problem: str, status: int | None = None
     ) -> NoReturn:
+        problem = self._scrub(problem)
         where = f"{use_case}: unreadable answer" + (f" (HTTP {status})" if status else "")
         log.warning(
             "nmvs.unreadable_answer", use_case=use_case, http_status=status, problem=problem

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+import structlog
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
@@ -164,3 +165,25 @@ async def test_a_gzip_encoded_answer_is_read_once() -> None:
     body = gzip.compress(answer())
     result = await call(reply(200, body, **{"Content-Encoding": "gzip"}), Operation.DISPENSE)
     assert result.return_code == "NMVS_SUCCESS"  # type: ignore[attr-defined]
+
+
+async def test_a_server_echoing_the_password_does_not_leak_it() -> None:
+    password = CONFIG.password.reveal()
+    echoing = answer(wrapper="G110Response").replace(
+        b"Successfully processed.", f"bad password {password}".encode()
+    )
+    result = await call(reply(200, echoing), Operation.VERIFY)
+    assert result.description == "bad password ***"  # type: ignore[attr-defined]
+    refused = answer("NMVS_FE_AU_03", wrapper="G110Response").replace(
+        b"Successfully processed.", password.encode()
+    )
+    fault = (
+        b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>'
+        b"<env:Fault><env:Reason><env:Text>" + password.encode() + b"</env:Text></env:Reason>"
+        b"</env:Fault></env:Body></env:Envelope>"
+    )
+    for body in (refused, fault):
+        with structlog.testing.capture_logs() as logs, pytest.raises(NmvsError) as caught:
+            await call(reply(500, body), Operation.VERIFY)
+        assert password not in str(caught.value)
+        assert password not in repr(logs)
