@@ -110,7 +110,7 @@ def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedSc
 
     splitter = ScanSplitter(settings.keyboard)
     for number, raw in _lines(stream):
-        if not raw.strip():
+        if not raw.strip(b" \t\r"):
             continue
         text = raw.decode("utf-8", "replace")
         event = _event(text)

@@ -1,0 +1,287 @@
+"""The scan-level pipeline: text options, bytes, key traces under every layout, layout ``auto``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from gateway.codes import (
+    DecodedScan,
+    DecodeSettings,
+    PackIdentifier,
+    ProblemCode,
+    decode_bytes,
+    decode_keys,
+    decode_text,
+)
+from gateway.codes.keyboard import (
+    LAYOUTS,
+    CannotType,
+    KeyboardSettings,
+    KeyEvent,
+    KeyTrace,
+    ScanSplitter,
+    emulate,
+)
+from gateway.codes.keyboard.events import EV_SYN, KEY_F12, SYN_DROPPED
+from tests.codes.packs import GS, gs1_texts, gtin_packs, ppn_packs, ppn_texts
+
+TEXT = "]d2" + "0103400936040540" + "17270500" + "10aB-1" + GS + "21xY9z"
+PACK = PackIdentifier("GTIN", "03400936040540", "aB-1", "270500", "xY9z", aim="]d2")
+CODES_DIR = Path(__file__).parents[2] / "gateway" / "codes"
+
+
+def traces(events: list[KeyEvent], keyboard: KeyboardSettings) -> list[KeyTrace]:
+    splitter = ScanSplitter(keyboard)
+    found = [trace for trace in map(splitter.feed, events) if trace is not None]
+    last = splitter.flush()
+    return found + ([last] if last else [])
+
+
+def keys_scan(text: str, layout: str, settings: DecodeSettings, **emulation: object) -> DecodedScan:
+    (trace,) = traces(emulate(text, layout, **emulation), settings.keyboard)  # type: ignore[arg-type]
+    return decode_keys(trace, settings)
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def test_prefix_suffix_and_line_end_are_removed_and_the_aim_id_kept() -> None:
+    settings = DecodeSettings(prefix="<<", suffix="#")
+    scan = decode_text("<<" + TEXT + "#\r\n", settings)
+    assert scan.ok
+    assert scan.pack == PACK
+    assert scan.aim == "]d2"
+    assert scan.text == "<<" + TEXT + "#\r\n"  # reported as received
+
+
+def test_a_gs_substitute_outside_set_82_is_turned_into_gs() -> None:
+    scan = decode_text(TEXT.replace(GS, "$"), DecodeSettings(gs_substitute="$"))
+    assert scan.pack == PACK
+    assert scan.problems == ()
+
+
+def test_a_gs_substitute_inside_set_82_is_refused_as_it_would_eat_data() -> None:
+    with pytest.raises(ValueError, match=r"gs_substitute must be one character outside GS1 set 82"):
+        DecodeSettings(gs_substitute="|x")
+    with pytest.raises(ValueError, match=r"outside GS1 set 82 \(such as '\$'\), not '%'"):
+        DecodeSettings(gs_substitute="%")
+
+
+def test_unknown_auto_layouts_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"auto_layouts must be layouts among us, .*\['xx'\]"):
+        DecodeSettings(auto_layouts=("us", "xx"))
+
+
+def test_control_characters_that_python_calls_whitespace_are_never_trimmed() -> None:
+    # a trailing GS (and FS/RS) must survive: only CR/LF are end-of-line
+    text = "0103400936040540" + "17270500" + "10L" + GS + "21S" + GS
+    scan = decode_text(text, DecodeSettings())
+    assert scan.pack is not None and scan.pack.serial == "S"
+    scan = decode_text(" " + TEXT, DecodeSettings())
+    assert not scan.ok  # a leading space is not removed either
+
+
+def test_bytes_are_read_verbatim_as_latin_1() -> None:
+    scan = decode_bytes(TEXT.encode("ascii") + b"\r\n", DecodeSettings())
+    assert scan.pack == PACK
+    scan = decode_bytes(b"0103400936040540172705001\xe921S", DecodeSettings())
+    assert scan.problems[0].code is ProblemCode.SUSPECT_LAYOUT_MISMATCH
+
+
+def test_an_oversized_scan_is_bad_input() -> None:
+    scan = decode_text("1" * 5000, DecodeSettings())
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (ProblemCode.BAD_INPUT, "5000 characters, more than any DataMatrix holds")
+    ]
+
+
+@given(gtin_packs().flatmap(lambda pack: st.tuples(st.just(pack), gs1_texts(pack))))
+def test_case_is_never_changed(case: tuple[PackIdentifier, str]) -> None:
+    pack, text = case
+    assert decode_text(text, DecodeSettings()).pack == pack
+    swapped = text.swapcase()
+    if swapped != text:
+        assert decode_text(swapped, DecodeSettings()).pack != pack
+
+
+def test_no_case_folding_or_strip_call_in_the_decoder() -> None:
+    """A static guard: no code in gateway/codes may change case or strip whitespace blindly."""
+    forbidden = {"upper", "lower", "casefold", "capitalize", "title", "swapcase"}
+    # keyboard/generate.py runs at build time on xkbcli output, never on scan data
+    for path in set(CODES_DIR.rglob("*.py")) - {CODES_DIR / "keyboard" / "generate.py"}:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+                assert name not in forbidden, f"{path.name}:{node.lineno} calls .{name}()"
+                if name in {"strip", "lstrip", "rstrip"}:
+                    assert node.args, (
+                        f"{path.name}:{node.lineno} calls .{name}() without characters"
+                    )
+
+
+def test_json_output_has_the_contract_keys() -> None:
+    data = decode_text(TEXT, DecodeSettings()).to_json()
+    assert data == {
+        "ok": True,
+        "text": TEXT,
+        "layout": None,
+        "pack": PACK.to_json(),
+        "problems": [],
+        "aim": "]d2",
+    }
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+@st.composite
+def keyboard_cases(draw: st.DrawFn, layout: str) -> tuple[PackIdentifier, str, dict[str, object]]:
+    """A valid pack, its text, and how a scanner set to ``layout`` types it."""
+    style = draw(
+        st.sampled_from(["ctrl_layout", "ctrl_us", "alt_keypad", "function_key", "substitute"])
+    )
+    if style == "substitute":
+        pack = draw(gtin_packs())
+        text = draw(gs1_texts(pack))
+    else:
+        pack = draw(gtin_packs() | ppn_packs())
+        text = draw(gs1_texts(pack) if pack.scheme == "GTIN" else ppn_texts(pack))
+    emulation: dict[str, object] = {
+        "separators": style,
+        "keypad_digits": draw(st.booleans()),
+        "caps_lock": draw(st.booleans()),
+        "function_keys": {KEY_F12: GS},
+    }
+    return pack, text, emulation
+
+
+def settings_for(layout: str, emulation: dict[str, object]) -> DecodeSettings:
+    return DecodeSettings(
+        keyboard=KeyboardSettings(layout=layout, function_keys={KEY_F12: GS}),
+        gs_substitute="$" if emulation["separators"] == "substitute" else None,
+    )
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@hypothesis_settings(
+    max_examples=max(20, hypothesis_settings().max_examples // 3)
+)  # x29 layouts: keep the suite fast
+@given(data=st.data())
+def test_every_layout_round_trips_valid_packs_through_key_events(
+    layout: str, data: st.DataObject
+) -> None:
+    pack, text, emulation = data.draw(keyboard_cases(layout))
+    try:
+        events = emulate(text, layout, **emulation)  # type: ignore[arg-type]
+    except CannotType:
+        assume(False)
+    settings = settings_for(layout, emulation)
+    (trace,) = traces(events, settings.keyboard)
+    scan = decode_keys(trace, settings)
+    assert scan.problems == ()
+    assert scan.pack == pack
+    assert scan.layout == layout
+
+
+@given(data=st.data())
+def test_auto_layout_returns_the_pack_or_says_the_layouts_disagree(data: st.DataObject) -> None:
+    layout = data.draw(st.sampled_from(LAYOUTS))
+    pack, text, emulation = data.draw(keyboard_cases(layout))
+    assume(emulation["separators"] != "substitute")
+    try:
+        events = emulate(text, layout, **emulation)  # type: ignore[arg-type]
+    except CannotType:
+        assume(False)
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="auto", function_keys={KEY_F12: GS}))
+    (trace,) = traces(events, settings.keyboard)
+    scan = decode_keys(trace, settings)
+    if scan.pack is None:
+        assert [p.code for p in scan.problems] == [ProblemCode.LAYOUT_AMBIGUOUS]
+    else:
+        assert scan.pack == pack
+        assert scan.ok
+    assert layout in scan.layouts
+
+
+def test_auto_finds_the_only_layout_that_reads_a_valid_pack() -> None:
+    # French scanner: digits need Shift, so no other layout reads this as a valid pack
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="auto"))
+    scan = keys_scan(TEXT, "fr", settings)
+    assert scan.ok
+    assert scan.pack == PACK
+    assert (scan.layout, scan.layouts) == ("fr", ("fr",))
+    assert scan.to_json()["layouts"] == ["fr"]
+
+
+def test_auto_refuses_when_layouts_read_different_valid_packs() -> None:
+    # A US scanner types serial "Y7": with a German table KEY_Y is "z", also a valid serial.
+    text = "0103400936040540" + "17270500" + "10L" + GS + "21Y7"
+    settings = DecodeSettings(
+        keyboard=KeyboardSettings(layout="auto"), auto_layouts=("us", "fr", "de")
+    )
+    scan = keys_scan(text, "us", settings)
+    assert scan.pack is None
+    assert [(p.code, p.message) for p in scan.problems] == [
+        (
+            ProblemCode.LAYOUT_AMBIGUOUS,
+            "The scanner's keyboard country could not be told apart (layouts us, de read 2 "
+            "different valid packs): set the scanner layout in the configuration.",
+        )
+    ]
+    assert scan.layouts == ("us", "de")
+
+
+def test_a_wrong_fixed_layout_is_diagnosed_with_the_layouts_that_read_a_valid_pack() -> None:
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="de"))
+    scan = keys_scan(TEXT, "fr", settings)
+    assert scan.pack is None
+    assert scan.problems[0].message == (
+        "The characters look like a keyboard-country mix-up (the keys give a valid pack with "
+        "layout fr, not with de): set the scanner's keyboard country in the gateway configuration."
+    )
+
+
+def test_unmapped_keys_are_named() -> None:
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="us"))
+    events = emulate(TEXT, "us", separators="function_key", function_keys={KEY_F12: GS})
+    (trace,) = traces(events, settings.keyboard)  # F12 not configured: it types nothing
+    scan = decode_keys(trace, settings)
+    assert scan.pack is None
+    assert "\0" in scan.text
+    assert [(p.code, p.message) for p in scan.problems] == [
+        (
+            ProblemCode.UNMAPPED_KEY,
+            "The scanner typed a key that its keyboard country does not map (KEY_F12 in layout "
+            "us): check the scanner's keyboard country.",
+        )
+    ]
+
+
+def test_dropped_events_interrupt_the_scan() -> None:
+    settings = DecodeSettings()
+    events = emulate(TEXT, "us")
+    events.insert(20, KeyEvent(EV_SYN, SYN_DROPPED, 0, events[20].time))
+    found = traces(events, settings.keyboard)
+    scan = decode_keys(found[0], settings)
+    assert [(p.code, p.message) for p in scan.problems] == [
+        (
+            ProblemCode.SCAN_INTERRUPTED,
+            "The scan was cut short (the system dropped key events during the scan): scan the "
+            "pack again.",
+        )
+    ]
+
+
+def test_a_key_storm_is_truncated_and_refused() -> None:
+    settings = DecodeSettings(keyboard=KeyboardSettings(max_scan_keys=10))
+    (trace,) = traces(emulate(TEXT, "us"), settings.keyboard)
+    scan = decode_keys(trace, settings)
+    assert scan.pack is None
+    assert [p.code for p in scan.problems] == [ProblemCode.SCAN_INTERRUPTED]
+    assert "keys beyond the per-scan limit were dropped" in scan.problems[0].message
