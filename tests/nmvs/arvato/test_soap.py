@@ -417,3 +417,52 @@ def test_ping_output_is_read() -> None:
       xmlns:ns1="urn:types.nmvs.eu:v5.0"><ns1:Output>pong</ns1:Output>
     </ns2:SinglePackPingResponse></env:Body></env:Envelope>"""
     assert soap.parse_ping(data, "SinglePackPingResponse") == "pong"
+
+
+XML_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    max_size=60,
+)
+REASONS = ["SUPPLIED", "DESTROYED", "LOCKED", "EXPORTED", "SAMPLE", "STOLEN", "CHECKED_OUT",
+           "FREESAMPLE", "RECALLED", "EXPIRED", "WITHDRAWN", "UNKNOWN"]  # fmt: skip
+
+
+@given(
+    code=st.from_regex(r"NMVS_[A-Z]{2}_[A-Z0-9_]{2,10}", fullmatch=True),
+    description=XML_TEXT,
+    state=st.sampled_from(["ACTIVE", "INACTIVE", "UNKNOWN"]),
+    reasons=st.lists(st.sampled_from(REASONS), max_size=3),
+    notes=st.lists(st.tuples(st.sampled_from(["NMVS_NOTIFY_AU_02", "NMVS_NOTIFY_PMS_01"]), XML_TEXT), max_size=2),
+    prefixes=st.tuples(st.sampled_from(["ns1", "a", "t"]), st.sampled_from(["ns2", "b", "w"])),
+)  # fmt: skip
+def test_any_well_formed_answer_is_read_exactly(
+    code: str,
+    description: str,
+    state: str,
+    reasons: list[str],
+    notes: list[tuple[str, str]],
+    prefixes: tuple[str, str],
+) -> None:
+    t = "urn:types.nmvs.eu:v5.0"
+    env = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Envelope")
+    body = etree.SubElement(env, "{http://www.w3.org/2003/05/soap-envelope}Body")
+    response = etree.SubElement(
+        body, f"{W}G110Response", nsmap={prefixes[0]: t, prefixes[1]: W[1:-1]}
+    )
+    header = etree.SubElement(response, f"{T}Header")
+    transaction = etree.SubElement(header, f"{T}Transaction")
+    etree.SubElement(transaction, f"{T}ClientTrxId").text = TRX
+    for note_code, note_text in notes:
+        note = etree.SubElement(header, f"{T}Notification")
+        note.set(f"{T}notificationCode", note_code)
+        note.set(f"{T}notificationDesc", note_text)
+    answer_body = etree.SubElement(response, f"{T}Body")
+    pack = etree.SubElement(answer_body, f"{T}Pack", {f"{T}sn": "S1", f"{T}state": state})
+    for reason in reasons:
+        etree.SubElement(pack, f"{T}Reason").text = reason
+    etree.SubElement(answer_body, f"{T}ReturnCode", {f"{T}code": code, f"{T}desc": description})
+    answer = soap.parse_answer(etree.tostring(env), "G110Response")
+    assert (answer.return_code, answer.description) == (code, description)
+    assert (answer.state, answer.reasons) == (state, tuple(reasons))
+    assert answer.notifications == tuple(Notification(c, d) for c, d in notes)
+    assert answer.client_trx_id == TRX
