@@ -14,6 +14,7 @@ How each simulator fault is classified (what the client can know, not what the s
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -504,15 +505,13 @@ async def test_latency_beyond_the_read_timeout_is_ambiguous(
 async def test_pool_exhaustion_is_not_sent(
     pki: Pki, sim: RunningSimulator, admin: httpx.AsyncClient
 ) -> None:
-    import asyncio
-
-    await fault(admin, {"next": {"count": 1, "fault": "latency", "latency_ms": 600}})
+    await fault(admin, {"next": {"count": 1, "fault": "latency", "latency_ms": 1200}})
     config = client_config(pki, sim.single_url, max_connections=1, pool_timeout=0.1)
     async with ArvatoClient(config) as arvato:
         slow = asyncio.create_task(
             arvato.execute(Operation.VERIFY, pack("SN007"), client_trx_id=trx())
         )
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.4)  # the slow request holds the only connection
         with pytest.raises(NmvsNotSentError, match="PoolTimeout"):
             await arvato.execute(Operation.DISPENSE, pack("SN008"), client_trx_id=trx())
         assert (await slow).success
