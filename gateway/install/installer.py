@@ -163,14 +163,7 @@ def _install(
         report.add("skipped", f"{target.path(VENV)} (--no-venv)")
     _ensure_symlink(target.path(COMMAND_LINK), VENV / "bin/nmvs-gateway", report)
     if target.is_live:
-        _run_if_present(["systemd-sysusers", str(SYSUSERS)], report)
-        _run_if_present(["udevadm", "control", "--reload"], report)
-        _run_if_present(
-            ["udevadm", "trigger", "--action=change"]
-            + [f"--subsystem-match={s}" for s in ("input", "tty", "hidraw")],
-            report,
-        )
-        _run_if_present(["systemctl", "daemon-reload"], report)
+        run_system_steps(AFTER_INSTALL, report)
     else:
         report.add(
             "skipped",
@@ -317,12 +310,62 @@ def _run(command: list[str], purpose: str, hint: str = "") -> str:
     return done.stdout
 
 
-def _run_if_present(command: list[str], report: Report) -> None:
-    if shutil.which(command[0]) is None:
-        report.add("skipped", f"{' '.join(command)} ({command[0]} not found)")
-        return
-    _run(command, f"run {command[0]}")
-    report.add("ran", " ".join(command))
+@dataclass(frozen=True, slots=True)
+class SystemStep:
+    """A command acting on the running system, run only where it can work.
+
+    ``needs`` is a path that exists only while the manager the command talks to runs (none in
+    a container or chroot without systemd): the step is then skipped, not failed.
+    """
+
+    command: tuple[str, ...]
+    needs: Path | None = None
+    may_fail: bool = False
+
+
+SYSTEMD_RUNNING = Path("/run/systemd/system")  # sd_booted(3)
+UDEV_RUNNING = Path("/run/udev/control")
+SUBSYSTEMS = ("input", "tty", "hidraw")  # where the udev rules put scanners
+AFTER_INSTALL = (
+    SystemStep(("systemd-sysusers", str(SYSUSERS))),
+    SystemStep(("udevadm", "control", "--reload"), UDEV_RUNNING),
+    # Apply the rules to scanners already plugged in.
+    SystemStep(
+        ("udevadm", "trigger", "--action=change", *(f"--subsystem-match={s}" for s in SUBSYSTEMS)),
+        UDEV_RUNNING,
+    ),
+    SystemStep(("systemctl", "daemon-reload"), SYSTEMD_RUNNING),
+)
+BEFORE_UNINSTALL = (
+    # Fails harmlessly when the unit is already gone.
+    SystemStep(("systemctl", "disable", "--now", UNIT), SYSTEMD_RUNNING, may_fail=True),
+)
+AFTER_UNINSTALL = (
+    SystemStep(("systemctl", "daemon-reload"), SYSTEMD_RUNNING),
+    SystemStep(("udevadm", "control", "--reload"), UDEV_RUNNING),
+)
+
+
+def run_system_steps(
+    steps: tuple[SystemStep, ...], report: Report, system: Path = Path("/")
+) -> None:
+    """Run ``steps`` in order; ``system`` is where the ``needs`` paths are looked up."""
+    for step in steps:
+        shown = " ".join(step.command)
+        if shutil.which(step.command[0]) is None:
+            report.add("skipped", f"{shown} ({step.command[0]} not found)")
+        elif step.needs is not None and not (system / step.needs.relative_to("/")).exists():
+            report.add("skipped", f"{shown} ({step.needs} missing: not running here)")
+        elif step.may_fail:
+            done = subprocess.run(step.command, capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                report.add("ran", shown)
+            else:
+                reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+                report.add("failed", f"{shown} (harmless: {reason})")
+        else:
+            _run(list(step.command), f"run {step.command[0]}")
+            report.add("ran", shown)
 
 
 def _mode(path: Path) -> int:
@@ -336,10 +379,8 @@ def uninstall(target: Target, *, purge: bool = False) -> Report:
     if target.is_live and os.geteuid() != 0:
         raise InstallError("removing from / needs root: run it with sudo")
     report = Report()
-    if target.is_live and shutil.which("systemctl") is not None:
-        # Fails harmlessly when the unit is already gone.
-        subprocess.run(["systemctl", "disable", "--now", UNIT], capture_output=True, check=False)
-        report.add("stopped", f"{UNIT} (systemctl disable --now)")
+    if target.is_live:
+        run_system_steps(BEFORE_UNINSTALL, report)
     config = target.path(CONFIG)
     example = target.path(EXAMPLE_CONFIG)
     if config.is_file():
@@ -371,8 +412,7 @@ def uninstall(target: Target, *, purge: bool = False) -> Report:
     _remove_if_empty(target.path(CONFIG_DIR), report)
     _remove_if_empty(credstore, report)
     if target.is_live:
-        _run_if_present(["systemctl", "daemon-reload"], report)
-        _run_if_present(["udevadm", "control", "--reload"], report)
+        run_system_steps(AFTER_UNINSTALL, report)
         report.add(
             "kept", "user nmvs-gateway and group nmvs-scanner (remove with userdel/groupdel)"
         )

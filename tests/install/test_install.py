@@ -19,6 +19,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.install.installer import (
+    AFTER_INSTALL,
+    AFTER_UNINSTALL,
     COMMAND_LINK,
     CONFIG,
     CREDSTORE,
@@ -26,7 +28,11 @@ from gateway.install.installer import (
     FILES,
     STATE_DIR,
     VENV,
+    InstallError,
+    Report,
+    SystemStep,
     default_source,
+    run_system_steps,
 )
 
 SOURCE = default_source()
@@ -236,3 +242,84 @@ def test_sysusers_creates_the_user_and_the_scanner_group(tmp_path: Path) -> None
     assert groups["nmvs-scanner"][3] == "nmvs-gateway"
     assert "input" not in groups and "dialout" not in groups
     assert users["nmvs-gateway"][5:] == ["/var/lib/nmvs-gateway", "/usr/sbin/nologin"]
+
+
+@pytest.fixture
+def system_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-ins for systemctl, udevadm and systemd-sysusers on PATH that log their arguments
+    (the real ones would act on this machine); ``fail`` in an argument makes them fail."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("systemctl", "udevadm", "systemd-sysusers"):
+        tool = tools / name
+        tool.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> {tmp_path}/calls\n'
+            'case "$*" in *fail*) echo "Failed to do it: no such unit" >&2; exit 1;; esac\n'
+        )
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    return tmp_path
+
+
+def calls(system_tools: Path) -> list[str]:
+    log = system_tools / "calls"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_system_steps_run_where_systemd_and_udev_run(system_tools: Path) -> None:
+    system = system_tools / "system"
+    (system / "run/systemd/system").mkdir(parents=True)
+    (system / "run/udev").mkdir(parents=True)
+    (system / "run/udev/control").touch()
+    run_system_steps(AFTER_INSTALL, Report(), system)
+    assert calls(system_tools) == [
+        "systemd-sysusers /etc/sysusers.d/nmvs-gateway.conf",
+        "udevadm control --reload",
+        "udevadm trigger --action=change --subsystem-match=input --subsystem-match=tty "
+        "--subsystem-match=hidraw",
+        "systemctl daemon-reload",
+    ]
+
+
+def test_system_steps_skip_managers_that_do_not_run(
+    system_tools: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    system = system_tools / "container"  # no /run/systemd/system, no /run/udev/control
+    system.mkdir()
+    run_system_steps(AFTER_INSTALL + AFTER_UNINSTALL, Report(), system)
+    assert calls(system_tools) == ["systemd-sysusers /etc/sysusers.d/nmvs-gateway.conf"]
+    out = capsys.readouterr().out
+    assert (
+        "  skipped    systemctl daemon-reload (/run/systemd/system missing: not running here)"
+        in out
+    )
+    assert (
+        "  skipped    udevadm control --reload (/run/udev/control missing: not running here)" in out
+    )
+
+
+def test_failing_system_step_stops_with_its_error_unless_harmless(system_tools: Path) -> None:
+    system = system_tools / "system"
+    (system / "run/systemd/system").mkdir(parents=True)
+    report = Report()
+    run_system_steps((SystemStep(("systemctl", "disable", "fail"), may_fail=True),), report, system)
+    assert report.lines == [
+        "  failed     systemctl disable fail (harmless: Failed to do it: no such unit)"
+    ]
+    with pytest.raises(InstallError) as raised:
+        run_system_steps((SystemStep(("systemctl", "fail")),), report, system)
+    assert str(raised.value) == (
+        "cannot run systemctl: `systemctl fail` exited with 1\n    Failed to do it: no such unit"
+    )
+
+
+def test_a_missing_tool_is_skipped_and_named(
+    system_tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(system_tools / "empty"))
+    report = Report()
+    run_system_steps(AFTER_UNINSTALL, report, system_tools)
+    assert report.lines == [
+        "  skipped    systemctl daemon-reload (systemctl not found)",
+        "  skipped    udevadm control --reload (udevadm not found)",
+    ]
