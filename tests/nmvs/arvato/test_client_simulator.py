@@ -40,9 +40,10 @@ from gateway.nmvs.backend import (
     Notification,
     Operation,
 )
+from gateway.simulator.faults import parse_faults
 from gateway.simulator.market import BatchSpec, MarketData, ProductSpec, UserSpec
 from gateway.simulator.server import RunningSimulator, running_simulator
-from tests.nmvs.arvato.conftest import Pki
+from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, Pki
 
 PASSWORD = "Pharma-Secret-1!"
 OTHER_PASSWORD = "Other-Secret-2!"
@@ -646,8 +647,6 @@ def assert_no_secret(text: str, *secrets: str) -> None:
 
 
 async def test_secrets_stay_out_of_errors_and_logs(pki: Pki, sim: RunningSimulator) -> None:
-    from tests.nmvs.arvato.conftest import KEY_PASSPHRASE
-
     wrong_password = "Wrong-Password-0"
     config = client_config(
         pki,
@@ -680,6 +679,4 @@ async def test_secrets_stay_out_of_errors_and_logs(pki: Pki, sim: RunningSimulat
 
 
 async def fault_directly(sim: RunningSimulator, plan: dict[str, Any]) -> None:
-    from gateway.simulator.faults import parse_faults
-
     sim.faults.configure(parse_faults(plan))
