@@ -108,6 +108,7 @@ class Gateway:
         self.hub: ScannerHub | None = None
         self.relay: Relay | None = None
         self.accepting = False
+        self._started = asyncio.Event()
         self._recent_scans: OrderedDict[str, PackIdentifier | None] = OrderedDict()
         gateway_id = config.gateway.id
         self.bridge = MqttBridge(
@@ -148,6 +149,7 @@ class Gateway:
                 if self.notifier.watchdog_interval is not None:
                     tasks.append(group.create_task(keep("watchdog", self.watchdog)))
                 self.accepting = True
+                self._started.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(FIRST_CONNECT_WAIT):
                         await self.bridge.wait_connected()
@@ -200,6 +202,9 @@ class Gateway:
 
     async def on_request(self, message: Incoming) -> None:
         """Handle one ``<base>/request``; returning means the broker may forget it."""
+        # Requests kept by the broker arrive as soon as we connect, maybe before the engine is
+        # open: they wait for it (in order) rather than being left unacknowledged.
+        await self._started.wait()
         engine = self.engine
         if not self.accepting or engine is None:
             raise Deferred

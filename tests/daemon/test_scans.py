@@ -1,0 +1,67 @@
+"""Scans through the capture layer's real serial path (a pseudo-terminal) into the daemon: the
+scan event, the automatic verify (policy on_scan), and an LGO request naming the scan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.brokers import Broker, MqttProbe
+from tests.capture.test_serial import SerialPort
+from tests.daemon.harness import BASE, Daemon, finals, gs1_text, nmvs_simulator, write_config
+from tests.mqtt.schemas import kind_of, validate
+
+SCANNER = """
+[[scanner]]
+id = "desk-1"
+kind = "serial"
+path = "{path}"
+counter = "1"
+"""
+
+
+def scanner_ready(messages: list) -> bool:  # type: ignore[type-arg]
+    for message in messages:
+        if message.topic == f"{BASE}/health":
+            scanners = json.loads(message.payload)["scanners"]
+            if scanners and scanners[0]["state"] == "ready":
+                return True
+    return False
+
+
+async def test_a_scan_is_published_verified_and_usable_by_the_lgo(
+    tmp_path: Path, broker: Broker
+) -> None:
+    port = SerialPort(tmp_path / "usb-Scanner-if00")
+    async with nmvs_simulator() as nmvs:
+        config = write_config(
+            tmp_path / "gw", broker, nmvs.sim.url, extra=SCANNER.format(path=port.link)
+        )
+        daemon = Daemon(config, tmp_path / "daemon.log")
+        try:
+            daemon.start()
+            pack = nmvs.packs[5]
+            async with MqttProbe(broker, (f"{BASE}/+",)) as lgo:
+                await lgo.wait_for(scanner_ready)
+                await port.send(b"garbage\x01\r" + gs1_text(pack).encode() + b"\r")
+                await lgo.wait_for(lambda r: len(lgo.on(f"{BASE}/scan")) == 2)
+                bad, good = (json.loads(m.payload) for m in lgo.on(f"{BASE}/scan"))
+                assert not bad["ok"] and bad["pack"] is None and bad["problems"]
+                assert good["ok"] and good["pack"] == pack.to_json()
+                assert good["scanner_id"] == "desk-1" and good["counter"] == "1"
+                assert good["text"] == gs1_text(pack)
+                await lgo.wait_for(lambda r: len(finals(r, f"{BASE}/result")) == 1)
+                (verify,) = (b[0] for b in finals(lgo.received, f"{BASE}/result").values())
+                assert verify["op"] == "verify" and verify["outcome"] == "done"
+                assert verify["pack"] == pack.to_json()
+                request = {"id": "from-scan", "op": "dispense", "scan_id": good["id"]}
+                await lgo.publish(f"{BASE}/request", json.dumps(request))
+                await lgo.wait_for(lambda r: "from-scan" in finals(r, f"{BASE}/result"))
+                dispense = finals(lgo.received, f"{BASE}/result")["from-scan"][0]
+                assert dispense["outcome"] == "done" and dispense["pack"] == pack.to_json()
+                for message in lgo.received:
+                    validate(kind_of(message.topic), message.payload)
+            assert daemon.terminate() == 0
+        finally:
+            daemon.close()
+            port.close()
