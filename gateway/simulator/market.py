@@ -98,8 +98,10 @@ class UserSpec:
     client_login_id: str
     user_id: str
     password: str
-    password_expires_in_days: int | None = None
-    password_expired: bool = False
+    password_expires_in_days: int | None = None  # NMVS_NOTIFY_AU_02 on every answer
+    password_expired: bool = False  # NMVS_FE_AU_11
+    terms_to_accept_in_days: int | None = None  # NMVS_NOTIFY_PMS_01 on every answer
+    terms_blocked: bool = False  # T&C not accepted in time: NMVS_FE_AU_23
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,12 +502,24 @@ class Market:
         if account.failed_logins:
             account.failed_logins = 0
             self._store.save_account(account)
-        if account.spec.password_expired:
+        spec = account.spec
+        if spec.password_expired:
             return (), "NMVS_FE_AU_11"
-        days = account.spec.password_expires_in_days
-        if days is None:
-            return (), None
-        return (("NMVS_NOTIFY_AU_02", f"Your password expires in {days} days."),), None
+        if spec.terms_blocked:
+            return (), "NMVS_FE_AU_23"
+        notifications: list[tuple[str, str]] = []
+        if spec.password_expires_in_days is not None:
+            days = spec.password_expires_in_days
+            notifications.append(("NMVS_NOTIFY_AU_02", f"Your password expires in {days} days."))
+        if spec.terms_to_accept_in_days is not None:
+            days = spec.terms_to_accept_in_days
+            notifications.append(
+                (
+                    "NMVS_NOTIFY_PMS_01",
+                    f"New terms and conditions must be accepted within {days} days.",
+                )
+            )
+        return tuple(notifications), None
 
     def _apply(
         self, header: RequestHeader, request: PackRequest, now: datetime, *, bulk: bool

@@ -1,7 +1,7 @@
 """The ``--packs`` market file: load and check it, write it, or generate a random market.
 
-Format (extra optional keys: ``password_expires_in_days``, ``password_expired`` per user,
-``intermarket`` per product)::
+Format (extra optional keys: ``password_expires_in_days``, ``password_expired``,
+``terms_to_accept_in_days``, ``terms_blocked`` per user, ``intermarket`` per product)::
 
     {"users": [{"client_login_id": "…", "user_id": "…", "password": "…"}],
      "products": [{"scheme": "GTIN", "product_code": "…", "withdrawn": false,
@@ -99,6 +99,12 @@ def market_to_json(data: MarketData) -> dict[str, Any]:
                     else {}
                 ),
                 **({"password_expired": True} if u.password_expired else {}),
+                **(
+                    {"terms_to_accept_in_days": u.terms_to_accept_in_days}
+                    if u.terms_to_accept_in_days is not None
+                    else {}
+                ),
+                **({"terms_blocked": True} if u.terms_blocked else {}),
             }
             for u in data.users
         ],
@@ -171,25 +177,36 @@ def _user(raw: object, where: str) -> UserSpec:
         raw,
         where,
         required=("client_login_id", "user_id", "password"),
-        optional=("password_expires_in_days", "password_expired"),
+        optional=(
+            "password_expires_in_days",
+            "password_expired",
+            "terms_to_accept_in_days",
+            "terms_blocked",
+        ),
     )
     password = _typed(obj["password"], str, f"{where}.password", "a string")
     if not 8 <= len(password) <= 60:
         raise MarketFileError(f"{where}.password: must be 8 to 60 characters long")
-    days = obj.get("password_expires_in_days")
     return UserSpec(
         client_login_id=_string(
             obj["client_login_id"], f"{where}.client_login_id", _LOGIN, "1-20 of A-Z a-z 0-9 -"
         ),
         user_id=_string(obj["user_id"], f"{where}.user_id", _USER, "4-20 of A-Z a-z 0-9 -"),
         password=password,
-        password_expires_in_days=None
-        if days is None
-        else _typed(days, int, f"{where}.password_expires_in_days", "an integer"),
-        password_expired=_typed(
-            obj.get("password_expired", False), bool, f"{where}.password_expired", "true or false"
-        ),
+        password_expires_in_days=_days(obj, "password_expires_in_days", where),
+        password_expired=_flag(obj, "password_expired", where),
+        terms_to_accept_in_days=_days(obj, "terms_to_accept_in_days", where),
+        terms_blocked=_flag(obj, "terms_blocked", where),
     )
+
+
+def _flag(obj: dict[str, Any], key: str, where: str) -> bool:
+    return _typed(obj.get(key, False), bool, f"{where}.{key}", "true or false")
+
+
+def _days(obj: dict[str, Any], key: str, where: str) -> int | None:
+    value = obj.get(key)
+    return None if value is None else _typed(value, int, f"{where}.{key}", "an integer")
 
 
 def _product(raw: object, where: str) -> ProductSpec:
@@ -224,10 +241,8 @@ def _product(raw: object, where: str) -> ProductSpec:
             obj["product_code"], f"{where}.product_code", _PRODUCT_CODE, "12 to 22 digits"
         ),
         batches=batches,
-        withdrawn=_typed(obj.get("withdrawn", False), bool, f"{where}.withdrawn", "true or false"),
-        intermarket=_typed(
-            obj.get("intermarket", False), bool, f"{where}.intermarket", "true or false"
-        ),
+        withdrawn=_flag(obj, "withdrawn", where),
+        intermarket=_flag(obj, "intermarket", where),
     )
 
 
@@ -241,7 +256,7 @@ def _batch(raw: object, where: str) -> BatchSpec:
             _string(s, f"{where}.serials[{i}]", _SET82, set82)
             for i, s in enumerate(_list(obj["serials"], f"{where}.serials"))
         ),
-        recalled=_typed(obj.get("recalled", False), bool, f"{where}.recalled", "true or false"),
+        recalled=_flag(obj, "recalled", where),
     )
 
 

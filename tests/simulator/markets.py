@@ -16,6 +16,8 @@ PASSWORDS = {
     "SITE0002": "Secret-Pass2",
     "EXPIRING": "Secret-Pass3",
     "OLDPASS1": "Secret-Pass4",
+    "NEWTERMS": "Secret-Pass5",
+    "BLOCKED1": "Secret-Pass6",
 }
 START = datetime(2025, 1, 31, 10, 0, tzinfo=UTC)
 
@@ -25,6 +27,8 @@ MARKET = MarketData(
         UserSpec("PHARMA01", "SITE0002", PASSWORDS["SITE0002"]),
         UserSpec("PHARMA01", "EXPIRING", PASSWORDS["EXPIRING"], password_expires_in_days=5),
         UserSpec("PHARMA01", "OLDPASS1", PASSWORDS["OLDPASS1"], password_expired=True),
+        UserSpec("PHARMA01", "NEWTERMS", PASSWORDS["NEWTERMS"], terms_to_accept_in_days=7),
+        UserSpec("PHARMA01", "BLOCKED1", PASSWORDS["BLOCKED1"], terms_blocked=True),
     ),
     products=(
         ProductSpec(

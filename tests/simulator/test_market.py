@@ -362,6 +362,15 @@ def test_password_notifications_and_expiry(market: Market) -> None:
     assert market.single(header("OLDPASS1"), request).return_code == "NMVS_FE_AU_11"
 
 
+def test_terms_and_conditions(market: Market) -> None:
+    request = PackRequest("G110", "GTIN", GTIN, "0000000014", BATCH, EXPIRY)
+    answer = market.single(header("NEWTERMS"), request)
+    assert answer.notifications == (
+        ("NMVS_NOTIFY_PMS_01", "New terms and conditions must be accepted within 7 days."),
+    )
+    assert market.single(header("BLOCKED1"), request).return_code == "NMVS_FE_AU_23"
+
+
 def test_french_language_gets_french_descriptions(market: Market) -> None:
     request = PackRequest("G110", "GTIN", GTIN, "UNKNOWN1", BATCH, EXPIRY)
     english = market.single(header(), request).description

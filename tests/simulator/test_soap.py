@@ -308,3 +308,15 @@ async def test_duplicate_serials_in_bulk_are_xm_02(http: httpx.AsyncClient) -> N
         BULK_PATH,
     )
     assert reply.code == "NMVS_TE_XM_02"
+
+
+async def test_notifications_are_header_elements_with_qualified_attributes(
+    http: httpx.AsyncClient,
+) -> None:
+    reply = await post(http, single("G110", header=header_xml("EXPIRING")))
+    (notification,) = reply.xml.findall(f"{{{T}}}Header/{{{T}}}Notification")
+    assert dict(notification.attrib) == {
+        f"{{{T}}}notificationCode": "NMVS_NOTIFY_AU_02",
+        f"{{{T}}}notificationDesc": "Your password expires in 5 days.",
+    }
+    assert reply.code == "NMVS_SUCCESS"
