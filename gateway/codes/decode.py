@@ -171,21 +171,20 @@ def _decode_auto(
 ) -> DecodedScan:
     """Keep the layouts under which the trace is a valid pack; refuse when they disagree."""
     decoded: dict[str, DecodedScan] = {}
-    typed_by_layout = type_under(trace, candidates)
     # Only texts made of characters a pack code can arrive in are worth a full decode.
     possible = _SCAN_CHARACTERS.union(
         settings.prefix, settings.suffix, settings.gs_substitute or ""
     )
     valid = []
-    for name, typed in typed_by_layout.items():
-        if not typed.unmapped and possible.issuperset(typed.text):
-            scan = _decode_typed(name, typed, settings, decoded)
-            if scan.ok and scan.pack is not None:
-                valid.append(scan)
+    for name, typed in type_under(trace, candidates, possible).items():
+        scan = _decode_typed(name, typed, settings, decoded)
+        if scan.ok and scan.pack is not None:
+            valid.append(scan)
     if not valid:
         # Nothing valid: report the reading with the fewest problems (unmapped keys last).
         scans = [
-            _decode_typed(name, typed, settings, decoded) for name, typed in typed_by_layout.items()
+            _decode_typed(name, typed, settings, decoded)
+            for name, typed in type_under(trace, candidates).items()
         ]
         return min(
             scans,

@@ -17,21 +17,40 @@ from gateway.codes.keyboard.splitter import UNMAPPED
 _StrokeKey = tuple[int, int, str | None, str]
 _MAX_REMEMBERED = 1 << 14  # keystrokes per layout; a storm of odd chords cannot grow memory
 
-_typed_strokes: dict[str, dict[_StrokeKey, TypedText]] = {}
+
+class _Remembered:
+    """What each keystroke already met types under one layout: its character and, when it
+    types none, the chord as ``type_trace`` names it."""
+
+    def __init__(self, layout: str) -> None:
+        self.layout = layout
+        self.text: dict[_StrokeKey, str] = {}
+        self.unmapped: dict[_StrokeKey, tuple[str, ...]] = {}
+
+    def learn(self, keys: list[_StrokeKey]) -> None:
+        if len(self.text) + len(keys) > _MAX_REMEMBERED:
+            self.text.clear()
+            self.unmapped.clear()
+        for key in keys:
+            if key not in self.text:
+                code, modifiers, fixed, alt_digits = key
+                stroke = KeyStroke(code, modifiers, 0.0, fixed, alt_digits)
+                typed = type_trace(KeyTrace((stroke,), "flush"), self.layout)
+                self.text[key] = typed.text
+                self.unmapped[key] = typed.unmapped
 
 
-def _type_stroke(layout: str, key: _StrokeKey) -> TypedText:
-    remembered = _typed_strokes.setdefault(layout, {})
-    if len(remembered) >= _MAX_REMEMBERED:
-        remembered.clear()
-    code, modifiers, fixed, alt_digits = key
-    stroke = KeyStroke(code, modifiers, 0.0, fixed, alt_digits)
-    typed = remembered[key] = type_trace(KeyTrace((stroke,), "flush"), layout)
-    return typed
+_remembered: dict[str, _Remembered] = {}
 
 
-def type_under(trace: KeyTrace, layouts: tuple[str, ...]) -> dict[str, TypedText]:
-    """What ``trace`` types under each of ``layouts`` (same result as ``type_trace`` for each)."""
+def type_under(
+    trace: KeyTrace, layouts: tuple[str, ...], alphabet: frozenset[str] | None = None
+) -> dict[str, TypedText]:
+    """What ``trace`` types under each of ``layouts`` (same result as ``type_trace`` for each).
+
+    With ``alphabet``, layouts under which a keystroke types a character outside it are left
+    out (checked on the distinct keystrokes, before any text is built).
+    """
     distinct: dict[_StrokeKey, int] = {}
     order = [
         distinct.setdefault(
@@ -43,15 +62,22 @@ def type_under(trace: KeyTrace, layouts: tuple[str, ...]) -> dict[str, TypedText
     shared: dict[tuple[str, ...], TypedText] = {}
     typed_by_layout = {}
     for layout in layouts:
-        remembered = _typed_strokes.get(layout, {})
-        strokes = [remembered.get(key) or _type_stroke(layout, key) for key in keys]
-        signature = tuple([typed.text for typed in strokes])
+        remembered = _remembered.get(layout) or _remembered.setdefault(layout, _Remembered(layout))
+        try:
+            signature = tuple(map(remembered.text.__getitem__, keys))
+        except KeyError:
+            remembered.learn(keys)
+            signature = tuple(map(remembered.text.__getitem__, keys))
+        if alphabet is not None and not alphabet.issuperset(signature):
+            continue
         typed = shared.get(signature)
         if typed is None:
-            text = "".join([signature[index] for index in order])
+            text = "".join(map(signature.__getitem__, order))
             if UNMAPPED in text:  # unmapped chords are named per layout: such texts are not shared
-                unmapped = tuple(chord for index in order for chord in strokes[index].unmapped)
-                typed = TypedText(text, unmapped)
+                unmapped = remembered.unmapped
+                typed = TypedText(
+                    text, tuple(chord for index in order for chord in unmapped[keys[index]])
+                )
             else:
                 typed = shared[signature] = TypedText(text)
         typed_by_layout[layout] = typed

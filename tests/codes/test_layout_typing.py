@@ -41,3 +41,17 @@ def test_typing_under_many_layouts_equals_typing_each(trace: KeyTrace) -> None:
     assert list(typed) == list(LAYOUTS)
     for layout in LAYOUTS:
         assert typed[layout] == type_trace(trace, layout), layout
+
+
+@given(_TRACES)
+def test_an_alphabet_leaves_out_exactly_the_layouts_typing_other_characters(
+    trace: KeyTrace,
+) -> None:
+    alphabet = frozenset("0123456789ABCabc\x1d")
+    kept = type_under(trace, LAYOUTS, alphabet)
+    for layout in LAYOUTS:
+        typed = type_trace(trace, layout)
+        if alphabet.issuperset(typed.text):
+            assert kept[layout] == typed
+        else:
+            assert layout not in kept

@@ -1,0 +1,110 @@
+"""Benchmark: the whole decode of one scan (text → pack, and key events → pack), p50/p99 in µs.
+
+Cases: GS1 text with AIM id; GS1 text whose separators were dropped (the split enumeration);
+an IFA PPN code; key events of one scan split and decoded under a fixed layout (us, fr); layout
+``auto`` (every one of the 29 layouts tried); and a wrong fixed layout (the failure path, which
+also tries the other layouts to name the right one). The baseline, run in the same process on
+the same text, is ``biip.parse`` alone (which neither validates the FMD rules nor enumerates
+splits). Measured with wall time and with the thread's CPU time (which leaves out the time the
+process was not scheduled: on a loaded machine wall p99 is mostly other processes). Run:
+``.venv/bin/python bench/bench_decode.py [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import biip
+
+from gateway.codes import DecodeSettings, decode_keys, decode_text
+from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter, emulate
+
+GS1 = "]d2" + "0103400936040540" + "17270500" + "102A45B" + GS + "21Hx9kQ2mP7vT"
+GS1_NO_SEPARATOR = GS1.replace(GS, "")
+PPN = "[)>\x1e06\x1d9N110375286414\x1d1T4711ab\x1dD270900\x1dS8K2L9P3Q\x1e\x04"
+
+
+def _time(run: Callable[[], object], rounds: int, clock: Callable[[], int]) -> list[float]:
+    run()  # warm caches (layout tables, typed keystrokes)
+    samples = []
+    for _ in range(rounds):
+        started = clock()
+        run()
+        samples.append((clock() - started) / 1000)
+    return samples
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[98]
+
+
+def _text_decoder(text: str) -> Callable[[], object]:
+    settings = DecodeSettings()
+
+    def run() -> object:
+        scan = decode_text(text, settings)
+        assert scan.ok, scan.problems
+        return scan
+
+    return run
+
+
+def _key_decoder(
+    events: list[KeyEvent], layout: str, expect_ok: bool = True
+) -> Callable[[], object]:
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout=layout))
+
+    def run() -> object:
+        splitter = ScanSplitter(settings.keyboard)
+        for event in events:
+            trace = splitter.feed(event)
+            if trace is not None:
+                scan = decode_keys(trace, settings)
+                assert scan.ok is expect_ok, scan.problems
+                return scan
+        raise AssertionError("the scan did not end")
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5_000)
+    args = parser.parse_args()
+    us_events = emulate(GS1, "us")
+    fr_events = emulate(GS1, "fr")
+    cases: list[tuple[str, str, Callable[[], object]]] = [
+        ("text GS1", GS1, _text_decoder(GS1)),
+        ("text GS1, GS dropped", GS1_NO_SEPARATOR, _text_decoder(GS1_NO_SEPARATOR)),
+        ("text IFA PPN", PPN, _text_decoder(PPN)),
+        (f"keys us ({len(us_events)} events)", GS1, _key_decoder(us_events, "us")),
+        (f"keys fr ({len(fr_events)} events)", GS1, _key_decoder(fr_events, "fr")),
+        ("keys us, layout auto", GS1, _key_decoder(us_events, "auto")),
+        ("keys fr, layout auto", GS1, _key_decoder(fr_events, "auto")),
+        ("keys fr read as de (error path)", GS1, _key_decoder(fr_events, "de", expect_ok=False)),
+    ]
+    print(f"{len(GS1)}-character GS1 pack; load average {os.getloadavg()[0]:.2f}")
+    for clock_name, clock in (("wall", time.perf_counter_ns), ("thread CPU", time.thread_time_ns)):
+        print(
+            f"-- {clock_name} time per scan (µs); ratio = p50 / p50 of biip.parse on the same text"
+        )
+        baselines: dict[str, float] = {}
+        for name, text, run in cases:
+            if text not in baselines:
+                baselines[text] = _percentiles(
+                    _time(lambda t=text: biip.parse(t), args.rounds, clock)
+                )[0]
+            p50, p99 = _percentiles(_time(run, args.rounds, clock))
+            print(
+                f"{name:34} p50 {p50:7.1f}  p99 {p99:7.1f}  ×{p50 / baselines[text]:.2f} biip.parse"
+                f" (p50 {baselines[text]:.1f})"
+            )
+
+
+if __name__ == "__main__":
+    main()
