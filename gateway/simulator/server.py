@@ -16,7 +16,7 @@ import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from aiohttp import web
 from gateway.simulator.faults import FaultConfigError, FaultInjector, parse_faults
 from gateway.simulator.market import (
     AlertRecord,
-    Answer,
     Market,
     MarketData,
     MarketRules,
@@ -126,12 +125,8 @@ def _rejection(market: Market, error: SoapRequestError) -> web.Response:
         market.record_rejection(None, None, error.code)
         return _soap(render_fault(error.code, error.message), status=400)
     answer = market.record_rejection(error.header, _use_case(error.operation), error.code)
-    detailed = Answer(**{**_fields(answer), "description": f"{answer.description} {error.message}"})
+    detailed = replace(answer, description=f"{answer.description} {error.message}")
     return _soap(render_answer(error.operation, error.header, detailed))
-
-
-def _fields(answer: Answer) -> dict[str, Any]:
-    return {name: getattr(answer, name) for name in Answer.__slots__}
 
 
 def _use_case(operation: str) -> str | None:

@@ -320,3 +320,20 @@ async def test_notifications_are_header_elements_with_qualified_attributes(
         f"{{{T}}}notificationDesc": "Your password expires in 5 days.",
     }
     assert reply.code == "NMVS_SUCCESS"
+
+
+async def test_a_client_template_with_comments_and_sub_user_is_accepted(
+    http: httpx.AsyncClient,
+) -> None:
+    """Shaped like the open-source v5 connectors' templates: indentation, SOAP Header, XML
+    comments where optional elements were left out, a SubUserId."""
+    xml = (
+        single("G110")
+        .replace("</u:Password>", "</u:Password><u:SubUserId>till 2</u:SubUserId>")
+        .replace("<u:Auth>", "\n  <u:Auth>\n    <!--Optional: <u:SubUserId>?</u:SubUserId>-->\n")
+        .replace("</u:ProductCode>", "</u:ProductCode>\n  <!--Optional <u:NHRN>?</u:NHRN>-->\n")
+        .replace("<e:Body>", "<e:Header/>\n<e:Body>\n")
+    )
+    reply = await post(http, xml)
+    assert (reply.code, reply.state) == ("NMVS_SUCCESS", "ACTIVE")
+    assert reply.xml.findtext(f"{{{T}}}Header/{{{T}}}Auth/{{{T}}}SubUserId") == "till 2"
