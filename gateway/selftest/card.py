@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from gateway.selftest.card_codes import CARD_CODES, CardCode, gs1_bracketed, shown
+from gateway.selftest.card_codes import CARD_CODES, CardCode, gs1_bracketed
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,19 +40,19 @@ PNG_FONTS: Final = {
 
 TITLE: Final = "nmvs-gateway - scanner calibration card / carte d'étalonnage des scanners"
 INSTRUCTIONS_EN: Final = (
-    "Print at 100 % (no 'fit to page'). Name the scanner in /etc/nmvs-gateway/gateway.toml, then run "
+    "Print at 100\u00a0% (no 'fit to page'). Name the scanner in /etc/nmvs-gateway/gateway.toml, then run "
     "on the gateway:  nmvs-gateway selftest --calibrate SCANNER  and scan the CALIBRATION code when "
     "asked. The report gives the scanner's keyboard layout, how it sends GS, AIM id, prefix/suffix "
     "and case changes; add --write-config to save them. Then scan the three pack codes: each must be "
     "read exactly as printed under it."
 )
 INSTRUCTIONS_FR: Final = (
-    "Imprimer à 100 % (sans « ajuster à la page »). Nommer le scanner dans "
-    "/etc/nmvs-gateway/gateway.toml, puis lancer sur la passerelle :  nmvs-gateway selftest "
+    "Imprimer à 100\u00a0% (sans «\u00a0ajuster à la page\u00a0»). Nommer le scanner dans "
+    "/etc/nmvs-gateway/gateway.toml, puis lancer sur la passerelle\u00a0:  nmvs-gateway selftest "
     "--calibrate SCANNER  et scanner le code d'ÉTALONNAGE quand c'est demandé. Le rapport donne la "
     "disposition clavier du scanner, son envoi du GS, l'identifiant AIM, préfixe/suffixe et "
-    "changements de casse ; --write-config les enregistre. Scanner ensuite les trois codes de "
-    "boîtes : chacun doit être lu exactement comme imprimé dessous."
+    "changements de casse\u00a0; --write-config les enregistre. Scanner ensuite les trois codes de "
+    "boîtes\u00a0: chacun doit être lu exactement comme imprimé dessous."
 )
 
 
@@ -136,7 +136,7 @@ def layout(symbols: dict[str, Image.Image]) -> list[Text | Symbol]:
         symbol = Symbol(x + 4, top + 5, code, symbols[code.key])
         items.append(symbol)
         line_y = top + 5 + symbol.width_mm + 7
-        for line in _wrap(shown(code.payload), 40):
+        for line in code.readable_lines():
             items.append(Text(x, line_y, 8, line, monospace=True))
             line_y += 3.8
         line_y += 2

@@ -32,19 +32,20 @@ Element = tuple[str, str]
 """A GS1 element string as (application identifier, value)."""
 
 
-def gs1_payload(elements: tuple[Element, ...]) -> str:
-    """What a scanner transmits for a GS1 DataMatrix holding ``elements``, without the AIM id.
+def _separated(elements: tuple[Element, ...]) -> list[tuple[str, str, bool]]:
+    """Each element with whether an FNC1 separator (transmitted as GS) follows it: after a
+    variable-length element that is not last."""
+    last = len(elements) - 1
+    return [
+        (ai, value, index != last and ai[:2] not in _PREDEFINED_LENGTH_PREFIXES)
+        for index, (ai, value) in enumerate(elements)
+    ]
 
-    The leading FNC1 becomes the AIM identifier ``]d2`` (not data); every FNC1 separator after a
-    variable-length element that is not last is transmitted as GS.
-    """
-    parts = []
-    for index, (ai, value) in enumerate(elements):
-        parts.append(ai + value)
-        is_last = index == len(elements) - 1
-        if not is_last and ai[:2] not in _PREDEFINED_LENGTH_PREFIXES:
-            parts.append(GS)
-    return "".join(parts)
+
+def gs1_payload(elements: tuple[Element, ...]) -> str:
+    """What a scanner transmits for a GS1 DataMatrix holding ``elements``, without the AIM id
+    (the leading FNC1 is the AIM identifier ``]d2``, not data)."""
+    return "".join(ai + value + (GS if gs else "") for ai, value, gs in _separated(elements))
 
 
 def gs1_bracketed(elements: tuple[Element, ...]) -> str:
@@ -52,9 +53,9 @@ def gs1_bracketed(elements: tuple[Element, ...]) -> str:
     return "".join(f"[{ai}]{value}" for ai, value in elements)
 
 
-def shown(payload: str) -> str:
-    """A payload as printed under its code: control characters as ``<GS>``, ``<RS>``, ``<EOT>``."""
-    return payload.replace(GS, "<GS>").replace(RS, "<RS>").replace(EOT, "<EOT>")
+def shown(data: str) -> str:
+    """Data as printed on the card: control characters as ``<GS>``, ``<RS>``, ``<EOT>``."""
+    return data.replace(GS, "<GS>").replace(RS, "<RS>").replace(EOT, "<EOT>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,19 @@ class CardCode:
     @property
     def aim(self) -> str:
         return "]d2" if self.kind == "gs1" else "]d1"
+
+    def readable_lines(self) -> list[str]:
+        """The content as printed under the code: one element per line, separators shown."""
+        if self.kind == "gs1":
+            return [
+                f"({ai}) {value}" + (" <GS>" if gs else "")
+                for ai, value, gs in _separated(self.elements)
+            ]
+        fields = self.payload.split(GS)
+        return [
+            shown(field) + ("<GS>" if index < len(fields) - 1 else "")
+            for index, field in enumerate(fields)
+        ]
 
 
 def _gs1_code(
@@ -107,7 +121,7 @@ FRENCH_PACK = _gs1_code(
     "french-pack",
     (("01", "03400936525788"), ("17", "271130"), ("10", "X23A71"), ("21", "5G7KZ8P1Q4WX")),
     "Typical French pack: GTIN from CIP13 34009..., expiry, batch, serial.",
-    "Boîte française typique : GTIN issu du CIP13 34009..., péremption, lot, numéro de série.",
+    "Boîte française typique\u00a0: GTIN issu du CIP13 34009..., péremption, lot, numéro de série.",
 )
 GERMAN_PPN = CardCode(
     "german-ppn",
@@ -115,13 +129,13 @@ GERMAN_PPN = CardCode(
     PPN_PAYLOAD,
     (),
     "German pack, IFA PPN code (format 06: RS, GS and EOT must arrive).",
-    "Boîte allemande, code PPN IFA (format 06 : RS, GS et EOT doivent arriver).",
+    "Boîte allemande, code PPN IFA (format 06\u00a0: RS, GS et EOT doivent arriver).",
 )
 DAY_00_EXPIRY = _gs1_code(
     "day-00-expiry",
     (("01", "04150138327077"), ("17", "290500"), ("10", "LOT00"), ("21", "SN00day")),
     "Expiry with day 00 (whole month): must reach the NMVS as 290500, unchanged.",
-    "Péremption au jour 00 (mois entier) : doit arriver au NMVS tel quel, 290500.",
+    "Péremption au jour 00 (mois entier)\u00a0: doit arriver au NMVS tel quel, 290500.",
 )
 
 CARD_CODES: Final = (CALIBRATION, FRENCH_PACK, GERMAN_PPN, DAY_00_EXPIRY)

@@ -192,3 +192,20 @@ def test_png_without_dejavu_fonts_says_which_package_to_install(
     out = capsys.readouterr().out
     assert "install the Debian package fonts-dejavu-core, or write a PDF card instead" in out
     assert not (tmp_path / "card.png").exists()
+
+
+def test_card_prints_each_element_on_its_own_line_with_its_separators() -> None:
+    assert CALIBRATION.readable_lines() == [
+        "(01) 09506000134352",
+        "(17) 281231",
+        "(10) !\"%&'()*+,-./:;<=>?_ <GS>",
+        "(21) aqwzymAQWZYM <GS>",
+        "(710) 0123456789",
+    ]
+    assert GERMAN_PPN.readable_lines() == [
+        "[)><RS>06<GS>",
+        "9N110375286414<GS>",
+        "1TX4711A<GS>",
+        "D280630<GS>",
+        "SPX7Y3ZQK9R<RS><EOT>",
+    ]
