@@ -4,6 +4,7 @@ validated against its JSON Schema."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -127,3 +128,23 @@ async def test_bad_requests_are_answered_never_fatal(
     assert daemon.process is not None and daemon.process.poll() is None
     assert daemon.terminate() == 0
     assert "Traceback" not in daemon.log_text()
+
+
+async def test_sigterm_drains_the_call_in_flight_then_says_offline(
+    broker: Broker, nmvs: Nmvs, daemon: Daemon
+) -> None:
+    daemon.start()
+    await nmvs.faults({"latency_ms": 800})
+    async with MqttProbe(broker, (RESULT, STATUS)) as lgo:
+        await lgo.publish(REQUEST, request("drain-1", "dispense", nmvs.packs[4]))
+        await lgo.wait_for(lambda r: any(m.topic == RESULT for m in r))  # queued: in flight
+        # (in a thread: the simulator answering the call runs on this event loop)
+        assert await asyncio.to_thread(daemon.terminate) == 0
+        await lgo.wait_for(
+            lambda r: json.loads(r[-1].payload).get("state") == "offline" and r[-1].topic == STATUS
+        )
+        done = finals(lgo.received, RESULT)["drain-1"]
+        assert [r["outcome"] for r in done] == ["done"]  # published before going offline
+    assert [(t["use_case"], t["return_code"]) for t in await nmvs.transactions()] == [
+        ("G120", "NMVS_SUCCESS")
+    ]
