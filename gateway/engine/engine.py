@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -119,6 +120,15 @@ def _summary(result: NmvsResult) -> NmvsSummary:
     )
 
 
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def view_of(row: sqlite3.Row) -> TransactionView:
     status = Status.QUEUED if row["status"] == "sending" else Status(row["status"])
     return TransactionView(
@@ -165,6 +175,9 @@ class Engine:
         self._last_latency_ms: float | None = None
         self._paused: str | None = None
         self._hold_until = 0.0  # rate limit: no send before this (clock time)
+        self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._batch_lock = threading.Lock()
+        self._flush_queued = False
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -209,8 +222,33 @@ class Engine:
     # --- database thread ----------------------------------------------------------------------
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a committed write transaction on the database thread.
+
+        Group commit: writes that arrive while the thread is busy share one transaction (each
+        in its own savepoint, so one failure does not undo the others) and one fsync.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._store.write, fn)
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._batch_lock:
+            self._batch.append((fn, future))
+            start = not self._flush_queued
+            self._flush_queued = True
+        if start:
+            self._executor.submit(self._flush, loop)
+        result: T = await future
+        return result
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Database thread: commit every queued write together, then resolve their futures."""
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+            self._flush_queued = False
+        try:
+            outcomes = self._store.write_batch([fn for fn, _ in batch])
+        except BaseException as exc:  # the commit itself failed: every write in it failed
+            outcomes = [(False, exc)] * len(batch)
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_resolve, future, ok, value)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()

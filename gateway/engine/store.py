@@ -240,6 +240,23 @@ class Store:
         with self._transaction() as conn:
             return fn(conn)
 
+    def write_batch(self, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Run each ``fn`` in its own savepoint of one transaction; one commit for all.
+
+        Returns ``(True, result)`` or ``(False, exception)`` per function, in order.
+        """
+        outcomes: list[tuple[bool, Any]] = []
+        with self._transaction() as conn:
+            for fn in fns:
+                conn.execute("SAVEPOINT one")
+                try:
+                    outcomes.append((True, fn(conn)))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE one")
+        return outcomes
+
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return fn(self.conn)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,20 +15,12 @@ import httpx
 import pytest
 
 from gateway.codes.pack import PackIdentifier
-from gateway.engine import Engine, Settings, TransactionView
-from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
+from gateway.engine import Engine, TransactionView
+from gateway.nmvs.arvato import ArvatoClient
 from gateway.simulator.market import MarketData
 from gateway.simulator.marketfile import generate_market
 from gateway.simulator.server import RunningSimulator, running_simulator
-
-USER = "SIMUSER1"
-FAST = Settings(
-    nmvs_user=USER,
-    retry_initial=0.05,
-    retry_max_delay=0.5,
-    reconcile_delay=0.05,
-    probe_interval_max=0.2,
-)
+from tests.engine.support import arvato_config
 
 
 def healthy_packs(data: MarketData, today: date) -> list[PackIdentifier]:
@@ -39,7 +31,8 @@ def healthy_packs(data: MarketData, today: date) -> list[PackIdentifier]:
         if product.withdrawn or product.intermarket:
             continue
         for batch in product.batches:
-            if batch.recalled or batch.expiry[:4] + "31" <= stamp:
+            last_day = batch.expiry if batch.expiry[4:] != "00" else batch.expiry[:4] + "31"
+            if batch.recalled or last_day <= stamp:
                 continue
             for serial in batch.serials:
                 packs.append(
@@ -74,17 +67,6 @@ class Rig:
     async def pack_state(self, pack: PackIdentifier) -> dict[str, Any]:
         r = await self.admin.get(f"/_sim/packs/{pack.product_code}/{pack.serial}")
         return r.json()  # type: ignore[no-any-return]
-
-
-def arvato_config(url: str) -> ArvatoConfig:
-    return ArvatoConfig(
-        endpoint=url,
-        client_login_id="SIMCLIENT1",
-        user_id=USER,
-        password=Secret("Simulator-Pass1"),
-        software_supplier="tests",
-        read_timeout=2.0,
-    )
 
 
 @pytest.fixture
@@ -131,13 +113,6 @@ class FakeClock:
         self.offset += seconds
 
 
-def settings(**changes: Any) -> Settings:
-    return replace(FAST, **changes)
-
-
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
     yield FakeClock()
-
-
-__all__ = ["FAST", "USER", "Callable", "FakeClock", "Rig", "market_data", "settings", "wait_final"]

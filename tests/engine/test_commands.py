@@ -17,7 +17,8 @@ from gateway.engine import Engine, Request, ScanRecord, StoreError
 from gateway.engine.report import band
 from gateway.engine.store import FILENAME, open_store
 from gateway.nmvs.backend import Operation
-from tests.engine.conftest import Rig, settings, wait_final
+from tests.engine.conftest import Rig, wait_final
+from tests.engine.support import settings
 
 
 async def fill(rig: Rig) -> None:

@@ -23,7 +23,8 @@ from gateway.engine.model import UNDO_WINDOW
 from gateway.nmvs.arvato import ArvatoClient, Secret
 from gateway.nmvs.backend import Operation
 from gateway.simulator.server import running_simulator
-from tests.engine.conftest import FakeClock, Rig, arvato_config, settings, wait_final
+from tests.engine.conftest import FakeClock, Rig, wait_final
+from tests.engine.support import arvato_config, settings
 
 D, U, V = Operation.DISPENSE, Operation.UNDO_DISPENSE, Operation.VERIFY
 
