@@ -18,7 +18,7 @@ from evdev import ecodes
 
 from gateway.capture.framing import HIDPOS_LAYOUTS
 from gateway.codes.decode import DecodeSettings
-from gateway.codes.keyboard import KeyboardSettings
+from gateway.codes.keyboard import LAYOUTS, KeyboardSettings
 from gateway.codes.validation import SET_82
 
 
@@ -164,7 +164,17 @@ _KEY_KINDS: dict[str, tuple[Kind, ...]] = {
     **dict.fromkeys(("baud", "bytesize", "parity", "stopbits", "terminator"), (Kind.SERIAL,)),
     **dict.fromkeys(("hidpos_layout", "hidpos_enable"), (Kind.HIDPOS,)),
     **dict.fromkeys(
-        ("match", "layout", "suffix_keys", "function_keys", "grab_wait_ms"), (Kind.EVDEV,)
+        (
+            "match",
+            "layout",
+            "auto_layouts",
+            "suffix_keys",
+            "function_keys",
+            "caps_lock",
+            "max_scan_keys",
+            "grab_wait_ms",
+        ),
+        (Kind.EVDEV,),
     ),
     "path": (Kind.SERIAL, Kind.HIDPOS),
 }
@@ -312,6 +322,8 @@ class _Parser:
                 for name, meaning in function_keys.items()
             },
         }
+        keyboard["caps_lock"] = self.get("caps_lock", bool, False)
+        keyboard["max_scan_keys"] = self.bounded("max_scan_keys", 1024, 16, 65536)
         if suffix_keys is not None:
             keyboard["suffix_keys"] = frozenset(
                 self.key_code("suffix_keys", k) for k in suffix_keys
@@ -320,7 +332,18 @@ class _Parser:
             keyboard_settings = KeyboardSettings(**keyboard)
         except ValueError as exc:
             raise self.fail("layout", str(exc)) from None
+        auto_layouts = self.get("auto_layouts", list)
+        extra: dict[str, Any] = {}
+        if auto_layouts is not None:
+            unknown = [name for name in auto_layouts if name not in LAYOUTS]
+            if unknown or not auto_layouts:
+                raise self.fail(
+                    "auto_layouts",
+                    f"must list layouts among {', '.join(LAYOUTS)}, not {unknown or 'none'}",
+                )
+            extra["auto_layouts"] = tuple(auto_layouts)
         return DecodeSettings(
+            **extra,
             keyboard=keyboard_settings,
             prefix=self.get("prefix", str, ""),
             suffix=self.get("suffix", str, ""),

@@ -108,8 +108,9 @@ class KernelInput:
         self._sys_class = sys_class
 
     def list(self) -> list[InputDeviceInfo]:
+        nmvs = os.path.join(os.path.dirname(self._root), "nmvs")  # our udev rule's links
         links = _links_by_target(
-            [os.path.join(self._root, "by-id"), os.path.join(self._root, "by-path")]
+            [os.path.join(self._root, "by-id"), os.path.join(self._root, "by-path"), nmvs]
         )
         infos = []
         for path in sorted(glob.glob(os.path.join(self._root, "event*")), key=_natural):
@@ -192,7 +193,11 @@ class NodeInfo:
 def list_serial_ports(dev: str = "/dev") -> list[NodeInfo]:
     """USB CDC-ACM and USB-serial ports (``ttyACM*``, ``ttyUSB*``) with their stable links."""
     links = _links_by_target(
-        [os.path.join(dev, "serial", "by-id"), os.path.join(dev, "serial", "by-path")]
+        [
+            os.path.join(dev, "serial", "by-id"),
+            os.path.join(dev, "serial", "by-path"),
+            os.path.join(dev, "nmvs"),
+        ]
     )
     ports = []
     for pattern in ("ttyACM*", "ttyUSB*"):
@@ -207,12 +212,21 @@ def list_serial_ports(dev: str = "/dev") -> list[NodeInfo]:
 def list_hidraw(dev: str = "/dev", sys_class: str = "/sys/class/hidraw") -> list[NodeInfo]:
     """hidraw nodes, flagging those whose report descriptor has the bar-code scanner page."""
     nodes = []
+    links = _links_by_target([os.path.join(dev, "nmvs")])
     for path in sorted(glob.glob(os.path.join(dev, "hidraw*")), key=_natural):
         device_dir = os.path.join(sys_class, os.path.basename(path), "device")
         vendor, product, name = _hid_identity(os.path.join(device_dir, "uevent"))
         descriptor = _read_bytes(os.path.join(device_dir, "report_descriptor"))
         nodes.append(
-            NodeInfo(path, "hidraw", (), vendor, product, name, has_pos_usage_page(descriptor))
+            NodeInfo(
+                path,
+                "hidraw",
+                tuple(links.get(path, ())),
+                vendor,
+                product,
+                name,
+                has_pos_usage_page(descriptor),
+            )
         )
     return nodes
 

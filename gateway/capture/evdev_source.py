@@ -18,6 +18,8 @@ import asyncio
 import errno
 from collections.abc import Callable
 
+from evdev import ecodes
+
 from gateway.capture.config import ScannerConfig
 from gateway.capture.decoding import interrupted
 from gateway.capture.devices import EvdevDevice, InputBackend, access_problem, select_device
@@ -33,6 +35,7 @@ from gateway.codes.decode import DecodeSettings, decode_keys
 from gateway.codes.keyboard import KeyEvent, KeyTrace, ScanSplitter, key_name
 
 GRAB_RETRY_S = 0.01
+_SPLITTER_TYPES = frozenset({ecodes.EV_KEY, ecodes.EV_SYN})
 GONE = frozenset({errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF})
 
 
@@ -165,6 +168,10 @@ class EvdevReader:
         latest = self._latest
         try:
             for event in self._device.read():
+                if (
+                    event.type not in _SPLITTER_TYPES
+                ):  # EV_MSC scan codes, LEDs…: never part of a scan
+                    continue
                 key = from_evdev(event)
                 latest = max(latest, key.time)
                 trace = feed(key)

@@ -38,7 +38,8 @@ async def pump_frames(
             if deadline is None:
                 data = await read()
             else:
-                data = await asyncio.wait_for(read(), max(deadline - clock.monotonic(), 0))
+                async with asyncio.timeout(max(deadline - clock.monotonic(), 0)):
+                    data = await read()
         except TimeoutError:
             frames = [f for f in (framer.poll(clock.monotonic()),) if f is not None]
         except OSError as exc:

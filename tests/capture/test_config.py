@@ -207,6 +207,9 @@ def test_decode_settings_of_a_wedge() -> None:
             "gs_substitute": "$",
             "suffix_keys": ["KEY_TAB"],
             "function_keys": {"KEY_F12": "GS", "KEY_DOWN": "RS"},
+            "caps_lock": True,
+            "max_scan_keys": 600,
+            "auto_layouts": ["fr", "us"],
         },
         0,
     )
@@ -214,6 +217,8 @@ def test_decode_settings_of_a_wedge() -> None:
     assert (keyboard.layout, keyboard.gap_ms, keyboard.suffix_keys) == ("de", 80, frozenset({15}))
     assert dict(keyboard.function_keys) == {88: "\x1d", 108: "\x1e"}
     assert (wedge.decode.prefix, wedge.decode.suffix, wedge.decode.gs_substitute) == ("<", ">", "$")
+    assert (keyboard.caps_lock, keyboard.max_scan_keys) == (True, 600)
+    assert wedge.decode.auto_layouts == ("fr", "us")
     assert ScannerConfig.from_toml(WEDGE, 0).decode.keyboard.layout == "auto"
 
 
@@ -232,6 +237,13 @@ def test_decode_settings_of_a_wedge() -> None:
             {"function_keys": {"KEY_F12": "TAB"}},
             "scanner[2].function_keys.KEY_F12: must be one of GS, RS, EOT, FS, US, not 'TAB'",
         ),
+        (
+            {"auto_layouts": ["fr", "azerty"]},
+            "scanner[2].auto_layouts: must list layouts among us, ",
+        ),
+        ({"auto_layouts": []}, "scanner[2].auto_layouts: must list layouts among us, "),
+        ({"caps_lock": "yes"}, "scanner[2].caps_lock: must be true or false, not 'yes'"),
+        ({"max_scan_keys": 5}, "scanner[2].max_scan_keys: must be between 16 and 65536, not 5"),
         (
             {"gs_substitute": "A"},
             'scanner[2].gs_substitute: must be one character outside GS1 set 82, such as "$" '

@@ -178,7 +178,10 @@ def test_list_hidraw_flags_pos_scanners(tmp_path: Path) -> None:
         device.mkdir(parents=True)
         (device / "report_descriptor").write_bytes(descriptor)
         (device / "uevent").write_text(f"DRIVER=hid-generic\nHID_ID={hid_id}\nHID_NAME={name}\n")
+    (tmp_path / "dev" / "nmvs").mkdir()
+    (tmp_path / "dev" / "nmvs" / "hidpos-hidraw1").symlink_to(tmp_path / "dev" / "hidraw1")
     nodes = list_hidraw(str(tmp_path / "dev"), str(tmp_path / "sys"))
+    assert nodes[1].links == (str(tmp_path / "dev" / "nmvs" / "hidpos-hidraw1"),)
     assert [(Path(n.path).name, n.vendor, n.product, n.name, n.hid_pos) for n in nodes] == [
         ("hidraw0", 0x046D, 0xC31C, "Logitech USB Keyboard", False),
         ("hidraw1", 0x0C2E, 0x0B61, "Honeywell 1950g", True),
