@@ -45,12 +45,10 @@ class EvdevSource:
     def __init__(
         self,
         config: ScannerConfig,
-        settings: DecodeSettings,
         backend: InputBackend,
         claimed: set[str],
     ) -> None:
         self._config = config
-        self._settings = settings
         self._backend = backend
         self._claimed = claimed
 
@@ -74,7 +72,7 @@ class EvdevSource:
         try:
             await self._grab(device, rt)
             rt.event("grabbed", ScannerState.READY)
-            await EvdevReader(device, self._settings, rt).run()
+            await EvdevReader(device, self._config.decode, rt).run()
         finally:
             self._claimed.discard(info.path)
             device.close()
@@ -98,7 +96,12 @@ class EvdevSource:
                 held = _call(device.active_keys)
                 if not held:
                     return
-                device.ungrab()  # a key went down in the race window: let the desktop see its release
+                # a key went down in the race window: release so the desktop sees its key-up
+                try:
+                    device.ungrab()
+                except OSError as exc:
+                    _raise_if_gone(exc, device)
+                    raise
             if not waited:
                 rt.event("waiting_for_key_release", keys=[key_name(k) for k in held])
                 waited = True

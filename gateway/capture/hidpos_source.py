@@ -18,7 +18,6 @@ from gateway.capture.devices import access_problem
 from gateway.capture.framing import HIDPOS_LAYOUTS, HidPosAssembler
 from gateway.capture.pump import pump_frames
 from gateway.capture.runtime import CaptureError, DeviceMissing, ScannerRuntime, ScannerState
-from gateway.codes.decode import DecodeSettings
 
 HONEYWELL_HIDPOS_FEATURE = bytes([254, 0x01])
 READ_SIZE = 4096
@@ -30,9 +29,8 @@ def hidiocsfeature(length: int) -> int:
 
 
 class HidPosSource:
-    def __init__(self, config: ScannerConfig, settings: DecodeSettings) -> None:
+    def __init__(self, config: ScannerConfig) -> None:
         self._config = config
-        self._settings = settings
 
     async def run(self, rt: ScannerRuntime) -> None:
         config = self._config
@@ -65,7 +63,7 @@ class HidPosSource:
             assembler = HidPosAssembler(
                 HIDPOS_LAYOUTS[config.hidpos_layout], config.gap_s, config.max_scan_bytes
             )
-            await pump_frames(lambda: read_ready(fd), assembler, self._settings, rt, None)
+            await pump_frames(lambda: read_ready(fd), assembler, config.decode, rt, None)
         finally:
             os.close(fd)
 

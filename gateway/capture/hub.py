@@ -74,12 +74,11 @@ class ScannerHub:
         self._udev: UdevWatcher | None = None
 
     def _source(self, config: ScannerConfig) -> Source:
-        settings = config.decode
         if config.kind is Kind.EVDEV:
-            return EvdevSource(config, settings, self._input, self._claimed)
+            return EvdevSource(config, self._input, self._claimed)
         if config.kind is Kind.SERIAL:
-            return SerialSource(config, settings)
-        return HidPosSource(config, settings)
+            return SerialSource(config)
+        return HidPosSource(config)
 
     async def __aenter__(self) -> ScannerHub:
         if self._watch_udev and self._scanners:

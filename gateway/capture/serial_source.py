@@ -18,15 +18,13 @@ from gateway.capture.devices import access_problem
 from gateway.capture.framing import ByteFramer
 from gateway.capture.pump import pump_frames
 from gateway.capture.runtime import CaptureError, DeviceMissing, ScannerRuntime, ScannerState
-from gateway.codes.decode import DecodeSettings
 
 READ_SIZE = 4096
 
 
 class SerialSource:
-    def __init__(self, config: ScannerConfig, settings: DecodeSettings) -> None:
+    def __init__(self, config: ScannerConfig) -> None:
         self._config = config
-        self._settings = settings
 
     async def run(self, rt: ScannerRuntime) -> None:
         config = self._config
@@ -51,7 +49,7 @@ class SerialSource:
             await pump_frames(
                 lambda: reader.read(READ_SIZE),
                 framer,
-                self._settings,
+                config.decode,
                 rt,
                 None if terminator is Terminator.NONE else terminator.value,
             )

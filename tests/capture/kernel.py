@@ -65,6 +65,7 @@ class KernelInputNode:
         self.unplugged = False
         self.desktop: list[InputEvent] = []  # what other readers (X, a VT) received
         self.grab_calls: list[frozenset[int]] = []  # keys down at each successful grab
+        self.press_during_grab: list[InputEvent] = []  # emitted just before the next grab takes
         self.open()
 
     @property
@@ -123,6 +124,8 @@ class KernelInputNode:
         self._check()
         if self.grabbed or self.grabbed_elsewhere:
             raise OSError(errno.EBUSY, "Device or resource busy")
+        racing, self.press_during_grab = self.press_during_grab, []
+        self.emit(racing)
         self.grabbed = True
         self.grab_calls.append(frozenset(self.keys_down))
 

@@ -144,6 +144,22 @@ async def test_no_grab_while_a_key_is_down_and_the_desktop_sees_the_release() ->
     ]
 
 
+async def test_a_key_pressed_while_grabbing_is_released_to_the_desktop_first() -> None:
+    node = scanner_node()
+    typed = input_events(emulate("0", "us", suffix=None))
+    node.press_during_grab = typed[:2]  # KEY_0 down (+ SYN) lands between the check and the grab
+    async with fast_hub([wedge("us")], input_backend=KernelInput(node)) as hub:
+        scans = Scans(hub)
+        await wait_until(lambda: len(node.grab_calls) == 1 and not node.grabbed)  # saw it, let go
+        node.emit(typed[2:])
+        await scans.until(ready)
+    assert node.grab_calls == [frozenset({ecodes.KEY_0}), frozenset()]
+    assert [(e.code, e.value) for e in node.desktop if e.type == ecodes.EV_KEY] == [
+        (ecodes.KEY_0, 1),
+        (ecodes.KEY_0, 0),
+    ]
+
+
 async def test_a_key_held_beyond_the_bound_is_an_error_and_it_retries() -> None:
     node = scanner_node()
     node.emit(input_events(emulate("0", "us", suffix=None)[:2]))
