@@ -194,19 +194,22 @@ class AlertRecord:
 
 @dataclass(frozen=True, slots=True)
 class BulkPackOutcome:
+    """One pack of a processed bulk job; ``nmvs_trx_id`` is the item's own id in a mixed bulk."""
+
     serial: str
     state: PackState
     reasons: tuple[str, ...]
     return_code: str
+    nmvs_trx_id: str | None = None
 
 
 @dataclass(slots=True)
 class BulkJob:
     nmvs_trx_id: str
-    use_case: str
+    use_case: str  # G115…G185, or G195 for a mixed bulk
     submitted_by: tuple[str, str]
     client_trx_id: str
-    request: BulkRequest
+    request: BulkRequest | MixedBulkRequest
     ready_at: datetime
     outcomes: tuple[BulkPackOutcome, ...] | None = None
     return_code: str | None = None
@@ -322,6 +325,21 @@ class BulkRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MixedItem:
+    """One item of a mixed bulk (G195): its own use case (``request.use_case``) and ClientTrxId."""
+
+    request: PackRequest
+    client_trx_id: str
+    language: str = "eng"
+
+
+@dataclass(frozen=True, slots=True)
+class MixedBulkRequest:
+    items: tuple[MixedItem, ...]
+    use_case: str = "G195"
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What the NMVS answers to one request, before it becomes XML."""
 
@@ -421,21 +439,25 @@ class Market:
             header, request, code, now, notifications, state, reasons, intermarket=intermarket
         )
 
-    def submit_bulk(self, header: RequestHeader, request: BulkRequest) -> Answer:
-        """Accept a bulk transaction; its packs are processed once ``rules.bulk_delay`` passed."""
-        if request.use_case not in BULK_USE_CASES:
+    def submit_bulk(self, header: RequestHeader, request: BulkRequest | MixedBulkRequest) -> Answer:
+        """Accept a bulk (G115…G185) or mixed bulk (G195) transaction; its packs are processed
+        once ``rules.bulk_delay`` has passed on the simulator clock."""
+        if isinstance(request, BulkRequest) and request.use_case not in BULK_USE_CASES:
             raise ValueError(f"not a bulk use case: {request.use_case}")
         self._settle_bulk()
         now = self.now()
         notifications, refusal = self._authenticate(header)
-        echo = PackRequest(
-            request.use_case,
-            request.scheme,
-            request.product_code,
-            "",
-            request.batch,
-            request.expiry,
-        )
+        if isinstance(request, BulkRequest):
+            echo = PackRequest(
+                request.use_case,
+                request.scheme,
+                request.product_code,
+                "",
+                request.batch,
+                request.expiry,
+            )
+        else:
+            echo = PackRequest(request.use_case, "", "", "")
         answer = self._finish(header, echo, refusal or SUCCESS, now, notifications)
         if refusal is None:
             job = BulkJob(
@@ -454,7 +476,7 @@ class Market:
     def bulk_result(
         self, header: RequestHeader, ref_nmvs_trx_id: str
     ) -> tuple[Answer, BulkJob | None]:
-        """G188: ``NMVS_FE_TX_02`` until the job is processed, then its per-pack outcomes."""
+        """G188/G196: ``NMVS_FE_TX_02`` until the job is processed, then its per-pack outcomes."""
         self._settle_bulk()
         now = self.now()
         notifications, refusal = self._authenticate(header)
@@ -654,24 +676,13 @@ class Market:
         self._store.commit()
 
     def _process_bulk(self, job: BulkJob, at: datetime) -> None:
-        req = job.request
-        header = RequestHeader(job.submitted_by[0], job.submitted_by[1], "", job.client_trx_id)
         outcomes: list[BulkPackOutcome] = []
-        for serial in req.serials:
-            single = PackRequest(
-                BULK_USE_CASES[job.use_case],
-                req.scheme,
-                req.product_code,
-                serial,
-                req.batch,
-                req.expiry,
-                req.ref_client_trx_id,
-            )
+        for single, recorded_as, header, item_id in self._bulk_steps(job):
             code, state, reasons, _ = self._apply(header, single, at, bulk=True)
-            self._record_outcome(
-                header, replace(single, use_case=job.use_case), code, job.nmvs_trx_id, at
+            self._record_outcome(header, recorded_as, code, item_id or job.nmvs_trx_id, at)
+            outcomes.append(
+                BulkPackOutcome(single.serial, state or "UNKNOWN", reasons, code, item_id)
             )
-            outcomes.append(BulkPackOutcome(serial, state or "UNKNOWN", reasons, code))
         succeeded = sum(o.return_code == SUCCESS for o in outcomes)
         job.outcomes = tuple(outcomes)
         job.return_code = (
@@ -682,6 +693,31 @@ class Market:
             else "NMVS_NC_PCK_24"
         )
         self._store.save_bulk_job(job)
+
+    def _bulk_steps(
+        self, job: BulkJob
+    ) -> Iterable[tuple[PackRequest, PackRequest, RequestHeader, str | None]]:
+        """Per pack: the single-pack request to apply, the request as recorded (bulk use case
+        for a bulk, the item's own for a mixed bulk), the header and the item's NMVSTrxId."""
+        login, user = job.submitted_by
+        req = job.request
+        if isinstance(req, MixedBulkRequest):
+            for item in req.items:
+                header = RequestHeader(login, user, "", item.client_trx_id, item.language)
+                yield item.request, item.request, header, self._new_id()
+            return
+        header = RequestHeader(login, user, "", job.client_trx_id)
+        for serial in req.serials:
+            single = PackRequest(
+                BULK_USE_CASES[job.use_case],
+                req.scheme,
+                req.product_code,
+                serial,
+                req.batch,
+                req.expiry,
+                req.ref_client_trx_id,
+            )
+            yield single, replace(single, use_case=job.use_case), header, None
 
     # ------------------------------------------------------------------ recording
 

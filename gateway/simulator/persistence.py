@@ -24,7 +24,10 @@ from gateway.simulator.market import (
     HistoryEntry,
     MarketData,
     MarketState,
+    MixedBulkRequest,
+    MixedItem,
     Pack,
+    PackRequest,
     TransactionRecord,
 )
 from gateway.simulator.marketfile import market_from_json, market_to_json
@@ -94,13 +97,35 @@ def _pack_from_json(product_code: str, serial: str, text: str) -> Pack:
     )
 
 
+def _request_json(request: BulkRequest | MixedBulkRequest) -> dict[str, Any]:
+    if isinstance(request, MixedBulkRequest):
+        items = [
+            {"request": asdict(i.request), "client_trx_id": i.client_trx_id, "language": i.language}
+            for i in request.items
+        ]
+        return {"kind": "mixed", "items": items}
+    return {"kind": "bulk", **asdict(request), "serials": list(request.serials)}
+
+
+def _request_from_json(data: dict[str, Any]) -> BulkRequest | MixedBulkRequest:
+    if data["kind"] == "mixed":
+        return MixedBulkRequest(
+            tuple(
+                MixedItem(PackRequest(**i["request"]), i["client_trx_id"], i["language"])
+                for i in data["items"]
+            )
+        )
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    return BulkRequest(**{**fields, "serials": tuple(fields["serials"])})
+
+
 def _job_json(job: BulkJob) -> str:
     return json.dumps(
         {
             "use_case": job.use_case,
             "submitted_by": list(job.submitted_by),
             "client_trx_id": job.client_trx_id,
-            "request": {**asdict(job.request), "serials": list(job.request.serials)},
+            "request": _request_json(job.request),
             "ready_at": _time(job.ready_at),
             "return_code": job.return_code,
             "outcomes": None
@@ -120,7 +145,7 @@ def _job_from_json(nmvs_trx_id: str, text: str) -> BulkJob:
         use_case=data["use_case"],
         submitted_by=(data["submitted_by"][0], data["submitted_by"][1]),
         client_trx_id=data["client_trx_id"],
-        request=BulkRequest(**{**request, "serials": tuple(request["serials"])}),
+        request=_request_from_json(request),
         ready_at=ready_at,
         return_code=data["return_code"],
         outcomes=None

@@ -28,6 +28,7 @@ from gateway.simulator.market import (
     Market,
     MarketData,
     MarketRules,
+    MixedBulkRequest,
     Pack,
     TransactionRecord,
 )
@@ -35,6 +36,7 @@ from gateway.simulator.persistence import SqliteStore
 from gateway.simulator.soap import (
     BulkCall,
     Call,
+    MixedCall,
     PingCall,
     ResultCall,
     Service,
@@ -43,6 +45,7 @@ from gateway.simulator.soap import (
     parse_request,
     render_answer,
     render_fault,
+    render_mixed_result,
     render_ping,
 )
 
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 SINGLE_PATH = "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
 BULK_PATH = "/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
+MIXED_BULK_PATH = "/WS_MIXED_BULK_TRANSACTIONS_V1/MixedBulkServiceV50"
 ACCEPTED_CONTENT_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
 RESPONSE_CONTENT_TYPE = "application/soap+xml"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a bulk request holds up to 100 000 packs
@@ -99,7 +103,7 @@ def _reset_connection(request: web.Request) -> web.Response:
     return web.Response(status=204)  # never written: the transport is gone
 
 
-def _dispatch(market: Market, call: SingleCall | BulkCall | ResultCall) -> bytes:
+def _dispatch(market: Market, call: SingleCall | BulkCall | MixedCall | ResultCall) -> bytes:
     if isinstance(call, SingleCall):
         req = call.request
         answer = market.single(call.header, req)
@@ -107,15 +111,19 @@ def _dispatch(market: Market, call: SingleCall | BulkCall | ResultCall) -> bytes
         return render_answer(
             call.operation, call.header, answer, product=product, serial=req.serial
         )
-    if isinstance(call, BulkCall):
+    if isinstance(call, BulkCall | MixedCall):
+        answer = market.submit_bulk(call.header, call.request)
         bulk = call.request
-        answer = market.submit_bulk(call.header, bulk)
+        if isinstance(bulk, MixedBulkRequest):
+            return render_answer(call.operation, call.header, answer)
         product = (bulk.scheme, bulk.product_code, bulk.batch, bulk.expiry)
         return render_answer(call.operation, call.header, answer, product=product)
     answer, job = market.bulk_result(call.header, call.ref_nmvs_trx_id)
     if job is None:
         return render_answer(call.operation, call.header, answer)
     r = job.request
+    if isinstance(r, MixedBulkRequest):
+        return render_mixed_result(call.operation, call.header, answer, r)
     echo = (r.scheme, r.product_code, r.batch, r.expiry)
     return render_answer(call.operation, call.header, answer, product=echo)
 
@@ -136,53 +144,59 @@ def _use_case(operation: str) -> str | None:
 
 def _service_handler(service: Service) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        market = request.app[MARKET_KEY]
-        if request.content_type not in ACCEPTED_CONTENT_TYPES:
-            message = f"content type {request.content_type!r} is not SOAP (use text/xml or application/soap+xml)"
-            return _soap(render_fault("NMVS_TE_XM_01", message), status=415)
-        body = await request.read()
         try:
-            call: Call = parse_request(body, service)
-        except SoapRequestError as error:
-            return _rejection(market, error)
-        if isinstance(call, PingCall):
-            return _soap(render_ping(call.operation, call.input))
-        fault, delay = request.app[FAULTS_KEY].draw()
-        if delay:
-            await asyncio.sleep(delay)
-        if fault == "reset_before":
-            return _reset_connection(request)
-        if fault == "http_500":
-            return _soap(
-                render_fault("NMVS_ERROR", "Internal server error (injected)", sender=False), 500
-            )
-        if fault == "rate_limit":
-            answer = market.record_rejection(
-                call.header, _use_case(call.operation), "NMVS_FI_SE_CLI_01"
-            )
-            return _soap(
-                render_answer(call.operation, call.header, answer),
-                status=429,
-                headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER_SECONDS)},
-            )
-        try:
-            response = _dispatch(market, call)
+            return await _serve_soap(request, service)
+        except web.HTTPException:
+            raise  # aiohttp's own answers, e.g. 413 for an oversized body
         except Exception:
-            log.exception("simulator bug while processing %s", call.operation)
+            log.exception("simulator bug while handling a %s request", service)
             return _soap(
                 render_fault("NMVS_ERROR", "General technical exception", sender=False), 500
             )
-        if fault == "reset_after":
-            return _reset_connection(request)
-        if fault == "timeout_code":
-            # already recorded with its real outcome: the NMVS processed it, only the answer lies
-            timeout = market.record_rejection(
-                call.header, _use_case(call.operation), "NMVS_TI_TO_01", record=False
-            )
-            return _soap(render_answer(call.operation, call.header, timeout))
-        return _soap(response)
 
     return handle
+
+
+async def _serve_soap(request: web.Request, service: Service) -> web.StreamResponse:
+    market = request.app[MARKET_KEY]
+    if request.content_type not in ACCEPTED_CONTENT_TYPES:
+        message = f"content type {request.content_type!r} is not SOAP (use text/xml or application/soap+xml)"
+        return _soap(render_fault("NMVS_TE_XM_01", message), status=415)
+    body = await request.read()
+    try:
+        call: Call = parse_request(body, service)
+    except SoapRequestError as error:
+        return _rejection(market, error)
+    if isinstance(call, PingCall):
+        return _soap(render_ping(call.operation, call.input))
+    fault, delay = request.app[FAULTS_KEY].draw()
+    if delay:
+        await asyncio.sleep(delay)
+    if fault == "reset_before":
+        return _reset_connection(request)
+    if fault == "http_500":
+        return _soap(
+            render_fault("NMVS_ERROR", "Internal server error (injected)", sender=False), 500
+        )
+    if fault == "rate_limit":
+        answer = market.record_rejection(
+            call.header, _use_case(call.operation), "NMVS_FI_SE_CLI_01"
+        )
+        return _soap(
+            render_answer(call.operation, call.header, answer),
+            status=429,
+            headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER_SECONDS)},
+        )
+    response = _dispatch(market, call)
+    if fault == "reset_after":
+        return _reset_connection(request)
+    if fault == "timeout_code":
+        # already recorded with its real outcome: the NMVS processed it, only the answer lies
+        timeout = market.record_rejection(
+            call.header, _use_case(call.operation), "NMVS_TI_TO_01", record=False
+        )
+        return _soap(render_answer(call.operation, call.header, timeout))
+    return _soap(response)
 
 
 # ---------------------------------------------------------------------------- admin API
@@ -303,6 +317,7 @@ def build_app(
     app[FAULTS_KEY] = faults or FaultInjector()
     app.router.add_post(SINGLE_PATH, _service_handler("single"))
     app.router.add_post(BULK_PATH, _service_handler("bulk"))
+    app.router.add_post(MIXED_BULK_PATH, _service_handler("mixed"))
     if admin:
         app.router.add_get("/_sim/alerts", _alerts)
         app.router.add_get("/_sim/transactions", _transactions)
@@ -331,6 +346,10 @@ class RunningSimulator:
     @property
     def bulk_url(self) -> str:
         return self.url + BULK_PATH
+
+    @property
+    def mixed_bulk_url(self) -> str:
+        return self.url + MIXED_BULK_PATH
 
 
 def open_market(

@@ -27,6 +27,8 @@ from gateway.simulator.market import (
     UNDO_REASON,
     Answer,
     BulkRequest,
+    MixedBulkRequest,
+    MixedItem,
     PackRequest,
     RequestHeader,
 )
@@ -36,12 +38,24 @@ WSDL_TYPES_NS = "urn:wsdltypes.nmvs.eu:v5.0"
 TYPES_NS = "urn:types.nmvs.eu:v5.0"
 _S, _W, _T = f"{{{SOAP12_NS}}}", f"{{{WSDL_TYPES_NS}}}", f"{{{TYPES_NS}}}"
 
-Service = Literal["single", "bulk"]
-PING_OPERATION: dict[Service, str] = {"single": "SinglePackPingRequest", "bulk": "BulkPingRequest"}
+Service = Literal["single", "bulk", "mixed"]
+# The mixed-bulk ping name follows the pattern of the other two (not seen in a source).
+PING_OPERATION: dict[Service, str] = {
+    "single": "SinglePackPingRequest",
+    "bulk": "BulkPingRequest",
+    "mixed": "MixedBulkPingRequest",
+}
 BULK_UNDO = frozenset({"G127", "G137", "G147", "G157", "G167", "G177"})
 OPERATIONS: dict[Service, frozenset[str]] = {
     "single": frozenset({f"{uc}Request" for uc in SINGLE_USE_CASES} | {"SinglePackPingRequest"}),
     "bulk": frozenset({f"{uc}Request" for uc in (*BULK_USE_CASES, "G188")} | {"BulkPingRequest"}),
+    "mixed": frozenset({"G195Request", "G196Request", "MixedBulkPingRequest"}),
+}
+# G195 item element → the use cases it may carry (v5: undo items have their own element)
+MIXED_ITEM_TYPES: dict[str, frozenset[str]] = {
+    "Item": frozenset(SINGLE_USE_CASES - MANUAL_ENTRY - set(UNDO_REASON)),
+    "ItemUndo": frozenset(UNDO_REASON),
+    "ItemMan": MANUAL_ENTRY,
 }
 
 # NMVS 1.04 enforces at least 8 characters (forwarded to the EU Hub); the XSD allows 1.
@@ -71,6 +85,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         "ExpDate": r"[0-9]{2}(0[1-9]|1[0-2])(0[0-9]|[12][0-9]|3[01])",
         "sn": _SET82,
         "Input": r".{1,100}",
+        "reqType": r"G[0-9]{3}",
     }.items()
 }
 MAX_BULK_PACKS = 100_000
@@ -115,13 +130,20 @@ class BulkCall:
 
 
 @dataclass(frozen=True, slots=True)
+class MixedCall:
+    operation: str
+    header: RequestHeader
+    request: MixedBulkRequest
+
+
+@dataclass(frozen=True, slots=True)
 class ResultCall:
     operation: str
     header: RequestHeader
     ref_nmvs_trx_id: str
 
 
-Call = PingCall | SingleCall | BulkCall | ResultCall
+Call = PingCall | SingleCall | BulkCall | MixedCall | ResultCall
 
 
 def parse_request(body: bytes, service: Service) -> Call:
@@ -186,12 +208,14 @@ def _parse_operation(wrapper: etree._Element, operation: str, service: Service) 
     header = _parse_header(header_el)
     use_case = operation.removesuffix("Request")
     try:
-        if use_case == "G188":
+        if use_case in ("G188", "G196"):
             (ref,) = _sequence(body_el, "Body", ("RefNMVSTrxId",))
             assert ref is not None
             return ResultCall(operation, header, _text(ref, "RefNMVSTrxId"))
         if use_case in BULK_USE_CASES:
             return BulkCall(operation, header, _parse_bulk_body(body_el, use_case))
+        if use_case == "G195":
+            return MixedCall(operation, header, _parse_mixed_body(body_el))
         return SingleCall(operation, header, _parse_single_body(body_el, use_case))
     except SoapRequestError as error:
         error.header = header
@@ -265,18 +289,7 @@ def _parse_bulk_body(body_el: etree._Element, use_case: str) -> BulkRequest:
     product_el, packs_el, *ref = _sequence(body_el, "Body", names)
     assert product_el is not None and packs_el is not None
     scheme, code, batch, expiry = _parse_product(product_el, with_batch=True)
-    pack_els = _elements(packs_el, "Packs")
-    if not 1 <= len(pack_els) <= MAX_BULK_PACKS:
-        raise SoapRequestError(
-            "NMVS_TE_XM_02", f"Packs must hold 1 to {MAX_BULK_PACKS} Pack elements"
-        )
-    serials: list[str] = []
-    for pack_el in pack_els:
-        if pack_el.tag != f"{_T}Pack":
-            raise SoapRequestError(
-                "NMVS_TE_XM_02", f"unexpected element {_describe(pack_el)} in Packs"
-            )
-        serials.append(_serial(pack_el))
+    serials = [_serial(pack_el) for pack_el in _repeated(packs_el, "Packs", "Pack")]
     if len(set(serials)) != len(serials):
         raise SoapRequestError(
             "NMVS_TE_XM_02", "the serial numbers of a bulk request must be unique"
@@ -285,7 +298,57 @@ def _parse_bulk_body(body_el: etree._Element, use_case: str) -> BulkRequest:
     return BulkRequest(use_case, scheme, code, batch, expiry, tuple(serials), ref_id)
 
 
+def _parse_mixed_body(body_el: etree._Element) -> MixedBulkRequest:
+    (trx_list,) = _sequence(body_el, "Body", ("TrxList",))
+    assert trx_list is not None
+    items: list[MixedItem] = []
+    for trx_item in _repeated(trx_list, "TrxList", "TrxItem"):
+        children = _elements(trx_item, "TrxItem")
+        kind = etree.QName(children[0]).localname if len(children) == 1 else None
+        if kind not in MIXED_ITEM_TYPES or children[0].tag != f"{_T}{kind}":
+            raise SoapRequestError(
+                "NMVS_TE_XM_02", "a TrxItem must hold one Item, ItemUndo or ItemMan"
+            )
+        item = children[0]
+        use_case = _attributes(item, kind, required=("reqType",))["reqType"]
+        if use_case not in MIXED_ITEM_TYPES[kind]:
+            raise SoapRequestError("NMVS_TE_XM_02", f"{kind}@reqType {use_case!r} is not allowed")
+        product_el, pack_el, transaction = _sequence(item, kind, ("Product", "Pack", "Transaction"))
+        assert product_el is not None and pack_el is not None and transaction is not None
+        manual = use_case in MANUAL_ENTRY
+        scheme, code, batch, expiry = _parse_product(product_el, with_batch=not manual)
+        names = ("ClientTrxId", "Language") + (("RefClientTrxId?",) if kind == "ItemUndo" else ())
+        trx_id, language, *ref = _sequence(transaction, "Transaction", names)
+        assert trx_id is not None and language is not None
+        request = PackRequest(
+            use_case,
+            scheme,
+            code,
+            _serial(pack_el),
+            None if manual else batch,
+            None if manual else expiry,
+            _text(ref[0], "RefClientTrxId") if ref and ref[0] is not None else None,
+        )
+        items.append(MixedItem(request, _text(trx_id, "ClientTrxId"), _text(language, "Language")))
+    return MixedBulkRequest(tuple(items))
+
+
 # ---------------------------------------------------------------------------- schema helpers
+
+
+def _repeated(parent: etree._Element, name: str, child: str) -> list[etree._Element]:
+    """The 1 to 100 000 ``child`` elements of a list element (Packs, TrxList)."""
+    children = _elements(parent, name)
+    if not 1 <= len(children) <= MAX_BULK_PACKS:
+        raise SoapRequestError(
+            "NMVS_TE_XM_02", f"{name} must hold 1 to {MAX_BULK_PACKS} {child} elements"
+        )
+    for element in children:
+        if element.tag != f"{_T}{child}":
+            raise SoapRequestError(
+                "NMVS_TE_XM_02", f"unexpected element {_describe(element)} in {name}"
+            )
+    return children
 
 
 def _describe(element: etree._Element) -> str:
@@ -400,22 +463,9 @@ def _timestamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
-def render_answer(
-    operation: str,
-    header: RequestHeader | None,
-    answer: Answer,
-    *,
-    product: tuple[str, str, str | None, str | None] | None = None,
-    serial: str | None = None,
-) -> bytes:
-    """A ``GxxxResponse`` (operation ``GxxxRequest``) carrying ``answer``.
-
-    ``product`` = (scheme, code, batch, expiry) echoes the request's product, ``serial`` its pack.
-    """
-    response = etree.Element(
-        f"{_W}{operation.removesuffix('Request')}Response",
-        nsmap={"ns2": WSDL_TYPES_NS, "ns1": TYPES_NS},
-    )
+def _response_header(
+    response: etree._Element, header: RequestHeader | None, answer: Answer
+) -> None:
     header_el = _sub(response, "Header")
     if header is not None:
         auth = _sub(header_el, "Auth")
@@ -431,34 +481,90 @@ def render_answer(
     _sub(transaction, "Timestamp", _timestamp(answer.timestamp))
     for code, description in answer.notifications:
         _sub(header_el, "Notification", notificationCode=code, notificationDesc=description)
+
+
+def _product(
+    parent: etree._Element,
+    scheme: str,
+    code: str,
+    batch: str | None,
+    expiry: str | None,
+    *,
+    intermarket: bool,
+) -> None:
+    product_el = _sub(parent, "Product")
+    _sub(product_el, "ProductCode", code, scheme=scheme)
+    if intermarket:
+        _sub(product_el, "IntermarketFlag", "true")
+    if batch:
+        batch_el = _sub(product_el, "Batch")
+        _sub(batch_el, "Id", batch)
+        if expiry:
+            _sub(batch_el, "ExpDate", expiry)
+
+
+def _pack(
+    parent: etree._Element,
+    serial: str,
+    state: str,
+    reasons: tuple[str, ...],
+    code: str | None = None,
+    header: RequestHeader | None = None,
+) -> None:
+    """``Pack@sn@state{Reason*}``, with the pack's own ReturnCode in bulk results."""
+    pack = _sub(parent, "Pack", sn=serial, state=state)
+    for reason in reasons:
+        _sub(pack, "Reason", reason)
+    if code is not None:
+        _sub(pack, "ReturnCode", code=code, desc=_desc(code, header))
+
+
+def render_answer(
+    operation: str,
+    header: RequestHeader | None,
+    answer: Answer,
+    *,
+    product: tuple[str, str, str | None, str | None] | None = None,
+    serial: str | None = None,
+) -> bytes:
+    """A ``GxxxResponse`` (operation ``GxxxRequest``) carrying ``answer``.
+
+    ``product`` = (scheme, code, batch, expiry) echoes the request's product, ``serial`` its pack.
+    """
+    response = _response(operation)
+    _response_header(response, header, answer)
     body = _sub(response, "Body")
     if product is not None and product[1]:
-        scheme, code, batch, expiry = product
-        product_el = _sub(body, "Product")
-        _sub(product_el, "ProductCode", code, scheme=scheme)
-        if answer.intermarket:
-            _sub(product_el, "IntermarketFlag", "true")
-        if batch:
-            batch_el = _sub(product_el, "Batch")
-            _sub(batch_el, "Id", batch)
-            if expiry:
-                _sub(batch_el, "ExpDate", expiry)
+        _product(body, *product, intermarket=answer.intermarket)
     if serial is not None and answer.state is not None:
-        pack = _sub(body, "Pack", sn=serial, state=answer.state)
-        for reason in answer.reasons:
-            _sub(pack, "Reason", reason)
+        _pack(body, serial, answer.state, answer.reasons)
     if answer.bulk is not None:
         packs = _sub(body, "Packs")
         for outcome in answer.bulk:
-            pack = _sub(packs, "Pack", sn=outcome.serial, state=outcome.state)
-            for reason in outcome.reasons:
-                _sub(pack, "Reason", reason)
-            _sub(
-                pack,
-                "ReturnCode",
-                code=outcome.return_code,
-                desc=_desc(outcome.return_code, header),
+            _pack(
+                packs, outcome.serial, outcome.state, outcome.reasons, outcome.return_code, header
             )
+    _sub(body, "ReturnCode", code=answer.return_code, desc=answer.description[:255])
+    return _envelope(response)
+
+
+def render_mixed_result(
+    operation: str, header: RequestHeader, answer: Answer, request: MixedBulkRequest
+) -> bytes:
+    """G196Response: per item its use case, own transaction ids, product, pack and code."""
+    response = _response(operation)
+    _response_header(response, header, answer)
+    body = _sub(response, "Body")
+    trx_list = _sub(body, "TrxList")
+    for item, outcome in zip(request.items, answer.bulk or (), strict=True):
+        req = item.request
+        trx_item = _sub(trx_list, "TrxItem", reqType=req.use_case)
+        transaction = _sub(trx_item, "Transaction")
+        _sub(transaction, "ClientTrxId", item.client_trx_id)
+        _sub(transaction, "Language", item.language)
+        _sub(transaction, "NMVSTrxId", outcome.nmvs_trx_id or answer.nmvs_trx_id)
+        _product(trx_item, req.scheme, req.product_code, req.batch, req.expiry, intermarket=False)
+        _pack(trx_item, outcome.serial, outcome.state, outcome.reasons, outcome.return_code, header)
     _sub(body, "ReturnCode", code=answer.return_code, desc=answer.description[:255])
     return _envelope(response)
 
@@ -467,11 +573,15 @@ def _desc(code: str, header: RequestHeader | None) -> str:
     return lookup(code).message(header.language if header else "eng")[:255]
 
 
-def render_ping(operation: str, output: str) -> bytes:
-    response = etree.Element(
+def _response(operation: str) -> etree._Element:
+    return etree.Element(
         f"{_W}{operation.removesuffix('Request')}Response",
         nsmap={"ns2": WSDL_TYPES_NS, "ns1": TYPES_NS},
     )
+
+
+def render_ping(operation: str, output: str) -> bytes:
+    response = _response(operation)
     _sub(response, "Output", output)
     return _envelope(response)
 

@@ -11,6 +11,8 @@ from gateway.simulator.market import (
     BulkRequest,
     Market,
     MarketRules,
+    MixedBulkRequest,
+    MixedItem,
     PackRequest,
     expiry_date,
 )
@@ -484,3 +486,30 @@ def test_bulk_submission_needs_credentials(market: Market) -> None:
         market.submit_bulk(header(password="Wrong-Pass9"), request).return_code == "NMVS_FE_AU_01"
     )
     assert market.state.bulk_jobs == {}
+
+
+def test_mixed_bulk_items_keep_their_own_use_case_and_ids(market: Market, clock: Clock) -> None:
+    dispense = MixedItem(
+        PackRequest("G120", "GTIN", GTIN, "0000000014", BATCH, EXPIRY), "ITEM-0000001"
+    )
+    undo = MixedItem(
+        PackRequest("G121", "GTIN", GTIN, "0000000015", BATCH, EXPIRY, "DISPENSE-0001"),
+        "ITEM-0000002",
+    )
+    manual = MixedItem(PackRequest("G182", "GTIN", GTIN, "S4"), "ITEM-0000003")
+    run(market, "G120", "0000000015", trx="DISPENSE-0001")
+    ticket = market.submit_bulk(
+        header(trx="MIXED-000001"), MixedBulkRequest((dispense, undo, manual))
+    )
+    assert market.bulk_result(header(), ticket.nmvs_trx_id)[0].return_code == "NMVS_FE_TX_02"
+    clock.advance(seconds=2)
+    answer, _ = market.bulk_result(header(), ticket.nmvs_trx_id)
+    assert answer.return_code == "NMVS_SUCCESS" and answer.bulk is not None
+    assert [(o.serial, o.state, o.reasons) for o in answer.bulk] == [
+        ("0000000014", "INACTIVE", ("SUPPLIED",)),
+        ("0000000015", "ACTIVE", ()),
+        ("S4", "INACTIVE", ("STOLEN",)),
+    ]
+    assert len({o.nmvs_trx_id for o in answer.bulk}) == 3
+    records = [(t.use_case, t.client_trx_id) for t in market.state.transactions[-4:-1]]
+    assert records == [("G120", "ITEM-0000001"), ("G121", "ITEM-0000002"), ("G182", "ITEM-0000003")]

@@ -8,7 +8,14 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.simulator.market import SET_REASON, UNDO_REASON, BulkRequest, PackRequest
+from gateway.simulator.market import (
+    SET_REASON,
+    UNDO_REASON,
+    BulkRequest,
+    MixedBulkRequest,
+    MixedItem,
+    PackRequest,
+)
 from gateway.simulator.server import open_market
 from tests.simulator.markets import BATCH, EXPIRY, GTIN, MARKET, Clock, header
 
@@ -21,6 +28,9 @@ operation = st.one_of(
         st.sampled_from(("SITE0001", "SITE0002", "NOBODY01")),
     ),
     st.tuples(st.just("bulk"), st.sampled_from(("G125", "G127", "G135")), st.sampled_from(SERIALS)),
+    st.tuples(
+        st.just("mixed"), st.sampled_from(("G110", "G120", "G122")), st.sampled_from(SERIALS)
+    ),
     st.tuples(st.just("advance"), st.integers(min_value=0, max_value=3 * 86400)),
 )
 
@@ -36,6 +46,18 @@ def test_reopened_state_equals_the_live_state(operations: list[tuple]) -> None:
         for n, op in enumerate(operations):
             if op[0] == "advance":
                 market.advance(op[1])
+            elif op[0] == "mixed":
+                manual = op[1] == "G122"
+                item = PackRequest(
+                    op[1],
+                    "GTIN",
+                    GTIN,
+                    op[2],
+                    None if manual else BATCH,
+                    None if manual else EXPIRY,
+                )
+                mixed = MixedBulkRequest((MixedItem(item, f"ITEM-{n:08d}"),))
+                market.submit_bulk(header(trx=f"MIXED-{n:08d}"), mixed)
             elif op[0] == "bulk":
                 request = BulkRequest(op[1], "GTIN", GTIN, BATCH, EXPIRY, (op[2],))
                 market.submit_bulk(header(trx=f"BULK-{n:08d}"), request)

@@ -205,3 +205,23 @@ async def test_rates_are_reproducible_with_a_seed(http: httpx.AsyncClient) -> No
     first = await run()
     assert first == await run()
     assert set(first) == {200, 500}
+
+
+class BrokenMarket(Market):
+    """A market with a bug in its rules, to check what the wire shows (no traceback)."""
+
+    def single(self, header, request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("internal detail that must not leak")
+
+
+async def test_a_simulator_bug_is_a_soap_fault_without_traceback() -> None:
+    async with (
+        running_simulator(BrokenMarket(MARKET), plain_http=True) as sim,
+        httpx.AsyncClient() as http,
+    ):
+        response = await http.post(
+            sim.single_url, content=single("G110"), headers={"Content-Type": "text/xml"}
+        )
+    reply = read_reply(response.status_code, response.content)
+    assert (reply.status, reply.root_name, reply.code) == (500, "Fault", "NMVS_ERROR")
+    assert b"Traceback" not in response.content and b"internal detail" not in response.content

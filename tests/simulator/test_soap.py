@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from gateway.simulator.market import Market, UserSpec
-from gateway.simulator.server import BULK_PATH, SINGLE_PATH, RunningSimulator, running_simulator
+from gateway.simulator.server import (
+    BULK_PATH,
+    MIXED_BULK_PATH,
+    SINGLE_PATH,
+    RunningSimulator,
+    running_simulator,
+)
 from tests.simulator.markets import MARKET, Clock
 from tests.simulator.soapxml import (
     REFERENCE_SKETCH,
@@ -337,3 +343,66 @@ async def test_a_client_template_with_comments_and_sub_user_is_accepted(
     reply = await post(http, xml)
     assert (reply.code, reply.state) == ("NMVS_SUCCESS", "ACTIVE")
     assert reply.xml.findtext(f"{{{T}}}Header/{{{T}}}Auth/{{{T}}}SubUserId") == "till 2"
+
+
+def mixed_item(kind: str, req_type: str, serial: str, trx: str, *, batch: bool = True) -> str:
+    product = (
+        product_xml()
+        if batch
+        else (
+            '<u:Product><u:ProductCode u:scheme="GTIN">05000456013482</u:ProductCode></u:Product>'
+        )
+    )
+    return (
+        f'<u:TrxItem><u:{kind} u:reqType="{req_type}">{product}<u:Pack u:sn="{serial}"/>'
+        f"<u:Transaction><u:ClientTrxId>{trx}</u:ClientTrxId><u:Language>eng</u:Language>"
+        f"</u:Transaction></u:{kind}></u:TrxItem>"
+    )
+
+
+async def test_mixed_bulk_submit_and_result(sim: RunningSimulator, http: httpx.AsyncClient) -> None:
+    items = (
+        mixed_item("Item", "G120", "0000000014", "ITEM-0000001")
+        + '\n  <!--  <u:Pack u:sn="?"/> -->\n'
+        + mixed_item("Item", "G110", "0000000015", "ITEM-0000002")
+        + mixed_item("ItemMan", "G122", "S4", "ITEM-0000003", batch=False)
+    )
+    body = header_xml() + f"<u:Body><u:TrxList>{items}</u:TrxList></u:Body>"
+    ticket = await post(http, envelope("G195Request", body), MIXED_BULK_PATH)
+    assert (ticket.root_name, ticket.code) == ("G195Response", "NMVS_SUCCESS")
+    poll = envelope(
+        "G196Request",
+        header_xml() + f"<u:Body><u:RefNMVSTrxId>{ticket.nmvs_trx_id}</u:RefNMVSTrxId></u:Body>",
+    )
+    assert (await post(http, poll, MIXED_BULK_PATH)).code == "NMVS_FE_TX_02"
+    await http.post("/_sim/clock", json={"advance_seconds": 5})
+    result = await post(http, poll, MIXED_BULK_PATH)
+    assert (result.root_name, result.code) == ("G196Response", "NMVS_SUCCESS")
+    rows = [
+        (
+            item.get(f"{{{T}}}reqType"),
+            item.findtext(f"{{{T}}}Transaction/{{{T}}}ClientTrxId"),
+            item.find(f"{{{T}}}Pack").get(f"{{{T}}}state"),
+            item.find(f"{{{T}}}Pack/{{{T}}}ReturnCode").get(f"{{{T}}}code"),
+        )
+        for item in result.xml.findall(f"{{{T}}}Body/{{{T}}}TrxList/{{{T}}}TrxItem")
+    ]
+    assert rows == [
+        ("G120", "ITEM-0000001", "INACTIVE", "NMVS_SUCCESS"),
+        ("G110", "ITEM-0000002", "ACTIVE", "NMVS_SUCCESS"),
+        ("G122", "ITEM-0000003", "INACTIVE", "NMVS_SUCCESS"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        mixed_item("Item", "G121", "0000000014", "ITEM-0000001"),  # undo needs ItemUndo
+        mixed_item("ItemMan", "G120", "0000000014", "ITEM-0000001", batch=False),
+        mixed_item("Item", "G120", "0000000014", "SHORT"),
+    ],
+)
+async def test_mixed_bulk_schema_errors(http: httpx.AsyncClient, item: str) -> None:
+    body = header_xml() + f"<u:Body><u:TrxList>{item}</u:TrxList></u:Body>"
+    reply = await post(http, envelope("G195Request", body), MIXED_BULK_PATH)
+    assert (reply.root_name, reply.code) == ("G195Response", "NMVS_TE_XM_02")
