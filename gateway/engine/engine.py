@@ -427,10 +427,10 @@ class Engine:
         target: sqlite3.Row | None = None
         if has_error(problems):
             answer = Answer(Outcome.REJECTED_LOCALLY, rule="1_decode_error")
-        elif op is Operation.VERIFY and self._online is False:
+        elif op is Operation.VERIFY and (self._online is False or self._paused is not None):
+            why = self._paused or "link down"
             answer = Answer(
-                Outcome.OFFLINE,
-                Notice(NoticeCode.NMVS_OFFLINE, "link down", "liaison coupée", "warning"),
+                Outcome.OFFLINE, Notice(NoticeCode.NMVS_OFFLINE, why, severity="warning")
             )
         elif op is Operation.VERIFY:
             target = db.recent_verify(conn, pack_key, now - self.settings.repeat_window)
@@ -528,8 +528,8 @@ class Engine:
                     running.add(task)
                     task.add_done_callback(running.discard)
                     task.add_done_callback(lambda _t: self._wake.set())
-                if jobs and len(running) < self.settings.concurrency:
-                    continue
+                if jobs and len(jobs) == free:
+                    continue  # there may be more due work
                 await self._idle(blocked)
             if running:
                 await asyncio.wait(running)

@@ -396,3 +396,30 @@ async def test_health_warns_about_old_decommissions_and_closing_undo_windows(
         await down.aclose()
     assert any("decommission(s) queued for more than 1 h" in w for w in health.warnings)
     assert any("undo u is still queued" in w for w in health.warnings)
+
+
+async def test_operator_error_pauses_sending_until_resumed(rig: Rig) -> None:
+    pack = rig.packs[33]
+    wrong = replace(arvato_config(rig.sim.single_url), password=Secret("Wrong-Pass-1"))
+    client = ArvatoClient(wrong)
+    try:
+        async with Engine.open(rig.state_dir, client, settings()) as engine:
+            queued = await engine.submit(Request(D, pack, id="d"))
+            while (await engine.health()).paused is None:
+                await engine.wait_events()
+            health = await engine.health()
+            assert health.paused is not None and "NMVS_FE_AU_01" in health.paused
+            kept = await engine.get("d")
+            assert kept is not None and kept.status is Status.QUEUED  # kept, not failed
+            assert queued.status is Status.QUEUED
+            verify = await engine.submit(Request(V, pack, id="v"))
+            assert verify.outcome is Outcome.OFFLINE  # answered at once while paused
+            await client.reconfigure(arvato_config(rig.sim.single_url))
+            engine.resume()
+            assert (await wait_final(engine, "d")).outcome is Outcome.DONE
+    finally:
+        await client.aclose()
+    assert [c for c in await sim_calls(rig, pack) if c[1] == "NMVS_SUCCESS"] == [
+        ("G120", "NMVS_SUCCESS")
+    ]
+    assert await rig.alerts() == []
