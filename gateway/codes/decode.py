@@ -134,14 +134,15 @@ def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
     scan = _decode_typed(layout, type_under(trace, (layout,))[layout], settings, {})
     if scan.ok:
         return scan
-    others = tuple(name for name in settings.auto_layouts if name != settings.keyboard.layout)
+    others = tuple(name for name in settings.auto_layouts if name != layout)
+    if not others:
+        return scan
     guess = _decode_auto(trace, settings, others)
     if not guess.ok or not guess.layouts:
         return scan
     hint = error(
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
-        f"the keys give a valid pack with layout {', '.join(guess.layouts)}, "
-        f"not with {settings.keyboard.layout}",
+        f"the keys give a valid pack with layout {', '.join(guess.layouts)}, not with {layout}",
     )
     return replace(scan, problems=(hint, *scan.problems))
 

@@ -84,7 +84,8 @@ class Element:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """The outcome for one GS1 message: the pack when determined, and every problem found."""
+    """The outcome for one message (GS1 or ISO/IEC 15434): the pack when determined, and every
+    problem found."""
 
     pack: PackIdentifier | None
     problems: tuple[Problem, ...]

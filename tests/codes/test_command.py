@@ -81,6 +81,15 @@ def test_control_characters_raw_or_written_as_escapes() -> None:
     assert all(r["layout"] is None for r in results)
 
 
+def test_a_gs_substitute_is_read_as_gs_and_a_bad_one_is_a_usage_error() -> None:
+    code, results, _ = decode((BODY + "$21xY2\n").encode(), "--gs-substitute", "$")
+    assert code == 0
+    assert results[0]["pack"] == PACK
+    code, results, stderr = decode(b"", "--gs-substitute", "A")
+    assert code == 2
+    assert "gs_substitute must be one character outside GS1 set 82" in stderr
+
+
 def test_keys_with_syn_and_msc_noise_split_like_the_daemon() -> None:
     first = emulate(BODY + GS + "21xY2", "fr", start=0.0)
     second = emulate("]d2" + BODY + GS + "21xY3", "fr", start=1.0, separators="alt_keypad")

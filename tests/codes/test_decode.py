@@ -247,6 +247,18 @@ def test_a_wrong_fixed_layout_is_diagnosed_with_the_layouts_that_read_a_valid_pa
     )
 
 
+def test_a_wrong_fixed_layout_with_no_other_candidate_keeps_its_own_diagnosis() -> None:
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="de"), auto_layouts=("de",))
+    scan = keys_scan(TEXT, "fr", settings)  # the French AIM flag key types "§" in German
+    assert scan.pack is None
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            "'§' cannot be in a pack code but is typical of a keyboard mix-up",
+        )
+    ]
+
+
 def test_unmapped_keys_are_named() -> None:
     settings = DecodeSettings(keyboard=KeyboardSettings(layout="us"))
     events = emulate(TEXT, "us", separators="function_key", function_keys={KEY_F12: GS})
