@@ -33,10 +33,11 @@ from pathlib import Path
 import httpx
 import structlog
 import trustme
+from lxml import etree
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
-from gateway.nmvs.arvato.soap import CONTENT_TYPE, single_pack_request
+from gateway.nmvs.arvato.soap import CONTENT_TYPE, parse_answer, single_pack_request
 from gateway.nmvs.backend import Operation
 
 PASSWORD = "Bench-Secret-1!"
@@ -135,6 +136,41 @@ async def bench_mode(
     return rows
 
 
+def codec_cost(config: ArvatoConfig, rounds: int = 5000) -> tuple[float, float, float]:
+    """Thread-CPU µs (p50, p99) to build one G110 and read one answer, and the p50 of a bare
+    ``lxml.etree.fromstring`` of the same answer: the client's XML work without any network."""
+    credentials = config.credentials()
+    answer = (
+        b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>'
+        b'<ns2:G110Response xmlns:ns2="urn:wsdltypes.nmvs.eu:v5.0" xmlns:ns1="urn:types.nmvs.eu:v5.0">'
+        b"<ns1:Header><ns1:Transaction><ns1:Language>eng</ns1:Language>"
+        b"<ns1:ClientTrxId>" + b"0" * 32 + b"</ns1:ClientTrxId>"
+        b"<ns1:NMVSTrxId>" + b"N" * 32 + b"</ns1:NMVSTrxId>"
+        b"<ns1:Timestamp>2026-01-31T10:15:02.123Z</ns1:Timestamp></ns1:Transaction></ns1:Header>"
+        b'<ns1:Body><ns1:Pack ns1:sn="SN0001" ns1:state="ACTIVE"/>'
+        b'<ns1:ReturnCode ns1:code="NMVS_SUCCESS" ns1:desc="ok"/></ns1:Body>'
+        b"</ns2:G110Response></env:Body></env:Envelope>"
+    )
+
+    def timed(run: Callable[[], object]) -> list[float]:
+        samples = []
+        for _ in range(rounds):
+            started = time.thread_time_ns()
+            run()
+            samples.append((time.thread_time_ns() - started) / 1000)
+        return samples
+
+    ours = timed(
+        lambda: parse_answer(
+            answer if single_pack_request("G110", credentials, PACK, "0" * 32) else b"",
+            "G110Response",
+        )
+    )
+    bare = timed(lambda: etree.fromstring(answer))
+    ours_cuts, bare_cuts = statistics.quantiles(ours, n=100), statistics.quantiles(bare, n=100)
+    return ours_cuts[49], ours_cuts[98], bare_cuts[49]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
@@ -173,6 +209,12 @@ def main() -> None:
             f"{'mode':<6}{'conc':>5} |{'bare rps':>9}{'p50':>8}{'p99':>8}{'cpu':>7} |"
             f"{'client rps':>11}{'p50':>8}{'p99':>8}{'cpu':>7} |"
             f"{'rps':>6}{'p50':>6}{'p99':>6}{'cpu':>6}"
+        )
+        config = ArvatoConfig(endpoint="http://127.0.0.1:1/x", **base)  # type: ignore[arg-type]
+        p50, p99, parse_only = codec_cost(config)
+        print(
+            f"codec (build G110 + read answer, thread CPU): p50 {p50:.0f} µs, p99 {p99:.0f} µs; "
+            f"bare lxml parse of the answer p50 {parse_only:.0f} µs (ratio {p50 / parse_only:.1f})"
         )
         for mode, sim_args in (("plain", ["--plain-http"]), ("tls", tls_args)):
             process, url = start_simulator(["--packs", str(market), *sim_args])
