@@ -36,7 +36,6 @@ from gateway.simulator.persistence import SqliteStore
 from gateway.simulator.soap import (
     BulkCall,
     Call,
-    MixedCall,
     PingCall,
     ResultCall,
     Service,
@@ -103,7 +102,7 @@ def _reset_connection(request: web.Request) -> web.Response:
     return web.Response(status=204)  # never written: the transport is gone
 
 
-def _dispatch(market: Market, call: SingleCall | BulkCall | MixedCall | ResultCall) -> bytes:
+def _dispatch(market: Market, call: SingleCall | BulkCall | ResultCall) -> bytes:
     if isinstance(call, SingleCall):
         req = call.request
         answer = market.single(call.header, req)
@@ -111,7 +110,7 @@ def _dispatch(market: Market, call: SingleCall | BulkCall | MixedCall | ResultCa
         return render_answer(
             call.operation, call.header, answer, product=product, serial=req.serial
         )
-    if isinstance(call, BulkCall | MixedCall):
+    if isinstance(call, BulkCall):
         answer = market.submit_bulk(call.header, call.request)
         bulk = call.request
         if isinstance(bulk, MixedBulkRequest):

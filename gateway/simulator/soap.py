@@ -124,16 +124,11 @@ class SingleCall:
 
 @dataclass(frozen=True, slots=True)
 class BulkCall:
+    """A bulk (G115…G185) or mixed bulk (G195) submission."""
+
     operation: str
     header: RequestHeader
-    request: BulkRequest
-
-
-@dataclass(frozen=True, slots=True)
-class MixedCall:
-    operation: str
-    header: RequestHeader
-    request: MixedBulkRequest
+    request: BulkRequest | MixedBulkRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +138,7 @@ class ResultCall:
     ref_nmvs_trx_id: str
 
 
-Call = PingCall | SingleCall | BulkCall | MixedCall | ResultCall
+Call = PingCall | SingleCall | BulkCall | ResultCall
 
 
 def parse_request(body: bytes, service: Service) -> Call:
@@ -215,7 +210,7 @@ def _parse_operation(wrapper: etree._Element, operation: str, service: Service) 
         if use_case in BULK_USE_CASES:
             return BulkCall(operation, header, _parse_bulk_body(body_el, use_case))
         if use_case == "G195":
-            return MixedCall(operation, header, _parse_mixed_body(body_el))
+            return BulkCall(operation, header, _parse_mixed_body(body_el))
         return SingleCall(operation, header, _parse_single_body(body_el, use_case))
     except SoapRequestError as error:
         error.header = header
