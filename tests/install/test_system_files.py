@@ -1,6 +1,5 @@
-"""The files under ``systemd/``: the unit (systemd-analyze verify and security), the udev rules
-(udevadm verify where it exists, else parsed by ``udevadm test``), and the mosquitto ACL
-enforced by a real mosquitto.
+"""The unit (systemd-analyze verify and security) and the mosquitto ACL, enforced by a real
+mosquitto. The udev rules have their own module, ``test_udev_rules``.
 
 ``systemd-analyze verify`` checks that ExecStart= is an executable file; the venv is not built in
 the tests, so the unit is verified as a copy whose ExecStart= points at a stub executable in a
@@ -25,9 +24,7 @@ from tests.brokers import Broker, find_binary, free_port
 
 SYSTEMD = default_source() / "systemd"
 UNIT = SYSTEMD / "nmvs-gateway.service"
-RULES = SYSTEMD / "udev/70-nmvs-gateway.rules"
 EXEC_START = "/opt/nmvs-gateway/venv/bin/nmvs-gateway"
-SCANNER_VENDORS = {"0c2e", "23d0", "05e0", "05f9", "1eab"}
 # The README promises this exposure score or better for `systemd-analyze security`.
 MAX_EXPOSURE = 2.0
 
@@ -105,77 +102,6 @@ def test_unit_reaches_scanners_through_the_dedicated_group_only() -> None:
     assert settings["LoadCredential"] == [
         "nmvs-password", "nmvs-client.pem", "nmvs-client.key", "mqtt-password"
     ]  # fmt: skip
-
-
-def test_udev_rules_pass_udevadm_verify() -> None:
-    udevadm = shutil.which("udevadm")
-    if udevadm is None:
-        pytest.skip("udevadm not installed (Debian package udev)")
-    help_text = subprocess.run([udevadm, "--help"], capture_output=True, text=True).stdout
-    if not re.search(r"^\s+verify\s", help_text, re.MULTILINE):
-        pytest.skip(
-            "this udevadm has no 'verify' command (added in systemd 254; Debian 12 has 252)"
-        )
-    done = subprocess.run([udevadm, "verify", str(RULES)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def udev_rule_diagnostics(rules: str, tmp_path: Path) -> list[str]:
-    """What systemd 252's udev says about ``rules`` while it parses them: ``udevadm test`` in a
-    private mount namespace where ``/etc/udev/rules.d`` holds only them and ``/etc/group`` knows
-    group nmvs-scanner (this machine is left untouched)."""
-    udevadm = shutil.which("udevadm")
-    if udevadm is None:
-        pytest.skip("udevadm not installed (Debian package udev; .ci/setup installs it)")
-    rules_dir = tmp_path / "rules.d"
-    rules_dir.mkdir()
-    (rules_dir / RULES.name).write_text(rules)
-    group = tmp_path / "group"
-    group.write_text(Path("/etc/group").read_text() + "nmvs-scanner:x:64999:\n")
-    script = (
-        f"mount --bind {rules_dir} /etc/udev/rules.d && mount --bind {group} /etc/group && "
-        f"exec {udevadm} test --action=add /sys/class/mem/null"
-    )
-    done = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True
-    )
-    if "unshare" in done.stderr and done.returncode != 0:
-        pytest.skip(f"cannot make a private mount namespace here: {done.stderr.strip()}")
-    output = done.stdout + done.stderr
-    assert f"Reading rules file: /etc/udev/rules.d/{RULES.name}" in output, output
-    return [
-        line for line in output.splitlines() if line.startswith(f"/etc/udev/rules.d/{RULES.name}:")
-    ]
-
-
-def test_udev_rules_parse_without_a_diagnostic(tmp_path: Path) -> None:
-    assert udev_rule_diagnostics(RULES.read_text(), tmp_path) == []
-
-
-def test_udev_parse_check_does_report_a_broken_rule(tmp_path: Path) -> None:
-    broken = RULES.read_text().replace('ENV{ID_SEAT}="none"', 'ENVV{ID_SEAT}="none"')
-    broken = broken.replace('GROUP="nmvs-scanner"', 'GROUP="nmvs-scanners"', 1)
-    diagnostics = udev_rule_diagnostics(broken, tmp_path)
-    assert any("Invalid key 'ENVV'" in line for line in diagnostics), diagnostics
-    assert any("Unknown group 'nmvs-scanners'" in line for line in diagnostics), diagnostics
-
-
-def test_udev_rules_give_every_known_scanner_node_to_the_scanner_group() -> None:
-    rules = [line for line in RULES.read_text().splitlines() if line and not line.startswith("#")]
-    vendors = {match[1] for line in rules for match in re.finditer(r'ATTRS\{idVendor\}=="(\w+)", ENV\{NMVS_SCANNER\}="\w+"$', line)}  # fmt: skip
-    assert vendors == SCANNER_VENDORS
-    device_rules = {line.split('"')[1]: line for line in rules if line.startswith("SUBSYSTEM==")}
-    assert set(device_rules) == {"input", "tty", "hidraw"}
-    for rule in device_rules.values():
-        assert 'GROUP="nmvs-scanner", MODE="0660", SYMLINK+="nmvs/' in rule
-    assert 'ENV{ID_SEAT}="none", ENV{LIBINPUT_IGNORE_DEVICE}="1"' in device_rules["input"]
-    assert 'KERNEL=="event*"' in device_rules["input"]
-    assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in device_rules["tty"]
-    assert 'GROUP="input"' not in RULES.read_text()
-    # Nothing reaches the device rules unless a vendor line matched first.
-    assert rules.index('ENV{NMVS_SCANNER}=="", GOTO="nmvs_gateway_end"') < rules.index(
-        device_rules["input"]
-    )
 
 
 @pytest.fixture
