@@ -29,7 +29,7 @@ from gateway.codes.keyboard import (
     emulate,
 )
 from gateway.codes.keyboard.events import EV_SYN, KEY_F12, SYN_DROPPED
-from tests.codes.packs import GS, gs1_texts, gtin_packs, ppn_packs, ppn_texts
+from tests.codes.packs import GS, gs1_elements, gs1_texts, gtin_packs, ppn_packs, ppn_texts
 
 TEXT = "]d2" + "0103400936040540" + "17270500" + "10aB-1" + GS + "21xY9z"
 PACK = PackIdentifier("GTIN", "03400936040540", "aB-1", "270500", "xY9z", aim="]d2")
@@ -207,6 +207,24 @@ def test_auto_layout_returns_the_pack_or_says_the_layouts_disagree(data: st.Data
         assert scan.pack == pack
         assert scan.ok
     assert layout in scan.layouts
+
+
+@given(gtin_packs())
+def test_keys_with_dropped_separators_give_the_exact_pack_or_a_refusal(
+    pack: PackIdentifier,
+) -> None:
+    text = "".join(
+        ai + value + GS for ai, value, _ in gs1_elements(pack)
+    )  # the GS are not sent at all
+    settings = DecodeSettings()
+    scan = keys_scan((pack.aim or "") + text, "us", settings, separators="dropped")
+    gs_missing = [p for p in scan.problems if p.code is ProblemCode.GS_MISSING]
+    assert len(gs_missing) == 1
+    if scan.pack is None:
+        assert not scan.ok
+    else:
+        assert scan.pack == pack
+        assert scan.ok
 
 
 def test_auto_finds_the_only_layout_that_reads_a_valid_pack() -> None:

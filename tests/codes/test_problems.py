@@ -119,6 +119,12 @@ CASES = [
         "The characters look like a keyboard-country mix-up ('$dé' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration.",
     ),
     (
+        "+d2" + GTIN_OK + TAIL,  # ]d2 from a US scanner on a German table
+        ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+        "error",
+        "The characters look like a keyboard-country mix-up ('+d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration.",
+    ),
+    (
         "à&à_(",
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
