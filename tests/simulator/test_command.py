@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import trustme
 
 from tests.simulator.marketfile_example import EXAMPLE_JSON
 from tests.simulator.soapxml import read_reply
@@ -18,9 +20,9 @@ COMMAND = [sys.executable, "-m", "gateway.cli", "nmvs-sim"]
 
 
 @contextmanager
-def simulator(*args: str) -> Iterator[str]:
+def simulator(*args: str, transport: tuple[str, ...] = ("--plain-http",)) -> Iterator[str]:
     process = subprocess.Popen(
-        [*COMMAND, "--plain-http", "--listen", "127.0.0.1:0", "--admin", *args],
+        [*COMMAND, *transport, "--listen", "127.0.0.1:0", "--admin", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -28,7 +30,7 @@ def simulator(*args: str) -> Iterator[str]:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith("listening http://127.0.0.1:"), (
+        assert line.startswith("listening http"), (
             line,
             process.stderr.read() if process.stderr else "",
         )
@@ -129,3 +131,19 @@ def test_generate_only_writes_the_market(tmp_path: Path) -> None:
         == 0
     )
     assert (tmp_path / "again.json").read_text() == out.read_text()
+
+
+def test_https_with_client_certificates(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    server.private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    transport = ("--cert", str(tmp_path / "server.pem"), "--key", str(tmp_path / "server.pem"))
+    transport += ("--client-ca", str(tmp_path / "ca.pem"))
+    with simulator("--generate", "20", transport=transport) as url:
+        assert url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        ca.issue_cert("pharmacy-0001").configure_cert(context)
+        response = httpx.get(url + "/_sim/transactions", verify=context)
+        assert (response.status_code, response.json()) == (200, [])
