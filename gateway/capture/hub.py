@@ -65,7 +65,8 @@ class ScannerHub:
         self._watch_udev = watch_udev
         self._input = input_backend or KernelInput()
         self._claimed: set[str] = set()  # evdev nodes held by one of our scanners
-        self.changes = ChangeSignal()
+        self.changes = ChangeSignal()  # notified on device arrival/removal
+        self.hotplug = "rescan"  # "udev" once the netlink monitor runs (for the health report)
         self._scanners = [
             (ScannerRuntime(c, clock, self._ids, self._queue), self._source(c)) for c in configs
         ]
@@ -83,7 +84,8 @@ class ScannerHub:
     async def __aenter__(self) -> ScannerHub:
         if self._watch_udev and self._scanners:
             self._udev = UdevWatcher(self.changes)
-            self._udev.start()
+            if self._udev.start():
+                self.hotplug = "udev"
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()
         self._tasks = [

@@ -99,6 +99,21 @@ async def test_leaving_the_hub_releases_devices_and_stops_tasks() -> None:
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("scanner ")]
 
 
+async def test_a_device_change_ends_the_wait_at_once(tmp_path: Path) -> None:
+    link = tmp_path / "ttyACM0"
+    configs = [config(id="s", kind="serial", path=str(link))]
+    async with fast_hub(configs, rescan_s=3600, watch_udev=True) as hub:  # no rescan in this test
+        assert hub.hotplug in ("udev", "rescan")  # udev where netlink is allowed
+        scans = Scans(hub)
+        await scans.until(lambda h: h["s"].state is ScannerState.WAITING)
+        port = SerialPort(link)
+        try:
+            hub.changes.notify()  # what the udev monitor does on an "add" event
+            await scans.until(lambda h: h["s"].state is ScannerState.READY)
+        finally:
+            port.close()
+
+
 class FixedClock:
     def __init__(self, now: float) -> None:
         self.now = now
