@@ -323,3 +323,18 @@ def test_a_missing_tool_is_skipped_and_named(
         "  skipped    systemctl daemon-reload (systemctl not found)",
         "  skipped    udevadm control --reload (udevadm not found)",
     ]
+
+
+def test_too_old_python_is_refused_before_anything_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_python = tmp_path / "python3.9"
+    old_python.write_text("#!/bin/sh\necho 3 9\n")
+    old_python.chmod(0o755)
+    code = main(["install", "--root", str(tmp_path / "root"), "--python", str(old_python)])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"nmvs-gateway install: {old_python} is Python 3.9; nmvs-gateway needs 3.11 or newer "
+        "(Debian 12, Ubuntu 24.04): pass --python\n"
+    )
+    assert not under(tmp_path / "root", VENV).exists()
