@@ -398,6 +398,7 @@ class Market:
         self._new_id = new_id
         self._store: MarketStore = store or NullStore()
         self.state = state if state is not None else MarketState.fresh(data)
+        self._unsettled = [j for j in self.state.bulk_jobs.values() if j.outcomes is None]
 
     # ------------------------------------------------------------------ clock and admin
 
@@ -413,6 +414,7 @@ class Market:
     def reset(self) -> None:
         """Back to the market as loaded: packs ACTIVE, no transactions, alerts, jobs or offset."""
         self.state = MarketState.fresh(self.data)
+        self._unsettled = []
         self._store.replace_all(self.state)
         self._store.commit()
 
@@ -469,6 +471,7 @@ class Market:
                 ready_at=now + self.rules.bulk_delay,
             )
             self.state.bulk_jobs[job.nmvs_trx_id] = job
+            self._unsettled.append(job)
             self._store.save_bulk_job(job)
             self._store.commit()
         return answer
@@ -670,9 +673,12 @@ class Market:
     def _settle_bulk(self) -> None:
         """Process every bulk job whose delay has passed (the NMVS's asynchronous worker)."""
         now = self.now()
-        for job in self.state.bulk_jobs.values():
-            if job.outcomes is None and job.ready_at <= now:
-                self._process_bulk(job, job.ready_at)
+        due = [job for job in self._unsettled if job.ready_at <= now]
+        if not due:
+            return
+        self._unsettled = [job for job in self._unsettled if job.ready_at > now]
+        for job in sorted(due, key=lambda job: job.ready_at):
+            self._process_bulk(job, job.ready_at)
         self._store.commit()
 
     def _process_bulk(self, job: BulkJob, at: datetime) -> None:
