@@ -22,6 +22,8 @@ from pylibdmtx import pylibdmtx
 from pylibdmtx.wrapper import DmtxProperty, DmtxUndefined, dmtxDecodeSetProp
 
 from gateway.cli import main
+from gateway.codes.keyboard.layouts import LAYOUTS, get_layout
+from gateway.codes.validation import SET_82
 from gateway.selftest import card
 from gateway.selftest.card_codes import (
     CALIBRATION,
@@ -142,9 +144,16 @@ def test_calibration_payload_is_the_exact_contract() -> None:
     )  # fmt: skip
 
 
-def test_calibration_code_has_every_layout_sensitive_character_in_both_cases() -> None:
-    layout_sensitive = set(LAYOUT_SENSITIVE_PUNCTUATION + LAYOUT_SENSITIVE_LETTERS + "0123456789")
-    assert layout_sensitive <= set(CALIBRATION_PAYLOAD)
+def test_calibration_code_has_every_character_whose_key_differs_between_supported_layouts() -> None:
+    # From the keyboard tables the decoder uses (all supported scanner layouts): a layout added
+    # there that moves another set-82 character makes this fail until the card carries it.
+    chords = [get_layout(name).chords() for name in LAYOUTS]
+    moving = {char for char in SET_82 if len({layout[char] for layout in chords}) > 1}
+    assert moving <= set(CALIBRATION_PAYLOAD)
+    assert moving == set(LAYOUT_SENSITIVE_PUNCTUATION + LAYOUT_SENSITIVE_LETTERS + "0123456789")
+
+
+def test_calibration_code_has_every_layout_sensitive_letter_in_both_cases() -> None:
     letters = [char for char in CALIBRATION_PAYLOAD if char.isalpha()]
     assert {char.lower() for char in letters if char.isupper()} == {
         char for char in letters if char.islower()
