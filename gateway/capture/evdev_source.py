@@ -35,6 +35,7 @@ from gateway.codes.decode import DecodeSettings, decode_keys
 from gateway.codes.keyboard import KeyEvent, KeyTrace, ScanSplitter, key_name
 
 GRAB_RETRY_S = 0.01
+MAX_PENDING_SCANS = 64  # decoded-but-undelivered scans before reading pauses
 _SPLITTER_TYPES = frozenset({ecodes.EV_KEY, ecodes.EV_SYN})
 GONE = frozenset({errno.ENODEV, errno.ENXIO, errno.EIO, errno.EBADF})
 
@@ -144,6 +145,7 @@ class EvdevReader:
         self._failure: Exception | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._latest = 0.0  # newest event timestamp seen
+        self._paused = False  # reading stopped until pending scans are delivered
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -156,6 +158,9 @@ class EvdevReader:
                 ready, self._ready = self._ready, []
                 for trace in ready:
                     await self._rt.deliver(decode_keys(trace, self._settings), trace)
+                if self._paused and self._failure is None:
+                    self._paused = False
+                    loop.add_reader(fd, self._on_readable)
                 if isinstance(self._failure, OSError):
                     await self._device_lost(self._failure)
                 if self._failure is not None:
@@ -166,14 +171,29 @@ class EvdevReader:
                 self._timer.cancel()
 
     def _on_readable(self) -> None:
+        self._read_batch()
+        self._after_read()
+
+    def _after_read(self) -> None:
+        if len(self._ready) >= MAX_PENDING_SCANS and self._failure is None:
+            # nobody is taking scans: stop reading and let the kernel buffer (it reports an
+            # overflow as SYN_DROPPED, which marks the scan it cuts) instead of growing memory
+            self._paused = True
+            asyncio.get_running_loop().remove_reader(self._device.fd)
+        if self._ready or self._failure is not None:
+            self._wake.set()
+        self._arm_gap_timer(self._gap_s)
+
+    def _read_batch(self) -> bool:
+        """One ``read()`` into the splitter; False when the device had nothing to give."""
         feed = self._splitter.feed
         from_evdev = KeyEvent.from_evdev
         latest = self._latest
+        got = False
         try:
             for event in self._device.read():
-                if (
-                    event.type not in _SPLITTER_TYPES
-                ):  # EV_MSC scan codes, LEDs…: never part of a scan
+                got = True
+                if event.type not in _SPLITTER_TYPES:  # EV_MSC scan codes, LEDs: never data
                     continue
                 key = from_evdev(event)
                 latest = max(latest, key.time)
@@ -184,11 +204,11 @@ class EvdevReader:
             pass
         except Exception as exc:  # ENODEV, or a driver/library bug: the task decides, not the loop
             self._failure = exc
+            self._paused = True
             asyncio.get_running_loop().remove_reader(self._device.fd)
-        self._latest = latest
-        if self._ready or self._failure is not None:
             self._wake.set()
-        self._arm_gap_timer(self._gap_s)
+        self._latest = latest
+        return got
 
     def _arm_gap_timer(self, delay: float | None) -> None:
         if delay is None:
@@ -199,6 +219,12 @@ class EvdevReader:
 
     def _on_gap(self) -> None:
         self._timer = None
+        if self._paused:
+            return  # unread events wait in the kernel with their own times: no gap to judge yet
+        if self._read_batch():
+            # the loop was late and events were waiting: they decide (by their timestamps)
+            self._after_read()
+            return
         now = self._clock.time()
         trace = self._splitter.poll(now)
         if trace is not None:

@@ -56,9 +56,10 @@ class ScannerHub:
         rescan_s: float = RESCAN_S,
         backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
         watch_udev: bool = True,
+        queue_size: int = QUEUE_SIZE,
     ) -> None:
         self._clock = clock
-        self._queue: asyncio.Queue[CapturedScan] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[CapturedScan] = asyncio.Queue(queue_size)
         self._ids = ScanIdFactory(clock)
         self._rescan_s = rescan_s
         self._backoff = backoff

@@ -21,6 +21,8 @@ from evdev import InputEvent, ecodes
 from gateway.capture.devices import InputDeviceInfo
 from gateway.codes.keyboard import KeyEvent
 
+READ_BATCH = 64  # python-evdev reads at most 64 events per read()
+
 
 def input_events(keys: Iterable[KeyEvent], start: float | None = None) -> list[InputEvent]:
     """``emulate`` output as the kernel would timestamp it (spacing kept, starting now)."""
@@ -117,7 +119,9 @@ class KernelInputNode:
             os.read(self._r, 65536)
         if not self._queue:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        events, self._queue = self._queue, []
+        events, self._queue = self._queue[:READ_BATCH], self._queue[READ_BATCH:]
+        if self._queue:
+            os.write(self._w, b"!")  # still readable, as epoll would say
         return events
 
     def grab(self) -> None:

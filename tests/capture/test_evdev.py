@@ -3,6 +3,7 @@ grab logic, splitter and decoder; only the device node itself is a stand-in (tes
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
 
@@ -81,6 +82,21 @@ async def test_autorepeat_is_ignored_and_doubled_keys_without_release_are_counte
         node.emit(input_events(events))
         scan = await scans.next()
     assert scan.decoded.text == text
+
+
+async def test_a_stalled_consumer_pauses_reading_and_loses_nothing() -> None:
+    node = scanner_node()
+    texts = [SCAN_TEXT.replace("587E4QA11R", f"SERIAL{i:04}") for i in range(100)]
+    async with fast_hub([wedge()], input_backend=KernelInput(node), queue_size=1) as hub:
+        scans = Scans(hub)
+        await scans.until(ready)
+        for text in texts:
+            node.emit(input_events(emulate(text, "fr")))
+        await asyncio.sleep(0.3)
+        assert node.unread > 0  # the reader stopped taking events: the kernel buffers them
+        got = [await scans.next() for _ in texts]
+    assert [s.decoded.pack.serial for s in got if s.decoded.pack] == [t[-10:] for t in texts]
+    assert node.unread == 0
 
 
 async def test_syn_dropped_discards_the_partial_scan_with_a_problem() -> None:
