@@ -46,6 +46,11 @@ COMMANDS: tuple[Command, ...] = (
         "write a printable scanner calibration card (PDF or PNG)",
     ),
     Command(
+        "selftest",
+        "gateway.selftest.command",
+        "check scanners, NMVS link, MQTT and host; calibrate a scanner",
+    ),
+    Command(
         "install",
         "gateway.install.install_command",
         "install the gateway on this PC: venv under /opt, systemd unit, udev rules, config",

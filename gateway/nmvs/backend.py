@@ -129,6 +129,8 @@ class BulkResult:
     return_code: str
     description: str
     packs: tuple[BulkPackResult, ...] = field(default=())
+    server_time: datetime | None = None
+    notifications: tuple[Notification, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,15 @@ class _Reply:
     body: bytes
 
 
+def _http_date(headers: httpx.Headers) -> datetime | None:
+    """The server's clock from the HTTP ``Date`` header (for the self-test's clock check)."""
+    try:
+        when = email.utils.parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def _retry_after(response: _Reply) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
@@ -291,6 +300,8 @@ class ArvatoClient:
             return_code=answer.return_code,
             description=self._scrub(answer.description),
             packs=answer.bulk_packs,
+            server_time=answer.timestamp,
+            notifications=answer.notifications,
         )
 
     async def ping(self) -> PingResult:
@@ -308,7 +319,9 @@ class ArvatoClient:
             output = soap.parse_ping(response.body, "SinglePackPingResponse")
         except soap.MalformedAnswerError as exc:
             self._malformed("SinglePackPing", False, str(exc), response.status)
-        return PingResult(output=output, latency_ms=latency_ms, server_time=None)
+        return PingResult(
+            output=output, latency_ms=latency_ms, server_time=_http_date(response.headers)
+        )
 
     # --- one exchange ------------------------------------------------------------------------
 

@@ -1,0 +1,179 @@
+"""NMVS checks: client certificate expiry, reachability and TLS (``SinglePackPing``), round-trip
+latency against the 300 ms SLA, credentials, and the password / T&C notices.
+
+Credentials are checked with a G188 (bulk result) request for a transaction id that does not
+exist: the NMVS authenticates it first and then answers ``NMVS_FE_TX_02`` — no pack is touched,
+no alert can be raised. A wrong password costs one failed login, like any request would.
+Everything goes through the gateway's own :class:`~gateway.nmvs.arvato.ArvatoClient`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, ArvatoConfigError
+from gateway.nmvs.backend import BulkTicket, NmvsError, NmvsPermanentError, Notification
+from gateway.selftest.results import CheckResult, fail, ok, skipped, warning
+
+SLA_MS = 300.0
+CERTIFICATE_WARNING_DAYS = 30
+LATENCY_SAMPLES = 3  # pings after the first (which also pays for the TLS handshake)
+PROBE_TRX_ID = "SELFTEST-NO-SUCH-TRANSACTION-000"  # 32 characters, never issued by an NMVS
+CONFIG_FIX = "check the [nmvs] section of the configuration"
+_CREDENTIAL_FIXES = {
+    "NMVS_FE_AU_01": "the user or password is wrong: check nmvs.user_id, nmvs.client_login_id "
+    "and the password file; do not retry before fixing (the account locks after a few failures)",
+    "NMVS_FE_AU_06": "the user or password is wrong: check nmvs.user_id, nmvs.client_login_id "
+    "and the password file; do not retry before fixing (the account locks after a few failures)",
+    "NMVS_FE_AU_02": "the account is locked: ask your national verification organisation to "
+    "unlock it, then check the password file",
+    "NMVS_FE_AU_05": "the account is locked after failed logins: ask your national verification "
+    "organisation to unlock it, then check the password file",
+    "NMVS_FE_AU_11": "the password has expired (or is the initial one): change it in the NMVS "
+    "portal and update the password file",
+    "NMVS_FE_AU_23": "new terms and conditions were not accepted in time: accept them in the "
+    "NMVS portal",
+}
+_NOTICE_FIXES = {
+    "NMVS_NOTIFY_AU_01": "an old password is still in use: change it in the NMVS portal and "
+    "update the password file",
+    "NMVS_NOTIFY_AU_02": "change the password in the NMVS portal before it expires, then update "
+    "the password file",
+    "NMVS_NOTIFY_PMS_01": "accept the new terms and conditions in the NMVS portal before the "
+    "deadline, or the account is blocked",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NmvsReport:
+    results: list[CheckResult]
+    server_time: datetime | None  # the NMVS's clock, for the host clock check
+    time_source: str
+
+
+def check_certificate(config: ArvatoConfig, now: datetime) -> CheckResult:
+    name = "nmvs.certificate"
+    if not config.uses_tls:
+        return warning(
+            name,
+            f"{config.endpoint} is plain HTTP: no TLS, no client certificate",
+            "only a simulator is reached over plain HTTP: use the https:// URL of your NMVS",
+        )
+    try:
+        certificate = config.client_certificate()
+    except (ArvatoConfigError, OSError) as exc:
+        return fail(name, f"cannot read the client certificate: {exc}", CONFIG_FIX)
+    if certificate is None:
+        return warning(
+            name,
+            "no client certificate configured (nmvs.cert_file or nmvs.pkcs12_file)",
+            "if your NMVS requires one, install the certificate it issued and set nmvs.cert_file",
+        )
+    expires = certificate.not_valid_after_utc
+    days = (expires - now).total_seconds() / 86_400
+    detail = f"client certificate {certificate.subject.rfc4514_string()} expires {expires:%Y-%m-%d}"
+    renew = "request a new certificate from your NMVS and install it (nmvs.cert_file/key_file)"
+    if days < 0:
+        return fail(name, f"{detail}: EXPIRED {-days:.0f} days ago", renew)
+    if now < certificate.not_valid_before_utc:
+        return fail(
+            name,
+            f"{detail}, but is valid only from {certificate.not_valid_before_utc:%Y-%m-%d %H:%M}",
+            "check this PC's clock, or install the right certificate",
+        )
+    if days < CERTIFICATE_WARNING_DAYS:
+        return warning(name, f"{detail}: in {days:.0f} days", renew)
+    return ok(name, f"{detail} (in {days:.0f} days)")
+
+
+def _link_failure(exc: NmvsError, tls: bool) -> CheckResult:
+    text = str(exc)
+    if "TLS" in text or "certificate" in text:
+        return fail(
+            "nmvs.tls",
+            text,
+            "check nmvs.ca_file (the CA of the NMVS server) and the client certificate; "
+            "renew an expired certificate",
+        )
+    fix = (
+        "check the network, firewall and proxy, and nmvs.url"
+        if not isinstance(exc, NmvsPermanentError)
+        else CONFIG_FIX + " (nmvs.url)"
+    )
+    return fail("nmvs.reach", text, fix + (" (HTTPS port)" if tls else ""))
+
+
+async def check_link(client: ArvatoClient) -> tuple[list[CheckResult], datetime | None]:
+    """Reachability, TLS and latency from pings; the server's HTTP Date for the clock check."""
+    tls = client.config.uses_tls
+    try:
+        first = await client.ping()
+        samples = [(await client.ping()).latency_ms for _ in range(LATENCY_SAMPLES)]
+    except NmvsError as exc:
+        return [_link_failure(exc, tls)], None
+    results = [ok("nmvs.reach", f"{client.config.endpoint} answers the ping")]
+    if tls:
+        results.append(ok("nmvs.tls", "TLS handshake with our client certificate accepted"))
+    latency = statistics.median(samples)
+    detail = (
+        f"round trip {latency:.0f} ms (median of {LATENCY_SAMPLES} pings; first with "
+        f"connection set-up {first.latency_ms:.0f} ms), SLA {SLA_MS:.0f} ms"
+    )
+    if latency > SLA_MS:
+        results.append(
+            warning(
+                "nmvs.latency",
+                detail,
+                "a slow link makes the counter wait: check the internet connection (Wi-Fi, "
+                "4G backup, bandwidth used by other PCs)",
+            )
+        )
+    else:
+        results.append(ok("nmvs.latency", detail))
+    return results, first.server_time
+
+
+def _notices(notifications: tuple[Notification, ...]) -> CheckResult:
+    if not notifications:
+        return ok("nmvs.notices", "no password or terms-and-conditions notice")
+    detail = "; ".join(f"{n.code}: {n.description}" for n in notifications)
+    fixes = list(dict.fromkeys(_NOTICE_FIXES.get(n.code, "read the notice") for n in notifications))
+    return warning("nmvs.notices", detail, "; ".join(fixes))
+
+
+async def check_credentials(client: ArvatoClient) -> tuple[list[CheckResult], datetime | None]:
+    """Credentials (G188 for an unknown transaction: no pack touched) and the notices it carries."""
+    ticket = BulkTicket(PROBE_TRX_ID, "", "", "")
+    try:
+        answer = await client.bulk_result(ticket, client_trx_id=uuid.uuid4().hex)
+    except NmvsError as exc:
+        fix = _CREDENTIAL_FIXES.get(exc.return_code or "", CONFIG_FIX)
+        return [
+            fail("nmvs.credentials", str(exc), fix),
+            skipped("nmvs.notices", "not read: the NMVS did not accept the request"),
+        ], None
+    detail = f"user {client.config.user_id} accepted (probe answered {answer.return_code})"
+    return [ok("nmvs.credentials", detail), _notices(answer.notifications)], answer.server_time
+
+
+async def check_nmvs(config: ArvatoConfig, now: datetime) -> NmvsReport:
+    results = [check_certificate(config, now)]
+    try:
+        client = ArvatoClient(config)
+    except (ArvatoConfigError, OSError) as exc:
+        results.append(fail("nmvs.reach", f"cannot set up the NMVS client: {exc}", CONFIG_FIX))
+        return NmvsReport(results, None, "")
+    async with client:
+        link, date_header = await check_link(client)
+        results.extend(link)
+        if any(r.status.value == "fail" for r in link):
+            results.append(skipped("nmvs.credentials", "not tried: the NMVS cannot be reached"))
+            return NmvsReport(results, None, "")
+        credentials, timestamp = await check_credentials(client)
+        results.extend(credentials)
+    if timestamp is not None:
+        return NmvsReport(results, timestamp, "NMVS response timestamp")
+    return NmvsReport(results, date_header, "HTTP Date header")
