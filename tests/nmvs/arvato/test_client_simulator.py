@@ -222,6 +222,8 @@ async def test_ping(client: ArvatoClient) -> None:
     result = await client.ping()
     assert result.output == "nmvs-gateway ping"
     assert result.latency_ms > 0
+    assert result.server_time is not None  # from the HTTP Date header, for clock checks
+    assert abs(result.server_time - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 async def test_bulk_dispense_is_polled_until_ready(
@@ -236,6 +238,7 @@ async def test_bulk_dispense_is_polled_until_ready(
     await admin.post("/_sim/clock", json={"advance_seconds": 5})
     done = await client.bulk_result(ticket, client_trx_id=trx())
     assert done.ready
+    assert done.server_time is not None and done.notifications == ()
     assert [(p.serial, p.state, p.reasons, p.return_code) for p in done.packs] == [
         (s, "INACTIVE", ("SUPPLIED",), "NMVS_SUCCESS") for s in ("SN010", "SN011", "SN012")
     ]
