@@ -139,6 +139,8 @@ def install(
     umask = os.umask(0o022)
     try:
         return _install(target, source, build_venv, wheels, python)
+    except OSError as exc:
+        raise InstallError(_os_error(exc)) from None
     finally:
         os.umask(umask)
 
@@ -221,8 +223,9 @@ def _install_config(target: Target, report: Report) -> None:
     config = target.path(CONFIG)
     if config.exists():
         example = target.path(EXAMPLE_CONFIG).read_bytes()
-        state = "as shipped" if config.read_bytes() == example else "edited"
-        report.add("kept", f"{config} ({state}; the current example is {EXAMPLE_CONFIG})")
+        same = config.read_bytes() == example
+        state = "same as the example" if same else f"differs from the example {EXAMPLE_CONFIG}"
+        report.add("kept", f"{config} ({state})")
         return
     _install_file(target.path(EXAMPLE_CONFIG).read_bytes(), config, 0o644, report)
 
@@ -368,6 +371,11 @@ def run_system_steps(
             report.add("ran", shown)
 
 
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def _mode(path: Path) -> int:
     return path.stat().st_mode & 0o7777
 
@@ -378,6 +386,13 @@ def _mode(path: Path) -> int:
 def uninstall(target: Target, *, purge: bool = False) -> Report:
     if target.is_live and os.geteuid() != 0:
         raise InstallError("removing from / needs root: run it with sudo")
+    try:
+        return _uninstall(target, purge)
+    except OSError as exc:
+        raise InstallError(_os_error(exc)) from None
+
+
+def _uninstall(target: Target, purge: bool) -> Report:
     report = Report()
     if target.is_live:
         run_system_steps(BEFORE_UNINSTALL, report)
@@ -388,7 +403,7 @@ def uninstall(target: Target, *, purge: bool = False) -> Report:
         if shipped or purge:
             _remove(config, report)
         else:
-            report.add("kept", f"{config} (edited; --purge removes it)")
+            report.add("kept", f"{config} (differs from the example; --purge removes it)")
     for installed in FILES:
         _remove(target.path(installed.target), report)
     link = target.path(COMMAND_LINK)

@@ -116,7 +116,7 @@ def test_second_install_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFi
     out = install(tmp_path, capsys)
     assert manifest(tmp_path) == before
     assert actions(out) == {"unchanged", "kept", "skipped"}
-    assert f"kept       {under(tmp_path, CONFIG)} (as shipped;" in out
+    assert f"kept       {under(tmp_path, CONFIG)} (same as the example)" in out
 
 
 def test_install_repairs_a_changed_file_and_keeps_an_edited_config(
@@ -133,7 +133,7 @@ def test_install_repairs_a_changed_file_and_keeps_an_edited_config(
     assert unit.read_bytes() == (SOURCE / FILES[0].source).read_bytes()
     assert unit.stat().st_mode & 0o777 == 0o644
     assert config.read_text() == '[gateway]\nid = "counter-2"\n'
-    assert f"kept       {config} (edited; the current example is {EXAMPLE_CONFIG})" in out
+    assert f"kept       {config} (differs from the example {EXAMPLE_CONFIG})" in out
 
 
 def test_uninstall_removes_what_install_laid_down(
@@ -169,7 +169,7 @@ def test_uninstall_keeps_state_secrets_and_edited_config_unless_purge(
     secret.write_text("not-a-real-password\n")
     out = uninstall(tmp_path, capsys)
     assert config.is_file() and database.is_file() and secret.is_file()
-    assert f"kept       {config} (edited; --purge removes it)" in out
+    assert f"kept       {config} (differs from the example; --purge removes it)" in out
     assert "not-a-real-password" not in out
     assert not under(tmp_path, VENV.parent).exists()
     out = uninstall(tmp_path, capsys, "--purge")
@@ -191,6 +191,18 @@ def test_installing_from_an_incomplete_checkout_names_what_is_missing(
     )
     assert "systemd/nmvs-gateway.service" in err and "Traceback" not in err
     assert not (tmp_path / "root").exists()
+
+
+def test_a_root_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    assert main(["install", "--root", str(blocker), "--no-venv"]) == 1
+    assert capsys.readouterr().err == (
+        f"nmvs-gateway install: {blocker}/etc/nmvs-gateway: Not a directory\n"
+    )
+    assert main(["uninstall", "--root", str(blocker), "--purge"]) == 0  # nothing of ours there
 
 
 def test_standalone_installer_runs_with_the_standard_library_only(tmp_path: Path) -> None:
