@@ -24,6 +24,7 @@ Outcomes (see :mod:`gateway.nmvs.backend` for the error contract):
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ssl
 import time
@@ -427,8 +428,12 @@ class ArvatoClient:
         raise NmvsPermanentError(f"{where}: {problem}")
 
     async def _post(self, url: str, use_case: str, changes_state: bool, body: bytes) -> _Reply:
+        total = self._config.total_timeout
         try:
-            async with self._http.stream("POST", url, content=body) as response:
+            async with (
+                asyncio.timeout(total),
+                self._http.stream("POST", url, content=body) as response,
+            ):
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
@@ -440,6 +445,12 @@ class ArvatoClient:
                     chunks.append(chunk)
         except httpx.HTTPError as exc:
             self._transport_failure(use_case, exc)
+        except TimeoutError:
+            log.warning("nmvs.transport_error", use_case=use_case, error="total_timeout")
+            raise NmvsAmbiguousError(
+                f"{use_case}: no complete answer within total_timeout ({total} s); "
+                "it may have been processed"
+            ) from None
         return _Reply(response.status_code, response.headers, b"".join(chunks))
 
     def _transport_failure(self, use_case: str, exc: httpx.HTTPError) -> NoReturn:

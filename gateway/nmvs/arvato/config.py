@@ -69,6 +69,7 @@ class ArvatoConfig:
     read_timeout: float = 6.0
     write_timeout: float = 6.0
     pool_timeout: float = 1.0
+    total_timeout: float = 15.0  # a whole exchange, against servers that trickle bytes
     max_connections: int = 8
     tls_max_version: str = "1.2"  # see the module docstring
     software_name: str = "nmvs-gateway"
@@ -105,7 +106,13 @@ class ArvatoConfig:
             raise ArvatoConfigError(
                 "language", f"must be 3 letters (ISO 639-3), not {self.language!r}"
             )
-        for name in ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout"):
+        for name in (
+            "connect_timeout",
+            "read_timeout",
+            "write_timeout",
+            "pool_timeout",
+            "total_timeout",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value <= 120):
                 raise ArvatoConfigError(

@@ -4,7 +4,9 @@ stands in for the network here only; everything else runs against the simulator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -187,3 +189,20 @@ async def test_a_server_echoing_the_password_does_not_leak_it() -> None:
             await call(reply(500, body), Operation.VERIFY)
         assert password not in str(caught.value)
         assert password not in repr(logs)
+
+
+async def test_a_trickling_answer_hits_the_total_timeout() -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        for byte in answer():
+            await asyncio.sleep(0.05)
+            yield bytes([byte])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    config = replace(CONFIG, total_timeout=0.3)
+    async with ArvatoClient(config, transport=httpx.MockTransport(handler)) as arvato:
+        with pytest.raises(
+            NmvsAmbiguousError, match=r"no complete answer within total_timeout \(0.3 s\)"
+        ):
+            await arvato.execute(Operation.DISPENSE, PACK, client_trx_id=TRX)
