@@ -216,7 +216,7 @@ def list_hidraw(dev: str = "/dev", sys_class: str = "/sys/class/hidraw") -> list
     for path in sorted(glob.glob(os.path.join(dev, "hidraw*")), key=_natural):
         device_dir = os.path.join(sys_class, os.path.basename(path), "device")
         vendor, product, name = _hid_identity(os.path.join(device_dir, "uevent"))
-        descriptor = _read_bytes(os.path.join(device_dir, "report_descriptor"))
+        descriptor = hidraw_report_descriptor(path, sys_class)
         nodes.append(
             NodeInfo(
                 path,
@@ -229,6 +229,12 @@ def list_hidraw(dev: str = "/dev", sys_class: str = "/sys/class/hidraw") -> list
             )
         )
     return nodes
+
+
+def hidraw_report_descriptor(path: str, sys_class: str = "/sys/class/hidraw") -> bytes:
+    """The HID report descriptor behind a hidraw node (or a link to it); b"" when unknown."""
+    node = os.path.basename(os.path.realpath(path))
+    return _read_bytes(os.path.join(sys_class, node, "device", "report_descriptor"))
 
 
 def has_pos_usage_page(descriptor: bytes) -> bool:

@@ -14,7 +14,7 @@ import fcntl
 import os
 
 from gateway.capture.config import ScannerConfig
-from gateway.capture.devices import access_problem
+from gateway.capture.devices import access_problem, has_pos_usage_page, hidraw_report_descriptor
 from gateway.capture.framing import HIDPOS_LAYOUTS, HidPosAssembler
 from gateway.capture.pump import pump_frames
 from gateway.capture.runtime import CaptureError, DeviceMissing, ScannerRuntime, ScannerState
@@ -59,6 +59,13 @@ class HidPosSource:
                     rt.event(
                         "hidpos_enable_failed", error=f"feature report 254 refused: {exc.strerror}"
                     )
+            descriptor = hidraw_report_descriptor(path)
+            if descriptor and not has_pos_usage_page(descriptor):
+                rt.event(
+                    "not_hid_pos",
+                    error=f"{path} does not declare the bar-code scanner usage page (0x8C): "
+                    "switch the scanner to HID POS mode (README, Scanners) or use its keyboard node",
+                )
             rt.event("opened", ScannerState.READY)
             assembler = HidPosAssembler(
                 HIDPOS_LAYOUTS[config.hidpos_layout], config.gap_s, config.max_scan_bytes

@@ -22,6 +22,7 @@ from gateway.capture.devices import (
     KernelInput,
     access_problem,
     has_pos_usage_page,
+    hidraw_report_descriptor,
     key_bits,
     list_hidraw,
     select_device,
@@ -186,6 +187,19 @@ def test_list_hidraw_flags_pos_scanners(tmp_path: Path) -> None:
         ("hidraw0", 0x046D, 0xC31C, "Logitech USB Keyboard", False),
         ("hidraw1", 0x0C2E, 0x0B61, "Honeywell 1950g", True),
     ]
+
+
+def test_report_descriptor_through_a_stable_link(tmp_path: Path) -> None:
+    device = tmp_path / "sys" / "hidraw5" / "device"
+    device.mkdir(parents=True)
+    (device / "report_descriptor").write_bytes(POS_SCANNER)
+    (tmp_path / "hidraw5").touch()
+    (tmp_path / "hidpos-hidraw5").symlink_to(tmp_path / "hidraw5")
+    assert (
+        hidraw_report_descriptor(str(tmp_path / "hidpos-hidraw5"), str(tmp_path / "sys"))
+        == POS_SCANNER
+    )
+    assert hidraw_report_descriptor(str(tmp_path / "hidraw6"), str(tmp_path / "sys")) == b""
 
 
 def test_accessible_nodes_have_no_problem(tmp_path: Path) -> None:
