@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Callable
 
 from evdev import ecodes
 
@@ -54,9 +53,11 @@ class EvdevSource:
         self._claimed = claimed
 
     async def run(self, rt: ScannerRuntime) -> None:
+        match = self._config.match
+        assert match is not None  # evdev configs always have one (ScannerConfig.from_toml)
         info = select_device(self._config, self._backend.list(), self._claimed)
         if info is None:
-            raise DeviceMissing(f"no input device matches {self._config.match.text!r}")  # type: ignore[union-attr]
+            raise DeviceMissing(f"no input device matches {match.text!r}")
         if info.error is not None:
             raise CaptureError(access_problem(info.path, "evdev") or f"{info.path}: {info.error}")
         try:
@@ -82,7 +83,7 @@ class EvdevSource:
         deadline = rt.clock.monotonic() + self._config.grab_wait_ms / 1000
         waited = False
         while True:
-            held = _call(device.active_keys)
+            held = _active_keys(device)
             if not held:
                 try:
                     device.grab()
@@ -94,7 +95,7 @@ class EvdevSource:
                         ) from None
                     _raise_if_gone(exc, device)
                     raise
-                held = _call(device.active_keys)
+                held = _active_keys(device)
                 if not held:
                     return
                 # a key went down in the race window: release so the desktop sees its key-up
@@ -115,18 +116,17 @@ class EvdevSource:
             await asyncio.sleep(GRAB_RETRY_S)
 
 
-def _call(read: Callable[[], list[int]]) -> list[int]:
+def _active_keys(device: EvdevDevice) -> list[int]:
     try:
-        return list(read())
+        return list(device.active_keys())
     except OSError as exc:
-        _raise_if_gone(exc, None)
+        _raise_if_gone(exc, device)
         raise
 
 
-def _raise_if_gone(exc: OSError, device: EvdevDevice | None) -> None:
+def _raise_if_gone(exc: OSError, device: EvdevDevice) -> None:
     if exc.errno in GONE:
-        where = device.path if device is not None else "the device"
-        raise DeviceLost(f"{where} was removed ({exc.strerror})") from None
+        raise DeviceLost(f"{device.path} was removed ({exc.strerror})") from None
 
 
 class EvdevReader:
