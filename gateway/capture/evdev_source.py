@@ -161,6 +161,7 @@ class EvdevReader:
                 if self._paused and self._failure is None:
                     self._paused = False
                     loop.add_reader(fd, self._on_readable)
+                    self._arm_gap_timer(self._gap_s)  # a scan may end by silence alone
                 if isinstance(self._failure, OSError):
                     await self._device_lost(self._failure)
                 if self._failure is not None:
