@@ -9,7 +9,10 @@ enumerates **every** segmentation that satisfies all the constraints — each AI
 length from biip's GS1 AI table (all 500+ AIs, so a run-together non-FMD element such as
 ``91…`` is considered too), GS1 set 82, the GTIN check digit, a valid ``YYMMDD`` date, AIs 01,
 17, 10 and 21 exactly once and at most one NHRN (710–717). Exactly one valid split is accepted
-with a ``GS_MISSING`` warning; more than one is refused. The search is a memoised count over
+with a ``GS_MISSING`` warning; more than one is refused. A literal reading that is valid is
+taken as is: scanners drop every GS or none, and a valid literal reading already holds 10 and 21
+as separate elements, so at least one GS arrived (re-splitting it would refuse good codes whose
+serial happens to contain ``91…`` or ``711…``). The search is a memoised count over
 (position, FMD fields seen), capped at two solutions and at :data:`MAX_STEPS` element checks.
 
 biip still provides the AI dictionary (formats, predefined lengths) and the GS1 check digit.
