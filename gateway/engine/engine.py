@@ -72,7 +72,6 @@ from gateway.nmvs.backend import (
     UNDO_OF,
     NmvsAmbiguousError,
     NmvsBackend,
-    NmvsError,
     NmvsInvalidRequestError,
     NmvsNotSentError,
     NmvsPermanentError,
@@ -607,18 +606,12 @@ class Engine:
             return failures
         try:
             ping = await self._backend.ping()
-        except NmvsError as exc:
+        except Exception as exc:  # NmvsError, or a client bug: both mean "not reachable yet"
             log.info("NMVS still unreachable: %s", exc)
             return failures + 1
         self._link_up(ping.latency_ms)
         now = self._clock()
-        await self._write(
-            lambda conn: conn.execute(
-                """UPDATE transactions SET next_attempt_at = ?
-                   WHERE status = 'queued' AND last_error LIKE 'not_sent:%'""",
-                (now,),
-            )
-        )
+        await self._write(partial(db.release_not_sent, now=now))
         return 0
 
     async def _wait_stop(self) -> None:

@@ -432,6 +432,15 @@ def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.
     return rows
 
 
+def release_not_sent(conn: sqlite3.Connection, now: float) -> None:
+    """The link is back: transactions held back because they could not be sent are due now."""
+    conn.execute(
+        """UPDATE transactions SET next_attempt_at = ?
+           WHERE status = 'queued' AND last_error LIKE 'not_sent:%'""",
+        (now,),
+    )
+
+
 def next_due_at(conn: sqlite3.Connection) -> float | None:
     row = conn.execute(
         """SELECT min(next_attempt_at) FROM transactions

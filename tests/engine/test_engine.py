@@ -423,3 +423,17 @@ async def test_operator_error_pauses_sending_until_resumed(rig: Rig) -> None:
         ("G120", "NMVS_SUCCESS")
     ]
     assert await rig.alerts() == []
+
+
+async def test_a_failing_request_does_not_undo_the_others_committed_with_it(rig: Rig) -> None:
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        await run(engine, Request(V, rig.packs[34], id="taken"))
+        results = await asyncio.gather(
+            *(engine.submit(Request(V, rig.packs[35 + i], id=f"ok{i}")) for i in range(5)),
+            engine.submit(Request(D, rig.packs[40], id="taken")),
+            return_exceptions=True,
+        )
+        assert isinstance(results[-1], RequestConflictError)
+        for i in range(5):
+            assert (await wait_final(engine, f"ok{i}")).outcome is Outcome.DONE
+        assert await engine.get("taken") is not None
