@@ -41,7 +41,14 @@ from gateway.nmvs.backend import (
     Operation,
 )
 from gateway.simulator.faults import parse_faults
-from gateway.simulator.market import BatchSpec, MarketData, ProductSpec, UserSpec
+from gateway.simulator.market import (
+    BatchSpec,
+    Market,
+    MarketData,
+    MarketRules,
+    ProductSpec,
+    UserSpec,
+)
 from gateway.simulator.server import RunningSimulator, running_simulator
 from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, Pki
 
@@ -64,6 +71,8 @@ def market() -> MarketData:
             UserSpec("PHARMA01", "SITE0002", OTHER_PASSWORD),
             UserSpec("PHARMA01", "SITE0003", PASSWORD, password_expires_in_days=5),
             UserSpec("PHARMA01", "SITE0004", PASSWORD, password_expired=True),
+            UserSpec("PHARMA01", "SITE0005", PASSWORD, terms_to_accept_in_days=7),
+            UserSpec("PHARMA01", "SITE0006", PASSWORD, terms_blocked=True),
         ),
         products=(
             ProductSpec(
@@ -245,6 +254,26 @@ async def test_bulk_dispense_is_polled_until_ready(
     assert (await sim_pack(admin, "SN011"))["state"] == "INACTIVE"
 
 
+async def test_bulk_with_failures_reports_each_pack(
+    client: ArvatoClient, admin: httpx.AsyncClient
+) -> None:
+    await client.execute(Operation.DISPENSE, pack("SN013"), client_trx_id=trx())
+    ticket = await client.submit_bulk(
+        Operation.DISPENSE, [pack("SN013"), pack("SN014")], client_trx_id=trx()
+    )
+    await admin.post("/_sim/clock", json={"advance_seconds": 5})
+    partial = await client.bulk_result(ticket, client_trx_id=trx())
+    assert partial.return_code == "NMVS_NC_PCK_24"
+    assert [(p.serial, p.return_code) for p in partial.packs] == [
+        ("SN013", "NMVS_NC_PCK_23"),
+        ("SN014", "NMVS_SUCCESS"),
+    ]
+    none = await client.submit_bulk(Operation.DISPENSE, [pack("NOPE1")], client_trx_id=trx())
+    await admin.post("/_sim/clock", json={"advance_seconds": 5})
+    failed = await client.bulk_result(none, client_trx_id=trx())
+    assert (failed.ready, failed.return_code) == (True, "NMVS_NC_PCK_17")
+
+
 async def test_bulk_verify(client: ArvatoClient, admin: httpx.AsyncClient) -> None:
     ticket = await client.submit_bulk(Operation.VERIFY, [pack("SN020")], client_trx_id=trx())
     await admin.post("/_sim/clock", json={"advance_seconds": 5})
@@ -378,11 +407,24 @@ async def test_password_expiry_notification_is_surfaced(pki: Pki, sim: RunningSi
     )
 
 
-async def test_expired_password_is_permanent(pki: Pki, sim: RunningSimulator) -> None:
-    async with ArvatoClient(client_config(pki, sim.single_url, user_id="SITE0004")) as arvato:
+async def test_new_terms_notification_is_surfaced(pki: Pki, sim: RunningSimulator) -> None:
+    async with ArvatoClient(client_config(pki, sim.single_url, user_id="SITE0005")) as arvato:
+        result = await arvato.execute(Operation.DISPENSE, pack(), client_trx_id=trx())
+    assert result.success
+    assert [n.code for n in result.notifications] == ["NMVS_NOTIFY_PMS_01"]
+
+
+@pytest.mark.parametrize(
+    ("user_id", "code"), [("SITE0004", "NMVS_FE_AU_11"), ("SITE0006", "NMVS_FE_AU_23")]
+)
+async def test_expired_password_and_unaccepted_terms_are_permanent(
+    pki: Pki, sim: RunningSimulator, user_id: str, code: str
+) -> None:
+    async with ArvatoClient(client_config(pki, sim.single_url, user_id=user_id)) as arvato:
         with pytest.raises(NmvsPermanentError) as caught:
             await arvato.execute(Operation.VERIFY, pack(), client_trx_id=trx())
-    assert caught.value.return_code == "NMVS_FE_AU_11"
+        assert caught.value.return_code == code
+        assert arvato.halted_by is None  # only bad credentials stop all sending
 
 
 async def test_bad_password_stops_sending_until_reconfigured(
@@ -418,15 +460,16 @@ async def test_locked_account_is_permanent(pki: Pki, sim: RunningSimulator) -> N
     assert caught.value.return_code == "NMVS_FE_AU_05"
 
 
-class UnqualifyingTransport(httpx.AsyncBaseTransport):
-    """Forwards to the real server after dropping the namespace of the ``sn`` attribute —
-    the classic lxml mistake — so the simulator answers a schema error."""
+class MangledTransport(httpx.AsyncBaseTransport):
+    """Forwards to the real server after replacing ``old`` by ``new`` in the request body, to
+    make the simulator answer a schema or XML error (our builder cannot produce one)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, old: bytes, new: bytes) -> None:
         self._inner = inner
+        self._old, self._new = old, new
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.content.replace(b"urn1:sn=", b"sn=")
+        body = request.content.replace(self._old, self._new)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
         mangled = httpx.Request(request.method, request.url, headers=headers, content=body)
         return await self._inner.handle_async_request(mangled)
@@ -435,13 +478,34 @@ class UnqualifyingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def test_schema_error_is_permanent(pki: Pki, sim: RunningSimulator) -> None:
+@pytest.mark.parametrize(
+    ("mangle", "code"),
+    [
+        ((b"urn1:sn=", b"sn="), "NMVS_TE_XM_02"),  # the classic unqualified attribute
+        ((b"</soap:Envelope>", b"</soap:Envel"), "NMVS_TE_XM_01"),  # not well-formed
+    ],
+)
+async def test_schema_and_xml_errors_are_permanent(
+    pki: Pki, sim: RunningSimulator, mangle: tuple[bytes, bytes], code: str
+) -> None:
     config = client_config(pki, sim.single_url)
     inner = httpx.AsyncHTTPTransport(verify=config.ssl_context())
-    async with ArvatoClient(config, transport=UnqualifyingTransport(inner)) as arvato:
+    async with ArvatoClient(config, transport=MangledTransport(inner, *mangle)) as arvato:
         with pytest.raises(NmvsPermanentError) as caught:
             await arvato.execute(Operation.DISPENSE, pack(), client_trx_id=trx())
-    assert caught.value.return_code == "NMVS_TE_XM_02"
+    assert caught.value.return_code == code
+
+
+async def test_twin_market_answers_pck_30_without_alert(pki: Pki) -> None:
+    twin = Market(market(), rules=MarketRules(batch_inactive_set="twin"))
+    async with (
+        running_simulator(twin, tls=server_context(pki)) as running,
+        ArvatoClient(client_config(pki, running.single_url)) as arvato,
+    ):
+        result = await arvato.execute(
+            Operation.DISPENSE, pack("X1", batch="OLD1", expiry=PAST), client_trx_id=trx()
+        )
+    assert (result.return_code, result.alert, result.hub_code) == ("NMVS_NC_PCK_30", False, None)
 
 
 # --- injected faults -------------------------------------------------------------------------
