@@ -97,6 +97,8 @@ def test_secrets_never_appear_in_text(pki: Pki) -> None:
         assert PASSWORD not in text
         assert KEY_PASSPHRASE not in text
     assert repr(config.password) == "Secret('***')"
+    p12 = ArvatoConfig.from_mapping(p12_table(pki, P12_PASSWORD))
+    assert P12_PASSWORD not in repr(p12) + str(p12)
 
 
 def test_pem_certificate_and_plain_key(pki: Pki) -> None:
