@@ -18,7 +18,6 @@ from gateway.mqtt.contract import Topics
 from gateway.selftest.results import CheckResult, fail, ok, warning
 
 ROUND_TRIP_TIMEOUT_S = 5.0
-STATUS_WAIT_S = 1.0  # a retained message arrives right after the subscription, or not at all
 
 
 async def check_mqtt(
@@ -47,9 +46,7 @@ async def check_mqtt(
             ]
             await client.subscribe(topics.status, qos=1)
             await client.subscribe(private, qos=1)
-            results.append(await _round_trip(client, private, wait_s))
-            results.append(await _status(client, topics.status))
-            return results
+            return results + await _exchange(client, private, topics.status, wait_s)
     except aiomqtt.MqttCodeError as exc:
         return [
             fail(
@@ -69,35 +66,42 @@ async def check_mqtt(
         ]
 
 
-async def _round_trip(client: aiomqtt.Client, topic: str, wait_s: float) -> CheckResult:
+async def _exchange(
+    client: aiomqtt.Client, private: str, status_topic: str, wait_s: float
+) -> list[CheckResult]:
+    """Publish a token on ``private`` and read until it comes back; the retained status, if
+    any, arrives before it (the broker sends it on subscription)."""
     token = secrets.token_hex(8).encode()
-    await client.publish(topic, token, qos=1)
+    await client.publish(private, token, qos=1)
+    status: CheckResult | None = None
+    echoed = False
     try:
         async with asyncio.timeout(wait_s):
             async for message in client.messages:
-                if str(message.topic) == topic and message.payload == token:
-                    return ok("mqtt.round-trip", f"published and received back on {topic}")
+                topic = str(message.topic)
+                if topic == status_topic and message.retain:
+                    status = _status_result(message.payload)
+                elif topic == private and message.payload == token:
+                    echoed = True
+                    break
     except TimeoutError:
         pass
-    return fail(
-        "mqtt.round-trip",
-        f"a message published on {topic} did not come back within {wait_s:.0f} s",
-        "the broker's ACL must let the gateway's user read and write its base topic "
-        "(topic readwrite <base>/#)",
+    round_trip = (
+        ok("mqtt.round-trip", f"published and received back on {private}")
+        if echoed
+        else fail(
+            "mqtt.round-trip",
+            f"a message published on {private} did not come back within {wait_s:.0f} s",
+            "the broker's ACL must let the gateway's user read and write its base topic "
+            "(topic readwrite <base>/#)",
+        )
     )
+    return [round_trip, status or _no_status(status_topic)]
 
 
-async def _status(client: aiomqtt.Client, topic: str) -> CheckResult:
-    name = "mqtt.status"
-    try:
-        async with asyncio.timeout(STATUS_WAIT_S):
-            async for message in client.messages:
-                if str(message.topic) == topic and message.retain:
-                    return _status_result(message.payload)
-    except TimeoutError:
-        pass
+def _no_status(topic: str) -> CheckResult:
     return warning(
-        name,
+        "mqtt.status",
         f"no retained status on {topic}: the gateway daemon has never connected to this broker",
         "start the gateway (systemctl start nmvs-gateway)",
     )
