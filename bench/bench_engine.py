@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sqlite3
 import statistics
@@ -194,7 +195,9 @@ async def drain(
         async with running_simulator(market, plain_http=True, port=port):
             started = time.perf_counter()
             while (await engine.health()).queue_depth:
-                await engine.wait_events()
+                with contextlib.suppress(TimeoutError):  # look at most every 0.2 s
+                    await asyncio.wait_for(engine.wait_events(), 0.2)
+                await asyncio.sleep(0.2)
             rate = len(packs) / (time.perf_counter() - started)
         alerts = len(market.state.alerts)
     await client.aclose()

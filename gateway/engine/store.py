@@ -75,7 +75,12 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     CREATE INDEX trx_pack ON transactions(pack_key, seq);
-    CREATE INDEX trx_open ON transactions(status, next_attempt_at) WHERE status IN ('queued', 'sending');
+    CREATE INDEX trx_queue ON transactions(seq, next_attempt_at)
+        WHERE status = 'queued' AND collapsed_into IS NULL;
+    CREATE INDEX trx_due ON transactions(next_attempt_at)
+        WHERE status = 'queued' AND collapsed_into IS NULL;
+    CREATE INDEX trx_open ON transactions(accepted_at)
+        WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL;
     CREATE INDEX trx_followers ON transactions(collapsed_into) WHERE collapsed_into IS NOT NULL;
     CREATE TABLE attempts(
         id INTEGER PRIMARY KEY,
@@ -541,10 +546,14 @@ def prune_events(conn: sqlite3.Connection, before: float) -> None:
 def queue_summary(conn: sqlite3.Connection) -> tuple[int, int, float | None]:
     """(open transactions, of which reconciling, acceptance time of the oldest)."""
     row = conn.execute(
-        """SELECT count(*), coalesce(sum(reconcile), 0), min(accepted_at) FROM transactions
+        """SELECT count(*), min(accepted_at) FROM transactions
            WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL"""
     ).fetchone()
-    return int(row[0]), int(row[1]), None if row[2] is None else float(row[2])
+    reconciling = conn.execute(
+        """SELECT count(*) FROM transactions
+           WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL AND reconcile = 1"""
+    ).fetchone()[0]
+    return int(row[0]), int(reconciling), None if row[1] is None else float(row[1])
 
 
 def prevented_since(conn: sqlite3.Connection, since: float) -> dict[str, int]:
