@@ -1,5 +1,6 @@
 """A real mosquitto broker for the tests: started on a free loopback port with a temporary
 configuration (persistence off), optionally with TLS (trustme certificates) and a password file.
+The launcher itself is production code (``gateway/demo/mosquitto.py``, also used by the demo).
 
 Used by ``tests/mqtt`` and ``tests/daemon`` (and anyone else who needs a broker) through the
 fixtures in ``tests/mqtt/conftest.py`` or directly with :func:`start_mosquitto`.
@@ -9,16 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,91 +22,10 @@ import trustme
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-
-
-def find_binary(name: str, *candidates: str) -> str:
-    for candidate in (name, *candidates):
-        found = shutil.which(candidate)
-        if found:
-            return found
-    raise RuntimeError(
-        f"{name} not found on PATH or in /usr/sbin: install the Debian package 'mosquitto' "
-        "(.ci/setup does it)"
-    )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class BrokerTls:
-    """Certificates for a TLS listener: a CA, the server certificate and one client identity."""
-
-    ca_file: Path
-    client_cert_file: Path
-    client_key_file: Path
-
-
-@dataclass
-class Broker:
-    host: str
-    port: int
-    conf_path: Path
-    log_path: Path
-    tls: BrokerTls | None = None
-    username: str | None = None
-    password: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        scheme = "mqtts" if self.tls else "mqtt"
-        return f"{scheme}://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        binary = find_binary("mosquitto", *MOSQUITTO_CANDIDATES)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [binary, "-c", str(self.conf_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"mosquitto exited with {self.process.returncode} at start:\n"
-                    + self.log_path.read_text(errors="replace")
-                )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not accept connections on port {self.port}")
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+from gateway.demo.mosquitto import Broker, BrokerTls
+from gateway.demo.mosquitto import find_binary as find_binary  # re-exported for the tests
+from gateway.demo.mosquitto import free_port as free_port
+from gateway.demo.mosquitto import start_mosquitto as start_private_mosquitto
 
 
 def start_mosquitto(
@@ -124,18 +37,7 @@ def start_mosquitto(
 ) -> Broker:
     """Write a configuration into ``directory`` and start mosquitto with it (caller stops it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    lines = [
-        f"listener {port} 127.0.0.1",
-        "persistence false",
-        # Started as root, mosquitto would switch to user "mosquitto" and lose our temp files.
-        f"user {getpass.getuser()}",
-        "log_dest stdout",
-        "log_type error",
-        "log_type warning",
-        "max_queued_messages 100000",
-        "max_inflight_messages 0",
-    ]
+    lines: list[str] = []
     broker_tls = None
     if tls is not None:
         server = tls.issue_cert("127.0.0.1", "localhost")
@@ -157,32 +59,9 @@ def start_mosquitto(
             "require_certificate false",
         ]
         broker_tls = BrokerTls(ca_file, client_cert, client_key)
-    if username is not None:
-        assert password is not None
-        passwd = directory / "passwd"
-        passwd.touch(mode=0o600)
-        subprocess.run(
-            [find_binary("mosquitto_passwd"), "-b", str(passwd), username, password],
-            check=True,
-            capture_output=True,
-        )
-        lines += [f"password_file {passwd}", "allow_anonymous false"]
-    else:
-        lines.append("allow_anonymous true")
-    conf = directory / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    os.chmod(conf, 0o600)
-    broker = Broker(
-        "127.0.0.1",
-        port,
-        conf,
-        directory / "mosquitto.log",
-        tls=broker_tls,
-        username=username,
-        password=password,
+    return start_private_mosquitto(
+        directory, listener_lines=lines, tls=broker_tls, username=username, password=password
     )
-    broker.start()
-    return broker
 
 
 @pytest.fixture

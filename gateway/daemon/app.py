@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from gateway import __version__
+from gateway.capture.devices import InputBackend
 from gateway.capture.hub import ScannerHub
 from gateway.capture.scan import CapturedScan
 from gateway.codes.pack import PackIdentifier
@@ -124,7 +125,12 @@ class Gateway:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def run_engine(self, stop: asyncio.Event, backend: NmvsBackend | None = None) -> None:
+    async def run_engine(
+        self,
+        stop: asyncio.Event,
+        backend: NmvsBackend | None = None,
+        input_backend: InputBackend | None = None,
+    ) -> None:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             if backend is None:
@@ -135,7 +141,9 @@ class Gateway:
                 Engine.open(config.gateway.state_dir, backend, config.engine)
             )
             if config.scanners:
-                self.hub = await stack.enter_async_context(ScannerHub(config.scanners))
+                self.hub = await stack.enter_async_context(
+                    ScannerHub(config.scanners, input_backend=input_backend)
+                )
             self.engine = engine
             self.relay = relay = Relay(engine, self.bridge, self.topics, self.routes)
             keep = self.supervisor.keep
@@ -351,13 +359,17 @@ async def serve(
     notifier: Notifier,
     *,
     backend: NmvsBackend | None = None,
+    input_backend: InputBackend | None = None,
 ) -> None:
-    """Run the daemon until ``stop`` is set; fatal errors propagate (in an ``ExceptionGroup``)."""
+    """Run the daemon until ``stop`` is set; fatal errors propagate (in an ``ExceptionGroup``).
+
+    ``input_backend`` replaces ``/dev/input`` for evdev scanners (the demo's virtual scanners).
+    """
     gateway = Gateway(config, notifier)
     async with asyncio.TaskGroup() as group:
         mqtt = group.create_task(gateway.supervisor.keep("mqtt", gateway.bridge.run))
         try:
-            await gateway.run_engine(stop, backend)
+            await gateway.run_engine(stop, backend, input_backend)
         finally:
             await gateway.bridge.shutdown()
             mqtt.cancel()
