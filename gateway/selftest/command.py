@@ -66,6 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.daemon.config import ConfigError, load_config
+    from gateway.daemon.logs import configure_logging
     from gateway.selftest import results
 
     path: Path = args.config or default_config_path()
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         found = [results.fail("config", str(exc), "correct the configuration file and run again")]
         _print(found, args.json)
         return results.exit_code(found)
+    # the checks' own results are the report: only errors of the parts they drive are logged
+    configure_logging("error", "console", config.secrets, sys.stderr)
     scanner = None
     if args.calibrate:
         scanner = next((s for s in config.scanners if s.id == args.calibrate), None)
