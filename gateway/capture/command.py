@@ -64,7 +64,8 @@ def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
     )
 
     inputs = KernelInput().list()
-    taken: dict[str, str] = {}
+    taken: dict[str, str] = {}  # device node → scanner id
+    rules: dict[str, str] = {}  # device node → the configured rule that takes it
     claimed: set[str] = set()
     scanners = []
     for config in configs:
@@ -76,6 +77,7 @@ def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
                 claimed.add(found.path)
                 entry["device"] = found.path
                 taken[found.path] = config.id
+                rules[found.path] = f"match = {config.match.text!r}"
             else:
                 entry["problem"] = f"no input device matches {config.match.text!r} (unplugged?)"
         else:
@@ -84,6 +86,7 @@ def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
             if os.path.exists(real):
                 entry["device"] = real
                 taken[real] = config.id
+                rules[real] = f"path = {config.path!r}"
                 problem = access_problem(real, "serial" if config.kind is Kind.SERIAL else "hidraw")
                 if problem:
                     entry["problem"] = problem
@@ -103,6 +106,7 @@ def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
             "looks_like_scanner": reason is not None,
             "why": reason,
             "scanner_id": taken.get(info.path),
+            "rule": rules.get(info.path),
             "problem": access_problem(info.path, "evdev"),
         }
         if row["problem"] is None and (reason is not None or info.path in taken):
@@ -121,6 +125,7 @@ def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
                 "links": list(node.links),
                 "hid_pos": node.hid_pos,
                 "scanner_id": taken.get(node.path),
+                "rule": rules.get(node.path),
                 "problem": access_problem(node.path, node.kind),
             }
         )
@@ -156,7 +161,7 @@ def grab_test(path: str) -> str:
 
 def _input_action(row: dict[str, Any], reason: str | None) -> str:
     if row["scanner_id"]:
-        return f"read as scanner {row['scanner_id']!r} (exclusive grab)"
+        return f"read as scanner {row['scanner_id']!r} ({row['rule']}; exclusive grab)"
     if reason is not None:
         return f'looks like a scanner ({reason}): not configured; add [[scanner]] kind = "evdev", match = "{row["vidpid"]}"'
     return "ignored (not a scanner; never grabbed)"
@@ -202,7 +207,11 @@ def render(report: dict[str, Any]) -> str:
     )
     for node in report["nodes"]:
         kind = "HID POS scanner" if node["hid_pos"] else node["kind"]
-        use = f"read as scanner {node['scanner_id']!r}" if node["scanner_id"] else "not configured"
+        use = (
+            f"read as scanner {node['scanner_id']!r} ({node['rule']})"
+            if node["scanner_id"]
+            else "not configured"
+        )
         lines.append(f"  {node['path']}  {node['vidpid']}  {node['name']!r}  {kind}: {use}")
         for link in node["links"]:
             lines.append(f"      link: {link}")

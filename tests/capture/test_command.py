@@ -135,3 +135,48 @@ def test_missing_configuration_file(tmp_path: Path) -> None:
         2,
         f"{tmp_path / 'nope.toml'}: No such file or directory\n",
     )
+
+
+def test_text_rendering_of_a_busy_box() -> None:
+    from gateway.capture.command import render
+
+    report = {
+        "scanners": [{"id": "counter-1-b", "kind": "evdev", "device": "/dev/input/event7"}],
+        "input": [
+            {
+                "path": "/dev/input/event7",
+                "vidpid": "0c2e:0b61",
+                "name": "Honeywell 1950g",
+                "links": [],
+                "action": "read as scanner 'counter-1-b' (match = '0c2e:0b61'; exclusive grab)",
+                "grab": "busy: another process holds the grab (the running gateway, or evtest --grab)",
+                "problem": None,
+            },
+        ],
+        "nodes": [
+            {
+                "path": "/dev/ttyACM0",
+                "kind": "serial",
+                "name": "FM430",
+                "vidpid": "1eab:8306",
+                "links": ["/dev/serial/by-id/usb-Newland_FM430-if00"],
+                "hid_pos": False,
+                "scanner_id": "counter-1-a",
+                "rule": "path = '/dev/serial/by-id/usb-Newland_FM430-if00'",
+                "problem": None,
+            },
+        ],
+        "notes": [],
+    }
+    assert render(report).splitlines() == [
+        "Configured scanners:",
+        "  counter-1-b (evdev): /dev/input/event7",
+        "Input devices:",
+        "  /dev/input/event7  0c2e:0b61  'Honeywell 1950g'",
+        "      read as scanner 'counter-1-b' (match = '0c2e:0b61'; exclusive grab)",
+        "      grab: busy: another process holds the grab (the running gateway, or evtest --grab)",
+        "Serial and hidraw devices:",
+        "  /dev/ttyACM0  1eab:8306  'FM430'  serial: read as scanner 'counter-1-a' "
+        "(path = '/dev/serial/by-id/usb-Newland_FM430-if00')",
+        "      link: /dev/serial/by-id/usb-Newland_FM430-if00",
+    ]
