@@ -2,8 +2,9 @@
 
 Cases: GS1 text with AIM id; GS1 text whose separators were dropped (the split enumeration);
 an IFA PPN code; key events of one scan split and decoded under a fixed layout (us, fr); layout
-``auto`` (every one of the 29 layouts tried); and a wrong fixed layout (the failure path, which
-also tries the other layouts to name the right one). The baseline, run in the same process on
+``auto`` (every one of the 29 layouts tried); a wrong fixed layout (the failure path, which
+also tries the other layouts to name the right one); and ``decode_keys`` alone on a trace
+split beforehand (the decoder's share, without the event splitting). The baseline, run in the same process on
 the same text, is ``biip.parse`` alone (which neither validates the FMD rules nor enumerates
 splits). Measured with wall time and with the thread's CPU time (which leaves out the time the
 process was not scheduled: on a loaded machine wall p99 is mostly other processes). Run:
@@ -72,6 +73,20 @@ def _key_decoder(
     return run
 
 
+def _trace_decoder(events: list[KeyEvent], layout: str) -> Callable[[], object]:
+    """decode_keys alone, on a trace split beforehand: the decoder's share of a key scan."""
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout=layout))
+    splitter = ScanSplitter(settings.keyboard)
+    (trace,) = [t for t in map(splitter.feed, events) if t is not None]
+
+    def run() -> object:
+        scan = decode_keys(trace, settings)
+        assert scan.ok, scan.problems
+        return scan
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5_000)
@@ -87,6 +102,8 @@ def main() -> None:
         ("keys us, layout auto", GS1, _key_decoder(us_events, "auto")),
         ("keys fr, layout auto", GS1, _key_decoder(fr_events, "auto")),
         ("keys fr read as de (error path)", GS1, _key_decoder(fr_events, "de", expect_ok=False)),
+        ("decode_keys only, fr", GS1, _trace_decoder(fr_events, "fr")),
+        ("decode_keys only, fr, layout auto", GS1, _trace_decoder(fr_events, "auto")),
     ]
     print(f"{len(GS1)}-character GS1 pack; load average {os.getloadavg()[0]:.2f}")
     for clock_name, clock in (("wall", time.perf_counter_ns), ("thread CPU", time.thread_time_ns)):
