@@ -253,18 +253,7 @@ def diagnose_text(scanner_id: str, text: str) -> Calibration:
             continue
         sep = found["sep"]
         gs: GsStyle = "control" if sep == GS else "substitute" if sep else "dropped"
-        return Calibration(
-            scanner_id,
-            wedge=False,
-            matched=True,
-            received=text,
-            gs=gs,
-            gs_substitute=sep if gs == "substitute" else None,
-            aim=found["aim"] is not None,
-            prefix=found["prefix"],
-            suffix=found["suffix"],
-            case=case,
-        )
+        return _matched(scanner_id, False, text, found, case, gs)
     return Calibration(scanner_id, wedge=False, matched=False, received=text)
 
 
@@ -320,23 +309,43 @@ def _from_keys(
             None,
         )
     )
-    return Calibration(
+    return _matched(
         scanner_id,
-        wedge=True,
-        matched=True,
-        received=typed[shown_layout],
+        True,
+        typed[shown_layout],
+        found,
+        case,
+        gs,
         layout=chosen,
         layouts=candidates,
         equivalent=len(classes) == 1,
-        gs=gs,
         gs_key=gs_key,
-        gs_substitute=sep if gs == "substitute" else None,
+        enter_suffix=trace.ended_by == "suffix",
+        caps_lock_style=any(s.modifiers & Modifier.CAPS_LOCK for s in trace.strokes),
+    )
+
+
+def _matched(
+    scanner_id: str,
+    wedge: bool,
+    received: str,
+    found: re.Match[str],
+    case: CaseMode,
+    gs: GsStyle,
+    **wedge_findings: Any,
+) -> Calibration:
+    return Calibration(
+        scanner_id,
+        wedge=wedge,
+        matched=True,
+        received=received,
+        gs=gs,
+        gs_substitute=found["sep"] if gs == "substitute" else None,
         aim=found["aim"] is not None,
         prefix=found["prefix"],
         suffix=found["suffix"],
-        enter_suffix=trace.ended_by == "suffix",
         case=case,
-        caps_lock_style=any(s.modifiers & Modifier.CAPS_LOCK for s in trace.strokes),
+        **wedge_findings,
     )
 
 

@@ -3,7 +3,6 @@ real mosquitto (shared with the MQTT and daemon tests) and the NMVS simulator ov
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,8 +16,9 @@ from gateway.simulator.server import RunningSimulator, running_simulator
 from tests.brokers import broker, tls_broker
 from tests.engine.conftest import market_data
 from tests.nmvs.arvato.conftest import Pki, pki
+from tests.nmvs.arvato.test_client_simulator import client_config, server_context
 
-__all__ = ["broker", "pki", "tls_broker"]
+__all__ = ["broker", "pki", "server_context", "tls_broker"]
 
 CLIENT, USER, PASSWORD = "SIMCLIENT1", "SIMUSER1", "Simulator-Pass1"
 
@@ -29,27 +29,10 @@ def market(**user: object) -> MarketData:
     return MarketData((replace(UserSpec(CLIENT, USER, PASSWORD), **user),), data.products)  # type: ignore[arg-type]
 
 
-def server_context(pki: Pki) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    pki.server.configure_cert(context)
-    context.load_verify_locations(cafile=str(pki.ca_file))
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
-
-
 def nmvs_config(pki: Pki, url: str, **changes: object) -> ArvatoConfig:
-    config = ArvatoConfig(
-        endpoint=url,
-        client_login_id=CLIENT,
-        user_id=USER,
-        password=Secret(PASSWORD),
-        software_supplier="nmvs-gateway selftest",
-        cert_file=pki.client_cert,
-        key_file=pki.client_key,
-        ca_file=pki.ca_file,
-        read_timeout=3.0,
-    )
-    return replace(config, **changes)  # type: ignore[arg-type]
+    """The NMVS client tests' configuration, with our simulator user."""
+    user = {"client_login_id": CLIENT, "user_id": USER, "password": Secret(PASSWORD)}
+    return client_config(pki, url, **{**user, **changes})
 
 
 @pytest.fixture
