@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import evdev
 import pytest
 from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
@@ -225,6 +226,18 @@ def test_keys_with_dropped_separators_give_the_exact_pack_or_a_refusal(
     else:
         assert scan.pack == pack
         assert scan.ok
+
+
+def test_real_evdev_input_events_decode_through_from_evdev() -> None:
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout="fr"))
+    events = [
+        KeyEvent.from_evdev(
+            evdev.InputEvent(int(e.time), round(e.time % 1 * 1e6), e.type, e.code, e.value)
+        )
+        for e in emulate(TEXT, "fr", start=1_700_000_000.0)
+    ]
+    (trace,) = traces(events, settings.keyboard)
+    assert decode_keys(trace, settings).pack == PACK
 
 
 def test_auto_finds_the_only_layout_that_reads_a_valid_pack() -> None:
