@@ -73,6 +73,36 @@ async def test_three_kinds_at_once_while_two_others_fail(tmp_path: Path) -> None
     assert broken.closed and busy.closed and wedge.closed
 
 
+async def test_a_flooding_keyboard_neither_crashes_nor_blocks_another_scanner(
+    tmp_path: Path,
+) -> None:
+    port = SerialPort(tmp_path / "serial")
+    flood = KernelInputNode("/dev/input/event7")
+    configs = [
+        config(0, id="serial", kind="serial", path=str(port.link)),
+        config(1, id="wedge", kind="evdev", match="any", layout="us", gap_ms=50),
+    ]
+    key_a = emulate("a", "us", suffix=None)  # KEY_A down, SYN, up, SYN
+    try:
+        async with fast_hub(configs, input_backend=KernelInput(flood)) as hub:
+            scans = Scans(hub)
+            await scans.until(lambda h: all(x.state is ScannerState.READY for x in h.values()))
+            flood.emit(input_events(key_a * 25_000))  # 100 000 events, no Enter
+            await port.send(SCAN + b"\r")
+            got = {}
+            while len(got) < 2:
+                scan = await scans.next()
+                got[scan.scanner_id] = scan
+            health = {h.id: h for h in hub.health()}
+    finally:
+        port.close()
+    assert got["serial"].decoded.ok
+    flooded = got["wedge"].decoded
+    assert not flooded.ok and flooded.problems[0].code == "SCAN_INTERRUPTED"
+    assert flooded.problems[0].detail == "23976 keys beyond the per-scan limit were dropped"
+    assert all(h.state is ScannerState.READY and "error" not in h.counts for h in health.values())
+
+
 async def test_a_crashing_reader_is_restarted_with_backoff() -> None:
     class Exploding(BrokenNode):
         def read(self) -> list:  # type: ignore[type-arg]
