@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem
@@ -98,14 +98,7 @@ FirewallRule = Literal[
     "5_undo_not_allowed",
     "6_repeat_verify",
 ]
-FIREWALL_RULES: tuple[FirewallRule, ...] = (
-    "1_decode_error",
-    "2_repeat_scan",
-    "3_already_done_here",
-    "4_not_active",
-    "5_undo_not_allowed",
-    "6_repeat_verify",
-)
+FIREWALL_RULES: tuple[FirewallRule, ...] = get_args(FirewallRule)
 
 OnScan = Literal["verify", "dispense", "none"]
 DAY = 86_400.0

@@ -14,11 +14,12 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.engine.model import StoreError, iso
-from gateway.engine.store import prevented_since, queue_summary
+from gateway.engine.store import open_existing, prevented_since, queue_summary
 
 # France MVO weekly bands (nmvs-protocol.md §12b): alert rate per scan → label
 BANDS: tuple[tuple[float, str], ...] = (
@@ -166,20 +167,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from gateway.engine.engine import week_start
-    from gateway.engine.store import open_existing
-
-    now = time.time()
+def print_from_database(
+    command: str,
+    args: argparse.Namespace,
+    build: Callable[[sqlite3.Connection], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    """Open the database named by ``--state-dir``, build the figures, print text or JSON."""
     try:
         store = open_existing(args.state_dir)
     except StoreError as exc:
-        print(f"nmvs-gateway report: {exc}", file=sys.stderr)
+        print(f"nmvs-gateway {command}: {exc}", file=sys.stderr)
         return 1
     try:
-        since = args.since if args.since is not None else week_start(now)
-        report = store.read(lambda conn: build_report(conn, since, now))
+        figures = store.read(build)
     finally:
         store.close()
-    print(json.dumps(report, indent=2) if args.json else render_text(report))
+    print(json.dumps(figures, indent=2) if args.json else render(figures))
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.engine.engine import week_start
+
+    now = time.time()
+    since = args.since if args.since is not None else week_start(now)
+    return print_from_database(
+        "report", args, lambda conn: build_report(conn, since, now), render_text
+    )

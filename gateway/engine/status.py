@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import sys
 import time
 from typing import Any
 
-from gateway.engine.model import StoreError, iso
-from gateway.engine.report import add_state_dir
+from gateway.engine.model import iso
+from gateway.engine.report import add_state_dir, print_from_database
 from gateway.engine.store import queue_summary
 
 LAST_RESULTS = 10
@@ -97,16 +96,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.engine.store import open_existing
-
-    try:
-        store = open_existing(args.state_dir)
-    except StoreError as exc:
-        print(f"nmvs-gateway status: {exc}", file=sys.stderr)
-        return 1
-    try:
-        status = store.read(lambda conn: build_status(conn, time.time()))
-    finally:
-        store.close()
-    print(json.dumps(status, indent=2) if args.json else render_text(status))
-    return 0
+    return print_from_database(
+        "status", args, lambda conn: build_status(conn, time.time()), render_text
+    )
