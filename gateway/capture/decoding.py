@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gateway.capture.framing import Frame, FrameEnd
-from gateway.codes.decode import DecodedScan, DecodeSettings, decode_bytes
+from gateway.codes.decode import DecodedScan, DecodeSettings, decode_bytes, decode_keys
+from gateway.codes.keyboard import KeyTrace
 from gateway.codes.problems import ProblemCode, error
 
 
@@ -36,5 +37,19 @@ def decode_frame(frame: Frame, settings: DecodeSettings, terminator: str | None)
     if frame.ended_by is FrameEnd.GAP and terminator is not None:
         return interrupted(
             decoded, f"no {terminator} after the data: check the scanner's suffix setting"
+        )
+    return decoded
+
+
+def decode_trace(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
+    """Decode a keyboard-wedge scan. When the scanner is set to end scans with a suffix key, a
+    scan ended by the inter-key gap never got its suffix: the scanner paused mid-code (a slow
+    Bluetooth link), and the part read so far may parse as a valid but shorter serial."""
+    decoded = decode_keys(trace, settings)
+    if trace.ended_by == "gap" and settings.keyboard.suffix_keys:
+        return interrupted(
+            decoded,
+            "no Enter after the data: check the scanner's suffix setting, "
+            "or set suffix_keys = [] for a scanner that sends none",
         )
     return decoded

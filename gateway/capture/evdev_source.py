@@ -20,7 +20,7 @@ import errno
 from evdev import ecodes
 
 from gateway.capture.config import ScannerConfig
-from gateway.capture.decoding import interrupted
+from gateway.capture.decoding import decode_trace, interrupted
 from gateway.capture.devices import EvdevDevice, InputBackend, access_problem, select_device
 from gateway.capture.runtime import (
     CaptureError,
@@ -157,7 +157,7 @@ class EvdevReader:
                 self._wake.clear()
                 ready, self._ready = self._ready, []
                 for trace in ready:
-                    await self._rt.deliver(decode_keys(trace, self._settings), trace)
+                    await self._rt.deliver(decode_trace(trace, self._settings), trace)
                 if self._paused and self._failure is None:
                     self._paused = False
                     loop.add_reader(fd, self._on_readable)

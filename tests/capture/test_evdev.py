@@ -202,12 +202,31 @@ async def test_a_device_grabbed_by_another_program_is_reported() -> None:
 
 async def test_a_scanner_without_suffix_is_split_by_the_gap() -> None:
     node = scanner_node()
-    async with fast_hub([wedge("de", gap_ms=30)], input_backend=KernelInput(node)) as hub:
+    scanner = wedge("de", gap_ms=30, suffix_keys=[])
+    async with fast_hub([scanner], input_backend=KernelInput(node)) as hub:
         scans = Scans(hub)
         await scans.until(ready)
         node.emit(input_events(emulate(SCAN_TEXT, "de", suffix=None)))
         scan = await scans.next()
     assert scan.decoded.ok and isinstance(scan.raw, KeyTrace) and scan.raw.ended_by == "gap"
+
+
+async def test_a_scan_cut_by_a_pause_before_its_suffix_is_never_trusted() -> None:
+    # A scanner that ends scans with Enter pauses mid-code (Bluetooth): the first part alone
+    # can be a valid pack with a shorter serial, which the NMVS would answer with an alert.
+    node = scanner_node()
+    async with fast_hub([wedge("de", gap_ms=30)], input_backend=KernelInput(node)) as hub:
+        scans = Scans(hub)
+        await scans.until(ready)
+        node.emit(input_events(emulate(SCAN_TEXT, "de", suffix=None)))
+        scan = await scans.next()
+    assert isinstance(scan.raw, KeyTrace) and scan.raw.ended_by == "gap"
+    assert scan.decoded.pack is None and not scan.decoded.ok
+    assert [p.code.value for p in scan.decoded.problems][-1] == "SCAN_INTERRUPTED"
+    assert scan.decoded.problems[-1].detail == (
+        "no Enter after the data: check the scanner's suffix setting, "
+        "or set suffix_keys = [] for a scanner that sends none"
+    )
 
 
 async def test_a_random_key_storm_never_stops_the_reader() -> None:
