@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from gateway.codes.keyboard import GS, LAYOUTS, KeyStroke, KeyTrace, Modifier, key_name, type_trace
@@ -78,6 +78,7 @@ class Calibration:
     enter_suffix: bool = False  # the scan ended on a configured suffix key (Enter)
     case: CaseMode = "none"
     caps_lock_style: bool = False  # the scanner toggles its own Caps Lock around letters
+    assumes_caps_lock: bool = False  # it types letters as if Caps Lock were on (case inverted)
 
     def settings(self) -> dict[str, Any]:
         """The ``[[scanner]]`` keys the gateway needs for this scanner; ``None`` = remove the key.
@@ -97,6 +98,7 @@ class Calibration:
         usable_substitute = self.gs == "substitute" and self.gs_substitute not in SET_82
         keys["gs_substitute"] = self.gs_substitute if usable_substitute else None
         if self.wedge:
+            keys["caps_lock"] = True if self.assumes_caps_lock else None
             function_key = self.gs == "function_key" and self.gs_key
             keys["function_keys"] = {self.gs_key: "GS"} if function_key else None
         return keys
@@ -219,6 +221,14 @@ class Calibration:
                 "set the scanner to 'no case conversion' and keyboard style 'Regular' (not "
                 "'Caps Lock' or 'Shift Lock'), then calibrate again",
             )
+        if self.assumes_caps_lock:
+            return warning(
+                check,
+                "the scanner inverts the case of letters (it types as if Caps Lock were on); the "
+                "gateway compensates with caps_lock = true",
+                "set the scanner's keyboard style to 'Regular' and 'no case conversion', then "
+                "calibrate again",
+            )
         if self.caps_lock_style:
             return warning(
                 check,
@@ -261,23 +271,52 @@ def diagnose_bytes(scanner_id: str, data: bytes) -> Calibration:
     return diagnose_text(scanner_id, data.decode("latin-1"))
 
 
+def _caps_flipped(trace: KeyTrace) -> KeyTrace:
+    """The trace as if the scanner's Caps Lock had started in the other state."""
+    strokes = tuple(replace(s, modifiers=s.modifiers ^ Modifier.CAPS_LOCK) for s in trace.strokes)
+    return replace(trace, strokes=strokes)
+
+
 def diagnose_keys(
     scanner_id: str,
     trace: KeyTrace,
     *,
     configured_layout: str | None = None,
+    configured_caps_lock: bool = False,
     layouts: tuple[str, ...] = LAYOUTS,
 ) -> Calibration:
-    """A keyboard-wedge scan. ``configured_layout`` is kept when it is among the candidates."""
-    typed = {layout: type_trace(trace, layout).text for layout in layouts}
-    for case in CASE_MODES:
+    """A keyboard-wedge scan, as the capture layer split it with the scanner's configuration
+    (``configured_caps_lock``: the initial Caps Lock state it assumed, undone here). The
+    configured layout is kept when it is among the candidates.
+
+    Readings tried in order: letters as sent; letters as sent by a scanner that assumes Caps
+    Lock is on (fixable with ``caps_lock = true``); then case conversions, which are not."""
+    sent = _caps_flipped(trace) if configured_caps_lock else trace
+    readings: list[tuple[CaseMode, KeyTrace, bool]] = [
+        ("none", sent, False),
+        ("none", _caps_flipped(sent), True),
+        *((case, sent, False) for case in CASE_MODES if case != "none"),
+    ]
+    typed: dict[str, str] = {}
+    for case, reading, assumes_caps in readings:
+        texts = {layout: type_trace(reading, layout).text for layout in layouts}
+        typed = typed or texts
         matches = {
             layout: found
             for layout in layouts
-            if (found := _PATTERNS[case].fullmatch(typed[layout])) is not None
+            if (found := _PATTERNS[case].fullmatch(texts[layout])) is not None
         }
         if matches:
-            return _from_keys(scanner_id, trace, case, matches, typed, configured_layout)
+            return _from_keys(
+                scanner_id,
+                reading,
+                case,
+                matches,
+                texts,
+                configured_layout,
+                assumes_caps,
+                caps_lock_style=any(s.modifiers & Modifier.CAPS_LOCK for s in sent.strokes),
+            )
     # show the scan as the configured layout types it, else as the layout that types it best
     fewest_unmapped = min(layouts, key=lambda layout: typed[layout].count(UNMAPPED))
     shown_layout = configured_layout if configured_layout in typed else fewest_unmapped
@@ -291,6 +330,9 @@ def _from_keys(
     matches: Mapping[str, re.Match[str]],
     typed: Mapping[str, str],
     configured_layout: str | None,
+    assumes_caps_lock: bool,
+    *,
+    caps_lock_style: bool,
 ) -> Calibration:
     candidates = tuple(matches)
     classes = _equivalence_classes(candidates)
@@ -301,14 +343,10 @@ def _from_keys(
     shown_layout = chosen or candidates[0]
     found = matches[shown_layout]
     sep = found["sep"]
-    gs, gs_key = (
-        _gs_style(trace.strokes[found.start("sep")], sep, shown_layout)
-        if sep
-        else (
-            "dropped",
-            None,
-        )
-    )
+    gs: GsStyle = "dropped"
+    gs_key = None
+    if sep:
+        gs, gs_key = _gs_style(trace.strokes[found.start("sep")], sep, shown_layout)
     return _matched(
         scanner_id,
         True,
@@ -321,7 +359,8 @@ def _from_keys(
         equivalent=len(classes) == 1,
         gs_key=gs_key,
         enter_suffix=trace.ended_by == "suffix",
-        caps_lock_style=any(s.modifiers & Modifier.CAPS_LOCK for s in trace.strokes),
+        caps_lock_style=caps_lock_style,
+        assumes_caps_lock=assumes_caps_lock,
     )
 
 

@@ -208,8 +208,10 @@ def diagnose(scanner: ScannerConfig, raw: KeyTrace | bytes) -> Calibration:
 
     if isinstance(raw, bytes):
         return diagnose_bytes(scanner.id, raw)
-    layout = scanner.decode.keyboard.layout
-    return diagnose_keys(scanner.id, raw, configured_layout=layout)
+    keyboard = scanner.decode.keyboard
+    return diagnose_keys(
+        scanner.id, raw, configured_layout=keyboard.layout, configured_caps_lock=keyboard.caps_lock
+    )
 
 
 def _saved(config_path: Path, calibration: Calibration, write_config: bool) -> CheckResult:

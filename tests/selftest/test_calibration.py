@@ -17,6 +17,7 @@ from gateway.codes.keyboard import (
     GS,
     LAYOUTS,
     SEPARATOR_STYLES,
+    KeyboardSettings,
     KeyEvent,
     KeyTrace,
     ScanSplitter,
@@ -97,7 +98,9 @@ def test_every_emulated_scanner_is_diagnosed(
     found = diagnose_keys("s1", trace_of(events), configured_layout=layout if configured else None)
 
     assert found.matched
-    assert found.case == case
+    # a scanner inverting case types like one that believes Caps Lock is on: caps_lock = true
+    assert found.case == ("none" if case == "invert" else case)
+    assert found.assumes_caps_lock is (case == "invert")
     assert found.aim is aim
     assert found.caps_lock_style is caps_lock
     assert found.gs == expected_gs(style, layout)
@@ -109,18 +112,17 @@ def test_every_emulated_scanner_is_diagnosed(
         same_keys = next(c for c in _equivalence_classes(found.layouts) if layout in c)
         assert found.layout in same_keys or (found.layout is None and not found.equivalent)
     statuses = results_by_name(found.results())
-    assert statuses["case"] is (
-        Status.OK
-        if case == "none" and not caps_lock
-        else Status.WARNING
-        if case == "none"
-        else Status.FAIL
-    )
+    if case in ("upper", "lower"):
+        assert statuses["case"] is Status.FAIL
+    else:
+        bad = case == "invert" or caps_lock
+        assert statuses["case"] is (Status.WARNING if bad else Status.OK)
     assert statuses["gs"] is (Status.FAIL if style == "dropped" else Status.OK)
     assert statuses["aim"] is (Status.OK if aim else Status.WARNING)
     settings = found.settings()
     assert settings["gs_substitute"] == ("$" if style == "substitute" else None)
     assert settings["function_keys"] == ({"KEY_DOWN": "GS"} if style == "function_key" else None)
+    assert settings["caps_lock"] == (True if case == "invert" else None)
 
 
 def test_the_whole_matrix_without_case_or_keypad_variations() -> None:
@@ -136,6 +138,19 @@ def test_the_whole_matrix_without_case_or_keypad_variations() -> None:
                 if seen != (layout, expected_gs(style, layout), aim, "none"):
                     wrong.append((layout, style, aim, seen))
     assert wrong == []
+
+
+def test_a_configured_caps_lock_is_undone_before_the_diagnosis() -> None:
+    """The hub splits with the configured initial Caps Lock: a regular scanner configured with
+    caps_lock = true arrives case-inverted, and calibration must say to remove the key."""
+    splitter = ScanSplitter(KeyboardSettings(caps_lock=True))
+    events = emulate(CALIBRATION_PAYLOAD, "be")
+    trace = next(t for t in map(splitter.feed, events) if t is not None)
+    found = diagnose_keys("s1", trace, configured_layout="be", configured_caps_lock=True)
+    assert (found.case, found.assumes_caps_lock) == ("none", False)
+    assert found.settings()["caps_lock"] is None
+    inverted = diagnose_keys("s1", trace, configured_layout="be")
+    assert inverted.assumes_caps_lock and inverted.settings()["caps_lock"] is True
 
 
 def test_layouts_that_type_pack_codes_differently_are_reported_as_ambiguous() -> None:
