@@ -99,6 +99,7 @@ def _text_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedS
             yield bad_input(
                 raw.decode("utf-8", "replace"),
                 f"line {number} is not UTF-8 (byte 0x{raw[failure.start]:02X})",
+                f"la ligne {number} n'est pas en UTF-8 (octet 0x{raw[failure.start]:02X})",
             )
             continue
         yield decode_text(unescape(line), settings)
@@ -114,8 +115,9 @@ def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedSc
             continue
         text = raw.decode("utf-8", "replace")
         event = _event(text)
-        if isinstance(event, str):
-            yield bad_input(text, f"line {number} {event}")
+        if isinstance(event, tuple):
+            reason, reason_fr = event
+            yield bad_input(text, f"line {number} {reason}", f"la ligne {number} {reason_fr}")
             continue
         trace = splitter.feed(event)
         if trace is not None:
@@ -125,24 +127,33 @@ def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedSc
         yield decode_keys(trace, settings)
 
 
-def _event(line: str) -> KeyEvent | str:
-    """The event on one line, or why the line is not one."""
+def _event(line: str) -> KeyEvent | tuple[str, str]:
+    """The event on one line, or why the line is not one (in English and French)."""
     from gateway.codes.keyboard import KeyEvent
 
     try:
         data = json.loads(line)
     except ValueError:
-        return "is not JSON"
+        return "is not JSON", "n'est pas du JSON"
     if not isinstance(data, dict):
-        return 'is not a JSON object like {"type": 1, "code": 30, "value": 1}'
+        return (
+            'is not a JSON object like {"type": 1, "code": 30, "value": 1}',
+            'n\'est pas un objet JSON comme {"type": 1, "code": 30, "value": 1}',
+        )
     kind, code, value = (data.get(name) for name in ("type", "code", "value"))
     if not (_is_int(kind) and _is_int(code) and _is_int(value)):
-        return "needs integer type, code and value"
+        return "needs integer type, code and value", "doit avoir type, code et value entiers"
     time = data.get("time", 0.0)
     if not isinstance(time, int | float) or isinstance(time, bool):
-        return "has a time that is not a number of seconds"
+        return (
+            "has a time that is not a number of seconds",
+            "a un time qui n'est pas un nombre de secondes",
+        )
     if not (0 <= kind <= _MAX_EVENT_TYPE and 0 <= code <= _MAX_KEY_CODE):
-        return f"has an impossible event type {kind} or code {code}"
+        return (
+            f"has an impossible event type {kind} or code {code}",
+            f"a un type {kind} ou un code {code} impossible",
+        )
     return KeyEvent(kind, code, value, float(time))
 
 

@@ -98,10 +98,18 @@ class DecodedScan:
 def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
     """Decode one scan that is already text (``text`` is reported back unchanged)."""
     if len(text) > MAX_SCAN_LENGTH:
-        return bad_input(text, f"{len(text)} characters, more than any DataMatrix holds")
+        return bad_input(
+            text,
+            f"{len(text)} characters, more than any DataMatrix holds",
+            f"{len(text)} caractères, plus qu'un DataMatrix ne peut en contenir",
+        )
     for position, char in enumerate(text, 1):
         if char in _BINARY:
-            return bad_input(text, f"binary data, {char_name(char)} at position {position}")
+            return bad_input(
+                text,
+                f"binary data, {char_name(char)} at position {position}",
+                f"données binaires, {char_name(char)} en position {position}",
+            )
     body = text.rstrip(_LINE_END)  # only CR/LF: an end-of-line suffix is never data
     if settings.prefix and body.startswith(settings.prefix):
         body = body[len(settings.prefix) :]
@@ -120,14 +128,20 @@ def decode_bytes(data: bytes, settings: DecodeSettings) -> DecodedScan:
 def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
     """Decode one keyboard-wedge scan under the configured layout, or every candidate for ``auto``."""
     if trace.interrupted or trace.truncated:
-        detail = (
-            "the system dropped key events during the scan"
+        problem = (
+            error(
+                ProblemCode.SCAN_INTERRUPTED,
+                "the system dropped key events during the scan",
+                "le système a perdu des événements clavier pendant le scan",
+            )
             if trace.interrupted
-            else f"{trace.keys_discarded} keys beyond the per-scan limit were dropped"
+            else error(
+                ProblemCode.SCAN_INTERRUPTED,
+                f"{trace.keys_discarded} keys beyond the per-scan limit were dropped",
+                f"{trace.keys_discarded} touches au-delà de la limite par scan ont été ignorées",
+            )
         )
-        return DecodedScan(
-            text="", pack=None, problems=(error(ProblemCode.SCAN_INTERRUPTED, detail),)
-        )
+        return DecodedScan(text="", pack=None, problems=(problem,))
     if settings.keyboard.layout == AUTO_LAYOUT:
         return _decode_auto(trace, settings, settings.auto_layouts)
     layout = settings.keyboard.layout
@@ -143,6 +157,8 @@ def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
     hint = error(
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         f"the keys give a valid pack with layout {', '.join(guess.layouts)}, not with {layout}",
+        f"les touches donnent une boîte valide avec la disposition {', '.join(guess.layouts)}, "
+        f"pas avec {layout}",
     )
     return replace(scan, problems=(hint, *scan.problems))
 
@@ -154,13 +170,12 @@ def _decode_typed(
     if typed.unmapped:
         shown = ", ".join(typed.unmapped[:3])
         more = len(typed.unmapped) - 3
-        detail = f"{shown} and {more} more" if more > 0 else shown
-        return DecodedScan(
-            text=typed.text,
-            pack=None,
-            problems=(error(ProblemCode.UNMAPPED_KEY, f"{detail} in layout {layout}"),),
-            layout=layout,
+        problem = error(
+            ProblemCode.UNMAPPED_KEY,
+            f"{shown}{f' and {more} more' if more > 0 else ''} in layout {layout}",
+            f"{shown}{f' et {more} autres' if more > 0 else ''} dans la disposition {layout}",
         )
+        return DecodedScan(text=typed.text, pack=None, problems=(problem,), layout=layout)
     scan = decoded.get(typed.text)
     if scan is None:
         scan = decoded[typed.text] = decode_text(typed.text, settings)
@@ -209,6 +224,7 @@ def _decode_auto(
             error(
                 ProblemCode.LAYOUT_AMBIGUOUS,
                 f"layouts {named} read {len(packs)} different valid packs",
+                f"les dispositions {named} lisent {len(packs)} boîtes valides différentes",
             ),
         ),
         aim=valid[0].aim,
@@ -216,6 +232,7 @@ def _decode_auto(
     )
 
 
-def bad_input(text: str, detail: str) -> DecodedScan:
+def bad_input(text: str, detail: str, fr: str = "") -> DecodedScan:
     """The result for input that is not a scan at all (used by the ``decode`` command)."""
-    return DecodedScan(text=text, pack=None, problems=(error(ProblemCode.BAD_INPUT, detail),))
+    problem = error(ProblemCode.BAD_INPUT, detail, fr)
+    return DecodedScan(text=text, pack=None, problems=(problem,))

@@ -28,6 +28,7 @@ from biip.gs1_application_identifiers import _GS1_APPLICATION_IDENTIFIERS
 from gateway.codes.pack import Nhrn, PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error, warning
 from gateway.codes.validation import (
+    GTIN_LABELS,
     NHRN_AIS,
     char_name,
     expiry_problems,
@@ -35,6 +36,7 @@ from gateway.codes.validation import (
     gtin_problems,
     is_valid_date,
     is_valid_gtin,
+    nhrn_label,
     text_field_problems,
 )
 
@@ -44,7 +46,6 @@ MAX_STEPS = 2_000  # element checks per message; run-together digit-only fields 
 # FMD elements and the bit recording that a split already holds one.
 _FMD_BITS = {"01": 1, "17": 2, "10": 4, "21": 8} | dict.fromkeys(NHRN_AIS, 16)
 _REQUIRED = 1 | 2 | 4 | 8
-_LABELS = {"01": "GTIN (01)", "17": "expiry (17)", "10": "batch (10)", "21": "serial (21)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,8 @@ class Reading:
     problems: tuple[Problem, ...]
 
     @classmethod
-    def refused(cls, code: ProblemCode, detail: str) -> Reading:
-        return cls(None, (error(code, detail),))
+    def refused(cls, code: ProblemCode, detail: str, fr: str = "") -> Reading:
+        return cls(None, (error(code, detail, fr),))
 
 
 def lookup_ai(text: str, pos: int) -> ApplicationIdentifier | None:
@@ -127,20 +128,26 @@ def parse_gs1(text: str, aim: str | None) -> Reading:
         count = search.count(0, 0)
     except _TooManySplits:
         return Reading.refused(
-            ProblemCode.GS_MISSING, "fields ran together and too many splits are possible"
+            ProblemCode.GS_MISSING,
+            "fields ran together and too many splits are possible",
+            "les champs se suivent sans séparateur et trop de découpages sont possibles",
         )
     if count == 1:
         return Reading(
             _pack(search.unique_split(), aim),
             (
                 warning(
-                    ProblemCode.GS_MISSING, "fields ran together; the only valid split was used"
+                    ProblemCode.GS_MISSING,
+                    "fields ran together; the only valid split was used",
+                    "les champs se suivent sans séparateur ; le seul découpage valide a été retenu",
                 ),
             ),
         )
     if count > 1:
         return Reading.refused(
-            ProblemCode.GS_MISSING, "fields ran together and several splits are valid packs"
+            ProblemCode.GS_MISSING,
+            "fields ran together and several splits are valid packs",
+            "les champs se suivent sans séparateur et plusieurs découpages sont des boîtes valides",
         )
     return Reading(_pack(literal, aim) if literal is not None else None, literal_problems)
 
@@ -164,6 +171,8 @@ def _literal_split(text: str) -> tuple[list[Element] | None, tuple[Problem, ...]
                 error(
                     ProblemCode.UNKNOWN_FORMAT,
                     f"no GS1 application identifier at {text[pos : pos + 4]!r} (position {pos + 1})",
+                    f"aucun identifiant d'application GS1 à {text[pos : pos + 4]!r} "
+                    f"(position {pos + 1})",
                 )
             )
             break
@@ -182,21 +191,28 @@ def _literal_split(text: str) -> tuple[list[Element] | None, tuple[Problem, ...]
 def _element_problems(element: Element) -> list[Problem]:
     ai, value = element.ai, element.value
     if ai == "01":
-        return gtin_problems(_LABELS[ai], value)
+        return gtin_problems(GTIN_LABELS[ai], value)
     if ai == "17":
-        return expiry_problems(_LABELS[ai], value)
+        return expiry_problems(GTIN_LABELS[ai], value)
     if ai in _FMD_BITS:
-        return text_field_problems(_LABELS.get(ai, f"NHRN ({ai})"), value)
+        return text_field_problems(GTIN_LABELS.get(ai) or nhrn_label(ai), value)
     definition = AIS[ai]
     if element_is_valid(definition, value):
         return []
     bad = first_outside_set_82(value)
     if bad is not None:
-        return [error(ProblemCode.BAD_CHARSET, f"AI ({ai}) contains {char_name(bad)}")]
+        return [
+            error(
+                ProblemCode.BAD_CHARSET,
+                f"AI ({ai}) contains {char_name(bad)}",
+                f"l'AI ({ai}) contient {char_name(bad)}",
+            )
+        ]
     return [
         error(
             ProblemCode.UNKNOWN_FORMAT,
             f"AI ({ai}) value {value!r} does not match {definition.format}",
+            f"la valeur {value!r} de l'AI ({ai}) ne suit pas le format {definition.format}",
         )
     ]
 
@@ -211,19 +227,35 @@ def _fmd_fields(elements: list[Element]) -> tuple[list[Element] | None, list[Pro
             by_ai.setdefault("71x" if element.ai in NHRN_AIS else element.ai, []).append(element.ai)
     if "01" not in by_ai and "21" not in by_ai:
         return None, [
-            error(ProblemCode.NOT_A_PACK_CODE, "a GS1 code without GTIN (01) or serial (21)")
+            error(
+                ProblemCode.NOT_A_PACK_CODE,
+                "a GS1 code without GTIN (01) or serial (21)",
+                "un code GS1 sans GTIN (01) ni numéro de série (21)",
+            )
         ]
     if not {"17", "10", "21"} & by_ai.keys():
-        return None, [error(ProblemCode.NOT_A_PACK_CODE, "a GS1 code with a GTIN only")]
+        return None, [
+            error(
+                ProblemCode.NOT_A_PACK_CODE,
+                "a GS1 code with a GTIN only",
+                "un code GS1 qui ne porte qu'un GTIN",
+            )
+        ]
     problems = [
-        error(ProblemCode.MISSING_FIELD, f"{label} is missing")
-        for ai, label in _LABELS.items()
+        error(ProblemCode.MISSING_FIELD, f"{label.en} is missing", f"{label.fr} est absent")
+        for ai, label in GTIN_LABELS.items()
         if ai not in by_ai
     ]
     for key, ais in by_ai.items():
         if len(ais) > 1:
-            label = _LABELS.get(key, "NHRN (" + ", ".join(ais) + ")")
-            problems.append(error(ProblemCode.DUPLICATE_FIELD, f"{label} appears {len(ais)} times"))
+            label = GTIN_LABELS.get(key) or nhrn_label(", ".join(ais))
+            problems.append(
+                error(
+                    ProblemCode.DUPLICATE_FIELD,
+                    f"{label.en} appears {len(ais)} times",
+                    f"{label.fr} apparaît {len(ais)} fois",
+                )
+            )
     if problems:
         return None, problems
     return [element for element in elements if element.ai in _FMD_BITS], []

@@ -15,28 +15,37 @@ import re
 from gateway.codes.gs1 import GS, Reading, parse_gs1
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import ProblemCode, error
-from gateway.codes.validation import validate_pack
+from gateway.codes.validation import PPN_LABELS, validate_pack
 
 RS = "\x1e"
 EOT = "\x04"
 HEADER = "[)>"
 
 _DATA_IDENTIFIER = re.compile(r"(\d{0,3}[A-Z])(.*)", re.DOTALL)
-_PPN_FIELDS = {"9N": "PPN", "1T": "batch", "D": "expiry", "S": "serial"}
 
 
 def parse_iso15434(text: str, aim: str | None) -> Reading:
     """Read a message that starts with ``[)>``."""
     body = text[len(HEADER) :]
     if not body.startswith(RS):
-        return Reading.refused(ProblemCode.GS_MISSING, "the [)> header is not followed by RS")
+        return Reading.refused(
+            ProblemCode.GS_MISSING,
+            "the [)> header is not followed by RS",
+            "l'en-tête [)> n'est pas suivi de RS",
+        )
     fmt, body = body[1:3], body[3:]
     if fmt not in ("05", "06"):
         return Reading.refused(
-            ProblemCode.UNKNOWN_FORMAT, f"ISO/IEC 15434 format {fmt!r} is not a pack code"
+            ProblemCode.UNKNOWN_FORMAT,
+            f"ISO/IEC 15434 format {fmt!r} is not a pack code",
+            f"le format ISO/IEC 15434 {fmt!r} n'est pas un code de boîte",
         )
     if not body.startswith(GS):
-        return Reading.refused(ProblemCode.GS_MISSING, f"format {fmt} is not followed by GS")
+        return Reading.refused(
+            ProblemCode.GS_MISSING,
+            f"format {fmt} is not followed by GS",
+            f"le format {fmt} n'est pas suivi de GS",
+        )
     body = body[1:]
     for trailer in (RS + EOT, RS, EOT):
         if body.endswith(trailer):
@@ -44,7 +53,9 @@ def parse_iso15434(text: str, aim: str | None) -> Reading:
             break
     if RS in body or EOT in body:
         return Reading.refused(
-            ProblemCode.UNKNOWN_FORMAT, "more than one ISO/IEC 15434 format in one code"
+            ProblemCode.UNKNOWN_FORMAT,
+            "more than one ISO/IEC 15434 format in one code",
+            "plusieurs formats ISO/IEC 15434 dans un même code",
         )
     if fmt == "05":
         return parse_gs1(body, aim)
@@ -59,19 +70,23 @@ def _parse_format_06(body: str, aim: str | None) -> Reading:
         match = _DATA_IDENTIFIER.fullmatch(field)
         if match is None:
             return Reading.refused(
-                ProblemCode.UNKNOWN_FORMAT, f"no data identifier at {field[:4]!r}"
+                ProblemCode.UNKNOWN_FORMAT,
+                f"no data identifier at {field[:4]!r}",
+                f"aucun identifiant de données à {field[:4]!r}",
             )
         identifier, value = match.groups()
-        if identifier in _PPN_FIELDS:
+        if identifier in PPN_LABELS:
             found.setdefault(identifier, []).append(value)
     problems = [
-        error(ProblemCode.MISSING_FIELD, f"{name} ({identifier}) is missing")
-        for identifier, name in _PPN_FIELDS.items()
+        error(ProblemCode.MISSING_FIELD, f"{label.en} is missing", f"{label.fr} est absent")
+        for identifier, label in PPN_LABELS.items()
         if identifier not in found
     ]
     problems += [
         error(
-            ProblemCode.DUPLICATE_FIELD, f"data identifier {identifier} appears {len(values)} times"
+            ProblemCode.DUPLICATE_FIELD,
+            f"data identifier {identifier} appears {len(values)} times",
+            f"l'identifiant de données {identifier} apparaît {len(values)} fois",
         )
         for identifier, values in found.items()
         if len(values) > 1

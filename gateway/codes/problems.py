@@ -8,7 +8,7 @@ codes, never rename or repurpose one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -126,9 +126,14 @@ def catalogue_markdown() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """``detail`` names the field, character or key concerned; ``detail_fr`` is its French
+    wording (the English one is used when there is none). Problems compare on code, severity
+    and detail."""
+
     code: ProblemCode
     severity: Severity
     detail: str = ""
+    detail_fr: str = field(default="", compare=False)
 
     @property
     def message(self) -> str:
@@ -136,8 +141,9 @@ class Problem:
 
     def text(self, language: str = "en") -> str:
         template = CATALOGUE[self.code]
-        chosen = template.fr if language == "fr" else template.en
-        return chosen.format(detail=self.detail or self.code.value)
+        if language == "fr":
+            return template.fr.format(detail=self.detail_fr or self.detail or self.code.value)
+        return template.en.format(detail=self.detail or self.code.value)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,12 +155,12 @@ class Problem:
         }
 
 
-def error(code: ProblemCode, detail: str = "") -> Problem:
-    return Problem(code, Severity.ERROR, detail)
+def error(code: ProblemCode, detail: str = "", fr: str = "") -> Problem:
+    return Problem(code, Severity.ERROR, detail, fr)
 
 
-def warning(code: ProblemCode, detail: str = "") -> Problem:
-    return Problem(code, Severity.WARNING, detail)
+def warning(code: ProblemCode, detail: str = "", fr: str = "") -> Problem:
+    return Problem(code, Severity.WARNING, detail, fr)
 
 
 def has_error(problems: tuple[Problem, ...] | list[Problem]) -> bool:

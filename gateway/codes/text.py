@@ -42,30 +42,45 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
         return Reading.refused(
             ProblemCode.SUSPECT_LAYOUT_MISMATCH,
             f"{body[:3]!r} at the start looks like an AIM id ']{body[1]}…' typed with another keyboard country",
+            f"{body[:3]!r} au début ressemble à un identifiant AIM ']{body[1]}…' tapé avec un autre pays de clavier",
         )
     suspicion = _foreign_character(body)
     if gs_substitute is not None:
         body = body.replace(gs_substitute, GS)
     if not body:
-        return Reading.refused(ProblemCode.UNKNOWN_FORMAT, "nothing was scanned")
+        return Reading.refused(
+            ProblemCode.UNKNOWN_FORMAT, "nothing was scanned", "rien n'a été scanné"
+        )
     if aim is not None and aim[1] not in _PACK_SYMBOLOGIES:
-        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, f"a barcode of symbology {aim}")
+        return Reading.refused(
+            ProblemCode.NOT_A_PACK_CODE,
+            f"a barcode of symbology {aim}",
+            f"un code-barres de symbologie {aim}",
+        )
     if body.startswith(HEADER):
         reading = parse_iso15434(body, aim)
     elif (body[0].isascii() and body[0].isdigit()) or body[0] == GS:
-        not_a_pack = _retail_barcode(body)
-        if not_a_pack is not None:
-            return Reading.refused(ProblemCode.NOT_A_PACK_CODE, not_a_pack)
+        name = _retail_barcode(body)
+        if name is not None:
+            return Reading.refused(
+                ProblemCode.NOT_A_PACK_CODE,
+                f"{name} product barcode {body}",
+                f"code-barres produit {name} {body}",
+            )
         reading = parse_gs1(body, aim)
     elif suspicion is not None:
         return Reading(None, (suspicion,))
     elif _URL.match(body):
-        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, "a web address")
+        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, "a web address", "une adresse web")
     elif _PZN_CODE_39.fullmatch(body):
-        return Reading.refused(ProblemCode.NOT_A_PACK_CODE, f"a PZN barcode {body}")
+        return Reading.refused(
+            ProblemCode.NOT_A_PACK_CODE, f"a PZN barcode {body}", f"un code-barres PZN {body}"
+        )
     else:
         return Reading.refused(
-            ProblemCode.UNKNOWN_FORMAT, f"the code starts with {char_name(body[0])}"
+            ProblemCode.UNKNOWN_FORMAT,
+            f"the code starts with {char_name(body[0])}",
+            f"le code commence par {char_name(body[0])}",
         )
     if suspicion is not None and reading.problems:
         return Reading(reading.pack, (suspicion, *reading.problems))
@@ -73,9 +88,10 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
 
 
 def _retail_barcode(body: str) -> str | None:
+    """``EAN-13`` etc. when ``body`` is a retail product number with a valid check digit."""
     name = _RETAIL_BARCODES.get(len(body))
-    if name and body.isdigit() and gtin_check_digit(body[:-1]) == int(body[-1]):
-        return f"{name} product barcode {body}"
+    if name and body.isascii() and body.isdigit() and gtin_check_digit(body[:-1]) == int(body[-1]):
+        return name
     return None
 
 
@@ -85,5 +101,7 @@ def _foreign_character(body: str) -> Problem | None:
             return error(
                 ProblemCode.SUSPECT_LAYOUT_MISMATCH,
                 f"{char_name(char)} cannot be in a pack code but is typical of a keyboard mix-up",
+                f"{char_name(char)} ne peut pas figurer dans un code de boîte mais est typique "
+                "d'une confusion de clavier",
             )
     return None

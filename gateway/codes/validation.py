@@ -9,6 +9,7 @@ here changes a character: the functions only answer and explain.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from biip.checksums import gs1_standard_check_digit
 
@@ -22,7 +23,7 @@ MAX_TEXT_FIELD = 20  # batch, serial and NHRN: X..20 (GS1) and the IFA PPN limit
 MAX_PPN = 22
 NHRN_AIS = frozenset(f"71{digit}" for digit in range(8))
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: \d would also take "２" (fullwidth)
 _ALNUM = re.compile(r"[0-9A-Z]+")
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -67,121 +68,198 @@ def pzn_check_digit(pzn_body: str) -> int:
     return sum((i + 1) * int(digit) for i, digit in enumerate(pzn_body)) % 11
 
 
+class Label(NamedTuple):
+    """A field's name in messages, in English and French."""
+
+    en: str
+    fr: str
+
+
+GTIN_LABELS = {
+    "01": Label("GTIN (01)", "GTIN (01)"),
+    "17": Label("expiry (17)", "date de péremption (17)"),
+    "10": Label("batch (10)", "lot (10)"),
+    "21": Label("serial (21)", "numéro de série (21)"),
+}
+PPN_LABELS = {
+    "9N": Label("PPN (9N)", "PPN (9N)"),
+    "1T": Label("batch (1T)", "lot (1T)"),
+    "D": Label("expiry (D)", "date de péremption (D)"),
+    "S": Label("serial (S)", "numéro de série (S)"),
+}
+
+
+def nhrn_label(ai: str) -> Label:
+    return Label(f"NHRN ({ai})", f"NHRN ({ai})")
+
+
+def _date_reason(value: str) -> tuple[str, str] | None:
+    if len(value) != 6 or not (value.isascii() and value.isdigit()):
+        return f"{value!r} is not six digits", f"{value!r} n'a pas six chiffres"
+    year, month, day = int(value[:2]), int(value[2:4]), int(value[4:])
+    if not 1 <= month <= 12:
+        return f"{value!r} has month {value[2:4]}", f"{value!r} a le mois {value[2:4]}"
+    last_day = _DAYS_IN_MONTH[month - 1]
+    if month == 2 and year % 4:
+        last_day = 28
+    if day > last_day:
+        return f"{value!r} has day {value[4:]}", f"{value!r} a le jour {value[4:]}"
+    return None
+
+
 def date_problem(value: str) -> str | None:
     """Why ``value`` is not a GS1 ``YYMMDD`` date, or None. Day ``00`` (whole month) is legal.
 
     February 29 is accepted when ``YY`` is divisible by 4, which is exact for every year in the
     GS1 ±50-year window until 2050 (2000 is a leap year); no clock is needed.
     """
-    if len(value) != 6 or not (value.isascii() and value.isdigit()):
-        return f"{value!r} is not six digits"
-    year, month, day = int(value[:2]), int(value[2:4]), int(value[4:])
-    if not 1 <= month <= 12:
-        return f"{value!r} has month {value[2:4]}"
-    last_day = _DAYS_IN_MONTH[month - 1]
-    if month == 2 and year % 4:
-        last_day = 28
-    if day > last_day:
-        return f"{value!r} has day {value[4:]}"
-    return None
+    reason = _date_reason(value)
+    return None if reason is None else reason[0]
 
 
 def is_valid_date(value: str) -> bool:
-    return date_problem(value) is None
+    return _date_reason(value) is None
 
 
-def text_field_problems(label: str, value: str) -> list[Problem]:
+def text_field_problems(label: Label, value: str) -> list[Problem]:
     """Batch, serial, NHRN: present, at most 20 characters, every character in set 82."""
     if not value:
-        return [error(ProblemCode.MISSING_FIELD, f"{label} is empty")]
+        return [error(ProblemCode.MISSING_FIELD, f"{label.en} is empty", f"{label.fr} est vide")]
     problems = []
     bad = first_outside_set_82(value)
     if bad is not None:
-        problems.append(error(ProblemCode.BAD_CHARSET, f"{label} contains {char_name(bad)}"))
+        problems.append(
+            error(
+                ProblemCode.BAD_CHARSET,
+                f"{label.en} contains {char_name(bad)}",
+                f"{label.fr} contient {char_name(bad)}",
+            )
+        )
     if len(value) > MAX_TEXT_FIELD:
         problems.append(
             error(
                 ProblemCode.FIELD_TOO_LONG,
-                f"{label} has {len(value)} characters, at most {MAX_TEXT_FIELD} are allowed",
+                f"{label.en} has {len(value)} characters, at most {MAX_TEXT_FIELD} are allowed",
+                f"{label.fr} a {len(value)} caractères, {MAX_TEXT_FIELD} au plus sont permis",
             )
         )
     return problems
 
 
-def gtin_problems(label: str, gtin: str) -> list[Problem]:
+def _bad_character(label: Label, value: str, allowed: str, named: Label) -> Problem:
+    bad = next((c for c in value if c not in allowed), "")
+    return error(
+        ProblemCode.BAD_CHARSET,
+        f"{label.en} {f'contains {char_name(bad)}' if bad else 'is empty'}, "
+        f"only {named.en} are allowed",
+        f"{label.fr} {f'contient {char_name(bad)}' if bad else 'est vide'}, "
+        f"seuls {named.fr} sont permis",
+    )
+
+
+_DIGIT_CHARACTERS = "0123456789"
+_PPN_CHARACTERS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def gtin_problems(label: Label, gtin: str) -> list[Problem]:
     if not _DIGITS.fullmatch(gtin):
-        bad = next((c for c in gtin if not (c.isascii() and c.isdigit())), "")
-        what = f"contains {char_name(bad)}" if bad else "is empty"
-        return [error(ProblemCode.BAD_CHARSET, f"{label} {what}, only digits are allowed")]
-    if len(gtin) < 14:
-        return [error(ProblemCode.FIELD_TOO_SHORT, f"{label} has {len(gtin)} digits instead of 14")]
-    if len(gtin) > 14:
-        return [error(ProblemCode.FIELD_TOO_LONG, f"{label} has {len(gtin)} digits instead of 14")]
+        return [_bad_character(label, gtin, _DIGIT_CHARACTERS, Label("digits", "les chiffres"))]
+    if len(gtin) != 14:
+        return [
+            error(
+                ProblemCode.FIELD_TOO_SHORT if len(gtin) < 14 else ProblemCode.FIELD_TOO_LONG,
+                f"{label.en} has {len(gtin)} digits instead of 14",
+                f"{label.fr} a {len(gtin)} chiffres au lieu de 14",
+            )
+        ]
     expected = gtin_check_digit(gtin[:13])
     if expected != int(gtin[13]):
-        return [error(ProblemCode.BAD_CHECK_DIGIT, f"GTIN {gtin} should end in {expected}")]
+        return [
+            error(
+                ProblemCode.BAD_CHECK_DIGIT,
+                f"GTIN {gtin} should end in {expected}",
+                f"le GTIN {gtin} devrait finir par {expected}",
+            )
+        ]
     return []
 
 
-def ppn_problems(label: str, ppn: str) -> list[Problem]:
+def ppn_problems(label: Label, ppn: str) -> list[Problem]:
     """PPN: 0-9/A-Z, PRA code + product number + two mod-97 check digits; PZN8 checked for PRA 11."""
     if not _ALNUM.fullmatch(ppn):
-        bad = next((c for c in ppn if c not in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "")
-        what = f"contains {char_name(bad)}" if bad else "is empty"
-        return [error(ProblemCode.BAD_CHARSET, f"{label} {what}, only 0-9 and A-Z are allowed")]
+        return [_bad_character(label, ppn, _PPN_CHARACTERS, Label("0-9 and A-Z", "0-9 et A-Z"))]
     if len(ppn) < 5:
         return [
             error(
                 ProblemCode.FIELD_TOO_SHORT,
-                f"{label} has {len(ppn)} characters, at least 5 are needed",
+                f"{label.en} has {len(ppn)} characters, at least 5 are needed",
+                f"{label.fr} a {len(ppn)} caractères, il en faut au moins 5",
             )
         ]
     if len(ppn) > MAX_PPN:
         return [
             error(
                 ProblemCode.FIELD_TOO_LONG,
-                f"{label} has {len(ppn)} characters, at most {MAX_PPN} are allowed",
+                f"{label.en} has {len(ppn)} characters, at most {MAX_PPN} are allowed",
+                f"{label.fr} a {len(ppn)} caractères, {MAX_PPN} au plus sont permis",
             )
         ]
     expected = ppn_check(ppn[:-2])
     if expected != ppn[-2:]:
-        return [error(ProblemCode.BAD_CHECK_DIGIT, f"PPN {ppn} should end in {expected}")]
+        return [
+            error(
+                ProblemCode.BAD_CHECK_DIGIT,
+                f"PPN {ppn} should end in {expected}",
+                f"le PPN {ppn} devrait finir par {expected}",
+            )
+        ]
     if ppn.startswith("11"):
         pzn = ppn[2:-2]
         if len(pzn) != 8 or not pzn.isdigit():
-            return [error(ProblemCode.BAD_CHARSET, f"PZN {pzn} in PPN {ppn} is not eight digits")]
+            return [
+                error(
+                    ProblemCode.BAD_CHARSET,
+                    f"PZN {pzn} in PPN {ppn} is not eight digits",
+                    f"le PZN {pzn} du PPN {ppn} n'a pas huit chiffres",
+                )
+            ]
         pzn_check = pzn_check_digit(pzn[:7])
+        if pzn_check == 10:
+            return [
+                error(
+                    ProblemCode.BAD_CHECK_DIGIT,
+                    f"PZN {pzn} in PPN {ppn} has no valid check digit",
+                    f"le PZN {pzn} du PPN {ppn} n'a pas de clé de contrôle valide",
+                )
+            ]
         if pzn_check != int(pzn[7]):
             return [
                 error(
                     ProblemCode.BAD_CHECK_DIGIT,
-                    f"PZN {pzn} in PPN {ppn} has no valid check digit"
-                    if pzn_check == 10
-                    else f"PZN {pzn} in PPN {ppn} should end in {pzn_check}",
+                    f"PZN {pzn} in PPN {ppn} should end in {pzn_check}",
+                    f"le PZN {pzn} du PPN {ppn} devrait finir par {pzn_check}",
                 )
             ]
     return []
 
 
-def expiry_problems(label: str, expiry: str) -> list[Problem]:
-    reason = date_problem(expiry)
-    return [] if reason is None else [error(ProblemCode.BAD_DATE, f"{label} {reason}")]
+def expiry_problems(label: Label, expiry: str) -> list[Problem]:
+    reason = _date_reason(expiry)
+    if reason is None:
+        return []
+    return [error(ProblemCode.BAD_DATE, f"{label.en} {reason[0]}", f"{label.fr} {reason[1]}")]
 
 
-def field_labels(scheme: str) -> dict[str, str]:
+def field_labels(scheme: str) -> dict[str, Label]:
     """How each field is named in messages: by its GS1 AI or its ISO/IEC 15434 data identifier."""
-    if scheme == "PPN":
-        return {
-            "product_code": "PPN (9N)",
-            "batch": "batch (1T)",
-            "expiry": "expiry (D)",
-            "serial": "serial (S)",
-        }
+    labels, keys = (
+        (PPN_LABELS, ("9N", "1T", "D", "S"))
+        if scheme == "PPN"
+        else (GTIN_LABELS, ("01", "10", "17", "21"))
+    )
     return {
-        "product_code": "GTIN (01)",
-        "batch": "batch (10)",
-        "expiry": "expiry (17)",
-        "serial": "serial (21)",
+        field: labels[key]
+        for field, key in zip(("product_code", "batch", "expiry", "serial"), keys, strict=True)
     }
 
 
@@ -198,7 +276,11 @@ def validate_pack(pack: PackIdentifier) -> tuple[Problem, ...]:
     if pack.nhrn is not None:
         if pack.nhrn.ai not in NHRN_AIS:
             problems.append(
-                error(ProblemCode.UNKNOWN_FORMAT, f"NHRN AI {pack.nhrn.ai!r} is not one of 710-717")
+                error(
+                    ProblemCode.UNKNOWN_FORMAT,
+                    f"NHRN AI {pack.nhrn.ai!r} is not one of 710-717",
+                    f"l'AI de NHRN {pack.nhrn.ai!r} n'est pas l'un de 710 à 717",
+                )
             )
-        problems += text_field_problems(f"NHRN ({pack.nhrn.ai})", pack.nhrn.value)
+        problems += text_field_problems(nhrn_label(pack.nhrn.ai), pack.nhrn.value)
     return tuple(problems)

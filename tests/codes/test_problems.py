@@ -180,6 +180,42 @@ def test_each_problem_has_its_code_severity_and_exact_message(
     assert scan.ok is (severity == "warning")
 
 
+@pytest.mark.parametrize(("text", "code", "severity", "message"), CASES)
+def test_each_problem_detail_is_worded_in_french_too(
+    text: str, code: ProblemCode, severity: str, message: str
+) -> None:
+    (problem,) = decode_text(text, DecodeSettings()).problems
+    assert problem.detail_fr
+    assert problem.detail_fr != problem.detail
+    assert problem.to_json()["message_fr"] == CATALOGUE[code].fr.format(detail=problem.detail_fr)
+
+
+@pytest.mark.parametrize(
+    ("text", "message_fr"),
+    [
+        (
+            GTIN_OK + "17241231" + "21X",
+            "Le code ne contient pas un champ obligatoire (lot (10) est absent) : cette boîte ne "
+            "peut pas être vérifiée avec ce scan.",
+        ),
+        (
+            GTIN_OK + "17250229" + "10HB5R" + G + "21X",
+            "La date de péremption n'est pas une date AAMMJJ valide (date de péremption (17) "
+            "'250229' a le jour 29) : scannez la boîte à nouveau.",
+        ),
+        (
+            GTIN_OK + "17241231" + "21AB10CD10EF",
+            "Le scanner n'a pas transmis les séparateurs de groupe (les champs se suivent sans "
+            "séparateur et plusieurs découpages sont des boîtes valides) : activez « transmettre "
+            "GS / FNC1 » dans ses réglages.",
+        ),
+    ],
+)
+def test_french_messages(text: str, message_fr: str) -> None:
+    (problem,) = decode_text(text, DecodeSettings()).problems
+    assert problem.text("fr") == message_fr
+
+
 def test_the_dmatrix_flag_misread_as_dollar_is_suspected_even_with_the_dollar_as_gs_substitute() -> (
     None
 ):
