@@ -2,7 +2,8 @@
 
 A datagram of ``KEY=value`` lines to the ``AF_UNIX`` socket named by ``$NOTIFY_SOCKET`` (a
 leading ``@`` means the abstract namespace). Without that variable — not started by systemd —
-every call does nothing. Failures to send are logged once and never stop the daemon.
+every call does nothing. Sending never blocks; failures (including a full socket queue) are
+logged once and never stop the daemon.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ class Notifier:
         if address.startswith("@"):
             address = "\0" + address[1:]
         message = "\n".join(fields).encode()
+        # Non-blocking: a reader that stopped reading (its queue holds only a few datagrams)
+        # must never stall the event loop; the message is dropped instead.
+        flags = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            with socket.socket(socket.AF_UNIX, flags) as sock:
                 sock.connect(address)
-                sock.sendall(message)
+                sock.send(message)
         except OSError as exc:
             if not self._warned:
                 self._warned = True

@@ -62,3 +62,13 @@ def test_without_systemd_nothing_is_sent_and_nothing_fails(tmp_path: Path) -> No
     gone = Notifier.from_environment({"NOTIFY_SOCKET": str(tmp_path / "missing.sock")})
     gone.ready("x")  # logged once, never raised
     gone.watchdog()
+
+
+def test_a_reader_that_stopped_reading_never_blocks_the_sender(
+    listener: tuple[socket.socket, str],
+) -> None:
+    sock, path = listener  # never read: its queue fills after a few datagrams
+    notifier = Notifier.from_environment({"NOTIFY_SOCKET": path})
+    for n in range(1000):
+        notifier.status(f"queue={n}")  # would block forever on a blocking socket
+    assert sock.recv(4096) == b"STATUS=queue=0"
