@@ -25,6 +25,11 @@ class Command(NamedTuple):
 
 COMMANDS: tuple[Command, ...] = (
     Command(
+        "demo",
+        "gateway.demo.command",
+        "run a self-contained demo: simulator, broker, daemon and a virtual scanner",
+    ),
+    Command(
         "decode",
         "gateway.codes.command",
         "decode scans on stdin into pack identifiers (JSON lines)",

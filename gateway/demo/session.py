@@ -1,0 +1,334 @@
+"""One demo session: starts every part, plays the scenario, prints the summary, stops every part.
+
+Ownership: :func:`demo` owns a temporary directory, the broker process, the simulator, the
+daemon task, the LGO client and its listener, and the scenario task; an ``AsyncExitStack``
+unwinds them in reverse order whatever happens (end of scenario, ``--duration``, Ctrl-C or
+SIGTERM, an error). The daemon is stopped like under systemd: its stop event, then it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiomqtt
+import httpx
+
+from gateway.daemon.app import serve
+from gateway.daemon.config import Config, load_config
+from gateway.daemon.logs import configure_logging
+from gateway.daemon.notify import Notifier
+from gateway.demo.driver import Play, StepReport, VirtualScanners, dispense_elsewhere
+from gateway.demo.mosquitto import Broker, start_mosquitto
+from gateway.demo.scenario import (
+    KEYBOARD_SCANNERS,
+    SERIAL_SCANNER,
+    build_steps,
+    choose_packs,
+)
+from gateway.demo.view import LgoView
+from gateway.simulator.marketfile import generate_market
+from gateway.simulator.server import running_simulator
+
+GATEWAY_ID = "demo"
+BASE = f"nmvs/{GATEWAY_ID}"
+MARKET_PACKS = 300
+MARKET_SEED = 7  # a market holding every part the scenario needs (choose_packs checks)
+READY_TIMEOUT = 20.0
+DAEMON_STOP_TIMEOUT = 15.0
+
+
+def write_config(
+    directory: Path,
+    broker: Broker,
+    nmvs_url: str,
+    user: tuple[str, str, str],
+    scanners: VirtualScanners,
+) -> Path:
+    """The daemon's configuration for the demo (the same TOML a pharmacy writes)."""
+    client_login_id, user_id, password = user
+    secret = directory / "nmvs-password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    keyboards = "".join(
+        f'\n[[scanner]]\nid = "{scanner}"\nkind = "evdev"\nmatch = "{scanners.keyboard_paths[scanner]}"\n'
+        f'layout = "{layout}"\ncounter = "{index}"\n'
+        for index, (scanner, layout) in enumerate(KEYBOARD_SCANNERS.items(), 2)
+    )
+    path = directory / "gateway.toml"
+    path.write_text(
+        f"""# written by nmvs-gateway demo
+[gateway]
+id = "{GATEWAY_ID}"
+state_dir = "{directory / "state"}"
+log_format = "json"
+health_interval = 1
+
+[mqtt]
+url = "{broker.url}"
+reconnect_max_delay = 1
+
+[nmvs]
+url = "{nmvs_url}"
+client_login_id = "{client_login_id}"
+user_id = "{user_id}"
+password_file = "{secret}"
+
+[policy]
+on_scan = "verify"
+
+[[scanner]]
+id = "{SERIAL_SCANNER}"
+kind = "serial"
+path = "{scanners.serial_path}"
+counter = "1"
+{keyboards}"""
+    )
+    return path
+
+
+async def demo(out: TextIO, *, duration: float | None, pace: float) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        with tempfile.TemporaryDirectory(prefix="nmvs-demo-") as tmp:
+            return await _session(Path(tmp), out, stop, duration, pace)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _session(
+    tmp: Path, out: TextIO, stop: asyncio.Event, duration: float | None, pace: float
+) -> int:
+    tty = out.isatty()
+    started = loop_time()
+    async with contextlib.AsyncExitStack() as stack:
+        log_path = tmp / "daemon.log"
+        log = stack.enter_context(log_path.open("a", encoding="utf-8"))
+        data = generate_market(MARKET_PACKS, today=datetime.now(UTC).date(), seed=MARKET_SEED)
+        # The daemon's (and the simulator's) logs go to a file: the terminal is the LGO's view.
+        configure_logging("info", "json", [u.password for u in data.users], stream=log)
+        stack.callback(_quiet_logging)  # before the file closes
+        broker = await asyncio.to_thread(start_mosquitto, tmp / "mosquitto")
+        stack.callback(broker.stop)
+        sim = await stack.enter_async_context(running_simulator(data, plain_http=True))
+        admin = await stack.enter_async_context(httpx.AsyncClient(base_url=sim.url))
+        gateway_user, other_user = data.users[0], data.users[1]
+        packs = choose_packs(sim.core)
+        steps = build_steps(packs)
+        await dispense_elsewhere(
+            sim.single_url,
+            other_user.client_login_id,
+            other_user.user_id,
+            other_user.password,
+            packs.elsewhere,
+        )
+        scanners = stack.enter_context(VirtualScanners())
+        user = (gateway_user.client_login_id, gateway_user.user_id, gateway_user.password)
+        config = load_config(write_config(tmp, broker, sim.url, user, scanners))
+        intro = [
+            f"NMVS simulator  {sim.url} (in this process; {data.pack_count} packs; "
+            f"gateway user {gateway_user.user_id}; {packs.elsewhere.serial} already dispensed "
+            f"by {other_user.user_id})",
+            f"mosquitto       {broker.url} (pid {broker.pid}, private, config in {tmp})",
+            f"daemon          in this process, state and log in {tmp}, on_scan = verify",
+            f"scanners        {SERIAL_SCANNER} on {scanners.serial_path} (serial, CR); "
+            + "; ".join(
+                f"{s} on a virtual evdev node (an AZERTY scanner; gateway layout {layout})"
+                for s, layout in KEYBOARD_SCANNERS.items()
+            ),
+            f"LGO view        what a client subscribed to {BASE}/+ receives:",
+        ]
+        view = LgoView(BASE, out, tty=tty)
+        view.title = f"nmvs-gateway demo — the LGO's view of {broker.url} {BASE}/+   (Ctrl-C stops)"
+        if not tty:
+            out.write("nmvs-gateway demo\n" + "".join(f"  {line}\n" for line in intro))
+            out.write(view.header() + "\n")
+            out.flush()
+        lgo = aiomqtt.Client(broker.host, broker.port, identifier="demo-lgo")
+        await stack.enter_async_context(lgo)
+        await lgo.subscribe(f"{BASE}/+", qos=1)
+        stack.push_async_callback(_cancel, asyncio.create_task(_listen(lgo, view)))
+
+        daemon_stop = asyncio.Event()
+        daemon = asyncio.create_task(
+            serve(config, daemon_stop, Notifier(None), input_backend=scanners.input)
+        )
+        stack.push_async_callback(_stop_daemon, daemon, daemon_stop)
+
+        async def publish(payload: bytes) -> None:
+            await lgo.publish(f"{BASE}/request", payload, qos=1)
+
+        play = Play(steps, view, scanners, publish, pace)
+        outcome = await _play(play, view, config, stop, daemon, duration, started)
+        if not stop.is_set() and outcome == "done" and duration is None:
+            view.caption(
+                f"scenario over; the gateway keeps running: send your own requests to "
+                f"{BASE}/request on {broker.url} (mosquitto_pub -p {broker.port}); Ctrl-C stops"
+            )
+            await _first(stop.wait(), daemon)
+        await _fresh_health(view)
+        transactions = (await admin.get("/_sim/transactions")).json()
+        alerts = (await admin.get("/_sim/alerts")).json()
+        summary, ok = _summary(
+            view, play.reports, transactions, alerts, gateway_user.user_id, outcome
+        )
+    # printed once everything has stopped (the LGO saw the gateway go offline)
+    if tty:
+        out.write("\n".join(intro) + "\n")
+    out.write(summary)
+    out.flush()
+    return 0 if ok else 1
+
+
+def _quiet_logging() -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(logging.NullHandler())
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _play(
+    play: Play,
+    view: LgoView,
+    config: Config,
+    stop: asyncio.Event,
+    daemon: asyncio.Task[None],
+    duration: float | None,
+    started: float,
+) -> str:
+    """Wait for the scanners, then run the steps; ``done``, ``stopped``, ``timeout`` or why not."""
+
+    async def scenario() -> None:
+        expected = {s.id for s in config.scanners}
+        await view.wait_for(lambda v: _ready(v) >= expected, READY_TIMEOUT)
+        await play.run()
+
+    task = asyncio.create_task(scenario())
+    try:
+        remaining = None if duration is None else max(0.0, duration - (loop_time() - started))
+        async with asyncio.timeout(remaining):
+            await _first(task, stop.wait(), daemon)
+    except TimeoutError:
+        return "timeout"
+    finally:
+        await _cancel(task)
+    if daemon.done():
+        return "the daemon stopped: " + _why(daemon)
+    if stop.is_set() and not task.done():
+        return "stopped"
+    if task.cancelled():
+        return "stopped"
+    error = task.exception()
+    if error is not None:
+        return f"failed: {type(error).__name__}: {error}"
+    return "done"
+
+
+def _ready(view: LgoView) -> set[str]:
+    health = view.health or {}
+    return {s["id"] for s in health.get("scanners", []) if s["state"] == "ready"}
+
+
+def _why(daemon: asyncio.Task[None]) -> str:
+    if daemon.cancelled():
+        return "cancelled"
+    error = daemon.exception()
+    return "no error" if error is None else f"{type(error).__name__}: {error}"
+
+
+async def _first(*waits: Any) -> None:
+    """Wait until the first of ``waits`` (coroutines or tasks) finishes; cancel the others."""
+    tasks = [w if isinstance(w, asyncio.Task) else asyncio.ensure_future(w) for w in waits]
+    owned = [t for t, w in zip(tasks, waits, strict=True) if t is not w]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in owned:
+            await _cancel(task)
+
+
+async def _listen(lgo: aiomqtt.Client, view: LgoView) -> None:
+    async for message in lgo.messages:
+        payload = message.payload
+        if isinstance(payload, bytes):
+            await view.receive(str(message.topic), payload)
+
+
+async def _fresh_health(view: LgoView) -> None:
+    """Wait (briefly) for a health message published after the last result."""
+    count = sum(1 for _ in view.results)
+    seen = view.health
+    with contextlib.suppress(TimeoutError):
+        await view.wait_for(lambda v: v.health is not seen and len(v.results) == count, 3.0)
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it; its own failure, if any, is not raised here."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
+
+
+async def _stop_daemon(daemon: asyncio.Task[None], daemon_stop: asyncio.Event) -> None:
+    """Stop the daemon as SIGTERM would (it drains), cancelling it only if it hangs."""
+    daemon_stop.set()
+    try:
+        async with asyncio.timeout(DAEMON_STOP_TIMEOUT):
+            await asyncio.wait({daemon})
+    except TimeoutError:
+        await _cancel(daemon)
+    if daemon.done() and not daemon.cancelled():
+        daemon.exception()  # already reported by the summary ("the daemon stopped: …")
+
+
+def _summary(
+    view: LgoView,
+    reports: list[StepReport],
+    transactions: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    gateway_user: str,
+    outcome: str,
+) -> tuple[str, bool]:
+    ours = [t for t in transactions if t["user_id"] == gateway_user]
+    others = len(transactions) - len(ours)
+    by_use_case = Counter(str(t["use_case"]) for t in ours)
+    refused = sum(1 for s in view.scans if not s.get("ok"))
+    prevented: dict[str, int] = {}
+    if view.health is not None:
+        prevented = {k: v for k, v in view.health["week"]["prevented"].items() if v}
+    unexpected = [r for r in reports if not r.ok]
+    lines = [
+        "",
+        "summary",
+        f"  scenario: {outcome}; {len(reports)} steps played, {len(unexpected)} unexpected",
+        *(f"    step {r.number} ({r.caption}): {r.got}, expected {r.expected}" for r in unexpected),
+        f"  scans: {len(view.scans)} published ({refused} refused by the decoder)",
+        f"  requests: {len(view.requests)} sent by the LGO; "
+        f"results: {sum(1 for r in view.results if r['status'] != 'queued')} final",
+        f"  nmvs calls: {len(ours)} by the gateway ("
+        + ", ".join(f"{k} x{v}" for k, v in sorted(by_use_case.items()))
+        + f"); {others} by another user (the goods-in dispense)",
+        f"  alerts raised: {len(alerts)}  (the simulator's /_sim/alerts)",
+        f"  alerts prevented: {sum(prevented.values())}  (requests the firewall kept from the NMVS: "
+        + (", ".join(f"{k} x{v}" for k, v in sorted(prevented.items())) or "none")
+        + ")",
+        "",
+    ]
+    ok = outcome in ("done", "stopped", "timeout") and not unexpected and not alerts
+    return "\n".join(lines), ok
