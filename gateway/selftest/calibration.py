@@ -389,26 +389,25 @@ def _matched(
 
 
 def _gs_style(stroke: KeyStroke, sep: str, layout: str) -> tuple[GsStyle, str | None]:
-    """How the keystroke that stood where GS belongs carried it."""
+    """How the keystroke that stood where GS belongs carried it (``sep``: what it typed)."""
     chord = stroke.describe(get_layout(layout).altgr)
-    if stroke.alt_digits:
-        return ("alt_keypad", chord) if sep == GS else ("unreadable", chord)
-    if stroke.fixed is not None:  # a function key the configuration already maps
-        return ("function_key", key_name(stroke.code)) if sep == GS else ("unreadable", chord)
-    if stroke.modifiers & (Modifier.CTRL | Modifier.ALT):
-        if sep != GS:
-            return "unreadable", chord
+    chorded = stroke.modifiers & (Modifier.CTRL | Modifier.ALT)
+    if sep == GS:  # the gateway reads it as GS already
+        if stroke.alt_digits:
+            return "alt_keypad", chord
+        if stroke.fixed is not None:  # a function key the configuration maps
+            return "function_key", key_name(stroke.code)
         right = get_layout(layout).chords().get("]")
-        at_layout = (
-            right is not None
-            and right.code == stroke.code
-            and right.shift == bool(stroke.modifiers & Modifier.SHIFT)
-            and right.altgr == bool(stroke.modifiers & Modifier.RIGHT_ALT)
+        at_layout = right is not None and (right.code, right.shift, right.altgr) == (
+            stroke.code,
+            bool(stroke.modifiers & Modifier.SHIFT),
+            bool(stroke.modifiers & Modifier.RIGHT_ALT),
         )
-        if at_layout:
-            return "ctrl_layout", chord
-        return ("ctrl_us", chord) if stroke.code == KEY_RIGHTBRACE else ("unreadable", chord)
-    if sep == UNMAPPED:
+        us_position = stroke.code == KEY_RIGHTBRACE and not at_layout
+        return ("ctrl_us" if us_position else "ctrl_layout"), chord
+    if sep == UNMAPPED:  # a key that types nothing: usable as GS unless chorded
+        if chorded or stroke.alt_digits:
+            return "unreadable", chord
         return "function_key", key_name(stroke.code)
     return "substitute", chord
 

@@ -23,7 +23,7 @@ from gateway.codes.keyboard import (
     ScanSplitter,
     emulate,
 )
-from gateway.codes.keyboard.events import KEY_DOWN, KEY_F12
+from gateway.codes.keyboard.events import KEY_DOWN, KEY_ENTER, KEY_F12, KEY_LEFTCTRL
 from gateway.codes.keyboard.layouts import get_layout
 from gateway.selftest.calibration import (
     _equivalence_classes,
@@ -43,6 +43,7 @@ CASES: dict[str, Callable[[str], str]] = {
     "invert": str.swapcase,
 }
 FUNCTION_KEYS = {KEY_F12: GS}
+KEY_F1 = 59
 
 
 def trace_of(events: list[KeyEvent]) -> KeyTrace:
@@ -194,6 +195,26 @@ def test_a_substitute_that_can_be_data_fails() -> None:
     gs = next(r for r in found.results() if r.name.endswith(".gs"))
     assert gs.status is Status.FAIL and "'$'" in gs.fix
     assert found.settings()["gs_substitute"] is None
+
+
+def test_a_chord_that_types_nothing_is_unreadable() -> None:
+    """GS as Ctrl+F1: no function-key mapping can read a chord, the scanner must change."""
+    events: list[KeyEvent] = []
+    for index, field in enumerate(CALIBRATION_PAYLOAD.split(GS)):
+        if index:
+            t = events[-1].time + 0.001
+            for offset, (code, value) in enumerate(
+                [(KEY_LEFTCTRL, 1), (KEY_F1, 1), (KEY_F1, 0), (KEY_LEFTCTRL, 0)]
+            ):
+                events.append(KeyEvent.key(code, value, t + offset * 0.001))
+        start = events[-1].time + 0.001 if events else 0.0
+        last = index == 2
+        events += emulate(field, "us", start=start, suffix=KEY_ENTER if last else None)
+    found = diagnose_keys("s1", trace_of(events), configured_layout="us")
+    assert (found.gs, found.gs_key) == ("unreadable", "Ctrl+KEY_F1")
+    gs = next(r for r in found.results() if r.name.endswith(".gs"))
+    assert gs.status is Status.FAIL and "Ctrl+key (Ctrl+ASCII)" in gs.fix
+    assert found.settings()["function_keys"] is None
 
 
 def test_dropped_gs_names_the_scanner_setting() -> None:
