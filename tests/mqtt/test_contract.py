@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.codes.pack import PackIdentifier
+from gateway.engine.model import Outcome
 from gateway.mqtt.contract import (
     LgoRequest,
     RequestRejected,
@@ -22,7 +24,7 @@ from gateway.mqtt.contract import (
     status_payload,
 )
 from gateway.nmvs.backend import Operation
-from tests.mqtt.schemas import KINDS, validate, validator
+from tests.mqtt.schemas import KINDS, SCHEMA_DIR, validate, validator
 
 PACK = {
     "scheme": "GTIN",
@@ -198,3 +200,20 @@ def test_whatever_the_parser_accepts_the_schema_accepts(data: dict[str, Any]) ->
             validate("result", encode(rejection_result(rejected)))
         return
     validate("request", data)
+
+
+def test_the_result_schema_and_the_docs_know_every_outcome_of_the_engine() -> None:
+    schema = json.loads((SCHEMA_DIR / "result.json").read_text())
+    documented = set(schema["properties"]["outcome"]["enum"]) - {None}
+    assert documented == {o.value for o in Outcome} | {"bad_request"}
+    guide = (SCHEMA_DIR.parent / "mqtt.md").read_text()
+    for outcome in documented:
+        assert f"| `{outcome}` |" in guide
+
+
+def test_the_asyncapi_file_points_at_every_schema() -> None:
+    asyncapi = (SCHEMA_DIR.parent / "asyncapi.yaml").read_text()
+    refs = set(re.findall(r"\$ref: '\./schemas/(\w+)\.json'", asyncapi))
+    assert refs == set(KINDS)
+    for kind in KINDS:
+        assert f"address: '{{base}}/{kind}'" in asyncapi
