@@ -141,7 +141,10 @@ def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
                 f"{trace.keys_discarded} touches au-delà de la limite par scan ont été ignorées",
             )
         )
-        return DecodedScan(text="", pack=None, problems=(problem,))
+        layout = settings.keyboard.layout
+        shown = settings.auto_layouts[0] if layout == AUTO_LAYOUT else layout
+        partial = type_under(trace, (shown,))[shown].text  # what did arrive, for the technician
+        return DecodedScan(text=partial, pack=None, problems=(problem,), layout=shown)
     if settings.keyboard.layout == AUTO_LAYOUT:
         return _decode_auto(trace, settings, settings.auto_layouts)
     layout = settings.keyboard.layout

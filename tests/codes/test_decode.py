@@ -312,6 +312,7 @@ def test_dropped_events_interrupt_the_scan() -> None:
     events.insert(20, KeyEvent(EV_SYN, SYN_DROPPED, 0, events[20].time))
     found = traces(events, settings.keyboard)
     scan = decode_keys(found[0], settings)
+    assert (scan.pack, scan.text) == (None, "")  # the splitter discards a scan with a gap in it
     assert [(p.code, p.message) for p in scan.problems] == [
         (
             ProblemCode.SCAN_INTERRUPTED,
@@ -326,5 +327,6 @@ def test_a_key_storm_is_truncated_and_refused() -> None:
     (trace,) = traces(emulate(TEXT, "us"), settings.keyboard)
     scan = decode_keys(trace, settings)
     assert scan.pack is None
+    assert scan.text == TEXT[: len(scan.text)] and scan.text  # what arrived, for diagnosis
     assert [p.code for p in scan.problems] == [ProblemCode.SCAN_INTERRUPTED]
     assert "keys beyond the per-scan limit were dropped" in scan.problems[0].message
