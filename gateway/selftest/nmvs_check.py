@@ -39,6 +39,9 @@ _CREDENTIAL_FIXES = {
     "NMVS_FE_AU_23": "new terms and conditions were not accepted in time: accept them in the "
     "NMVS portal",
 }
+# Answers saying the probe's interface (bulk) is closed to the account, not that the credentials
+# are wrong [inferred: pharmacy accounts may lack bulk rights].
+PROBE_NOT_OPEN = frozenset({"NMVS_FE_AU_14", "NMVS_TE_REQ_02"})
 _NOTICE_FIXES = {
     "NMVS_NOTIFY_AU_01": "an old password is still in use: change it in the NMVS portal and "
     "update the password file",
@@ -147,6 +150,27 @@ def _notices(notifications: tuple[Notification, ...]) -> CheckResult:
     return warning("nmvs.notices", detail, "; ".join(fixes))
 
 
+def _credentials_failure(exc: NmvsError) -> CheckResult:
+    name, code = "nmvs.credentials", exc.return_code or ""
+    if code in _CREDENTIAL_FIXES:
+        return fail(name, str(exc), _CREDENTIAL_FIXES[code])
+    if code in PROBE_NOT_OPEN:
+        return warning(
+            name,
+            f"not confirmed: this account may not use the bulk interface the probe goes through "
+            f"({exc})",
+            "nothing to do if verifications work at the counter; otherwise check nmvs.user_id "
+            "and the password file",
+        )
+    if isinstance(exc, NmvsPermanentError):
+        return fail(name, str(exc), CONFIG_FIX)
+    return warning(
+        name,
+        f"not confirmed: the NMVS could not answer now ({exc})",
+        "run the self-test again in a few minutes",
+    )
+
+
 async def _probe(client: ArvatoClient) -> tuple[BulkResult, float]:
     started = time.perf_counter()
     answer = await client.bulk_result(PROBE, client_trx_id=uuid.uuid4().hex)
@@ -162,10 +186,9 @@ async def check_credentials(
         answer, _ = await _probe(client)
         samples = [(await _probe(client))[1] for _ in range(LATENCY_SAMPLES)]
     except NmvsError as exc:
-        fix = _CREDENTIAL_FIXES.get(exc.return_code or "", CONFIG_FIX)
         return (
             [
-                fail("nmvs.credentials", str(exc), fix),
+                _credentials_failure(exc),
                 skipped("nmvs.notices", "not read: the NMVS did not accept the request"),
             ],
             [],

@@ -118,6 +118,16 @@ async def test_an_expired_password_fails(pki: Pki) -> None:
     assert "password has expired" in result(report, "nmvs.credentials").fix
 
 
+async def test_an_nmvs_busy_now_is_a_warning_not_a_failure(pki: Pki, sim: RunningSimulator) -> None:
+    from gateway.simulator.faults import parse_faults
+
+    sim.faults.configure(parse_faults({"next": {"count": 1, "fault": "rate_limit"}}))
+    report = await check_nmvs(nmvs_config(pki, sim.single_url), datetime.now(UTC))
+    credentials = result(report, "nmvs.credentials")
+    assert credentials.status is Status.WARNING and "could not answer now" in credentials.detail
+    assert "again in a few minutes" in credentials.fix
+
+
 async def test_a_slow_link_is_a_latency_warning(pki: Pki, sim: RunningSimulator) -> None:
     from gateway.simulator.faults import parse_faults
 
@@ -150,3 +160,13 @@ def test_clock_thresholds() -> None:
     assert check_clock(now + timedelta(seconds=30), now, "x").status is Status.OK
     assert check_clock(now - timedelta(seconds=61), now, "x").status is Status.WARNING
     assert check_clock(None, now, "").status is Status.SKIPPED
+
+
+def test_an_account_without_bulk_rights_is_not_a_credentials_failure() -> None:
+    from gateway.nmvs.backend import NmvsPermanentError
+    from gateway.selftest.nmvs_check import _credentials_failure
+
+    closed = _credentials_failure(NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_14"))
+    assert closed.status is Status.WARNING and closed.detail.startswith("not confirmed")
+    other = _credentials_failure(NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_04"))
+    assert other.status is Status.FAIL
