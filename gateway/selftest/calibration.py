@@ -292,15 +292,18 @@ def diagnose_keys(
     Readings tried in order: letters as sent; letters as sent by a scanner that assumes Caps
     Lock is on (fixable with ``caps_lock = true``); then case conversions, which are not."""
     sent = _caps_flipped(trace) if configured_caps_lock else trace
-    readings: list[tuple[CaseMode, KeyTrace, bool]] = [
-        ("none", sent, False),
-        ("none", _caps_flipped(sent), True),
-        *((case, sent, False) for case in CASE_MODES if case != "none"),
+    flipped = _caps_flipped(sent)
+    readings: list[tuple[CaseMode, bool]] = [
+        ("none", False),
+        ("none", True),
+        *((case, False) for case in CASE_MODES if case != "none"),
     ]
-    typed: dict[str, str] = {}
-    for case, reading, assumes_caps in readings:
-        texts = {layout: type_trace(reading, layout).text for layout in layouts}
-        typed = typed or texts
+    typings: dict[bool, dict[str, str]] = {}  # each trace is typed once, under every layout
+    for case, assumes_caps in readings:
+        reading = flipped if assumes_caps else sent
+        if assumes_caps not in typings:
+            typings[assumes_caps] = {layout: type_trace(reading, layout).text for layout in layouts}
+        texts = typings[assumes_caps]
         matches = {
             layout: found
             for layout in layouts
@@ -318,6 +321,7 @@ def diagnose_keys(
                 caps_lock_style=any(s.modifiers & Modifier.CAPS_LOCK for s in sent.strokes),
             )
     # show the scan as the configured layout types it, else as the layout that types it best
+    typed = typings[False]
     fewest_unmapped = min(layouts, key=lambda layout: typed[layout].count(UNMAPPED))
     shown_layout = configured_layout if configured_layout in typed else fewest_unmapped
     return Calibration(scanner_id, wedge=True, matched=False, received=typed[shown_layout])
