@@ -5,16 +5,18 @@ Dispatch: ISO/IEC 15434 (``[)>``) to
 :mod:`gateway.codes.iso15434`; text starting with a digit to :mod:`gateway.codes.gs1`;
 recognisable non-pack codes (EAN/UPC, a PZN Code 39, a web address, another symbology) to
 ``NOT_A_PACK_CODE``. Characters that no pack code contains but a keyboard-country mix-up
-produces (``$d2`` or ``+d2`` for ``]d2``, any non-ASCII letter such as the AZERTY digits
-``à&é"'(-è_ç``) add ``SUSPECT_LAYOUT_MISMATCH``.
+produces (``$d2`` or ``+d2`` for ``]d2``, a code starting with what an AZERTY digit key types
+without Shift — ``à&é"'(-è_ç`` —, any non-ASCII letter) add ``SUSPECT_LAYOUT_MISMATCH``.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from gateway.codes.gs1 import GS, Reading, parse_gs1
 from gateway.codes.iso15434 import HEADER, parse_iso15434
+from gateway.codes.keyboard.layouts import get_layout
 from gateway.codes.problems import Problem, ProblemCode, error
 from gateway.codes.validation import char_name, gtin_check_digit
 
@@ -43,6 +45,15 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
             ProblemCode.SUSPECT_LAYOUT_MISMATCH,
             f"{body[:3]!r} at the start looks like an AIM id ']{body[1]}…' typed with another keyboard country",
             f"{body[:3]!r} au début ressemble à un identifiant AIM ']{body[1]}…' tapé avec un autre pays de clavier",
+        )
+    digit = _azerty_digits().get(body[:1])
+    if digit is not None:
+        return Reading.refused(
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            f"{body[0]!r} at the start is what the digit {digit} key types on an AZERTY "
+            "keyboard without Shift",
+            f"{body[0]!r} au début est ce que tape la touche du chiffre {digit} sur un clavier "
+            "AZERTY sans Maj",
         )
     suspicion = _foreign_character(body)
     if gs_substitute is not None:
@@ -93,6 +104,18 @@ def _retail_barcode(body: str) -> str | None:
     if name and body.isascii() and body.isdigit() and gtin_check_digit(body[:-1]) == int(body[-1]):
         return name
     return None
+
+
+@cache
+def _azerty_digits() -> dict[str, str]:
+    """What the digit keys type without Shift on a French keyboard → the digit (from the tables)."""
+    us, fr = get_layout("us"), get_layout("fr")
+    chords = us.chords()
+    return {
+        typed: digit
+        for digit in "0123456789"
+        if (typed := fr.output(chords[digit].code, False, False)) is not None
+    }
 
 
 def _foreign_character(body: str) -> Problem | None:

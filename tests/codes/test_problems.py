@@ -128,7 +128,7 @@ CASES = [
         "à&à_(",
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('à' cannot be in a pack code but is typical of a keyboard mix-up): set the scanner's keyboard country in the gateway configuration.",
+        "The characters look like a keyboard-country mix-up ('à' at the start is what the digit 0 key types on an AZERTY keyboard without Shift): set the scanner's keyboard country in the gateway configuration.",
     ),
     (
         "3400930000120",
@@ -214,6 +214,17 @@ def test_each_problem_detail_is_worded_in_french_too(
 def test_french_messages(text: str, message_fr: str) -> None:
     (problem,) = decode_text(text, DecodeSettings()).problems
     assert problem.text("fr") == message_fr
+
+
+def test_a_foreign_letter_inside_a_gs1_code_adds_the_suspicion_first() -> None:
+    scan = decode_text(GTIN_OK + "17241231" + "10Lé" + G + "21X", DecodeSettings())
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            "'é' cannot be in a pack code but is typical of a keyboard mix-up",
+        ),
+        (ProblemCode.BAD_CHARSET, "batch (10) contains 'é'"),
+    ]
 
 
 def test_the_dmatrix_flag_misread_as_dollar_is_suspected_even_with_the_dollar_as_gs_substitute() -> (
