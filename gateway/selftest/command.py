@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        found = [results.fail("config", str(exc), "correct the configuration file and run again")]
+        fix = (
+            f"correct the file (or give another with --config FILE or ${CONFIG_ENV}) and run again"
+        )
+        found = [results.fail("config", str(exc), fix)]
         _print(found, args.json)
         return results.exit_code(found)
     # the checks' own results are the report: only errors of the parts they drive are logged
