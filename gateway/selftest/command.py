@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             calibrate=scanner,
             write_config=args.write_config,
             scan_timeout=args.scan_timeout,
-            prompt=not args.json,
+            prompt=True,  # on stderr: --json output stays clean
         )
     )
     _print(found, args.json)

@@ -82,8 +82,8 @@ def scanner_results(
         if device is None:
             results.append(fail(f"{name}.present", entry["problem"], PRESENT_FIX))
             continue
-        results.append(ok(f"{name}.present", f"{config.kind.value} scanner at {device}"))
         row = inputs.get(device, {})
+        results.append(ok(f"{name}.present", _identity(config, device, row)))
         problem = row.get("problem") or entry.get("problem")
         if problem:
             fix = problem.split(": ", 1)[1] if ": " in problem else problem
@@ -92,6 +92,13 @@ def scanner_results(
         results.append(ok(f"{name}.access", f"{device} can be opened by this user"))
         results.append(_exclusive(name, device, row.get("grab"), found_holders(device)))
     return results
+
+
+def _identity(config: ScannerConfig, device: str, row: dict[str, Any]) -> str:
+    """``evdev scanner at /dev/input/event5 (0c2e:0b61 'Honeywell 1950g'), layout fr``."""
+    seen = f" ({row['vidpid']} {row['name']!r})" if row.get("vidpid") else ""
+    layout = f", layout {config.decode.keyboard.layout}" if config.match is not None else ""
+    return f"{config.kind.value} scanner at {device}{seen}{layout}"
 
 
 def _exclusive(name: str, device: str, grab: str | None, found: list[Holder]) -> CheckResult:

@@ -76,9 +76,10 @@ EVDEV = ScannerConfig.from_toml({"id": "till", "kind": "evdev", "match": "any"},
 
 def report(grab: str | None, problem: str | None = None) -> dict[str, Any]:
     """The survey's shape for one evdev scanner at /dev/input/event5 (no such node here)."""
+    row = {"path": "/dev/input/event5", "vidpid": "0c2e:0b61", "name": "Honeywell 1950g"}
     return {
         "scanners": [{"id": "till", "kind": "evdev", "device": "/dev/input/event5"}],
-        "input": [{"path": "/dev/input/event5", "grab": grab, "problem": problem}],
+        "input": [{**row, "grab": grab, "problem": problem}],
     }
 
 
@@ -91,6 +92,10 @@ def test_evdev_grab_outcomes() -> None:
         return scanner_results([EVDEV], report(grab), lambda path: found)[-1]
 
     assert last("grabbable", []).status is Status.OK
+    present = scanner_results([EVDEV], report("grabbable"), lambda path: [])[0]
+    assert present.detail == (
+        "evdev scanner at /dev/input/event5 (0c2e:0b61 'Honeywell 1950g'), layout auto"
+    )
     by_daemon = last(busy, [daemon])
     assert by_daemon.status is Status.OK and "pid 17" in by_daemon.detail
     stolen = last(busy, [daemon, kiosk])
