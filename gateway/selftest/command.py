@@ -97,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
             calibrate=scanner,
             write_config=args.write_config,
             scan_timeout=args.scan_timeout,
-            prompt=True,  # on stderr: --json output stays clean
         )
     )
     _print(found, args.json)
@@ -116,8 +115,6 @@ async def run_checks(
     calibrate: ScannerConfig | None = None,
     write_config: bool = False,
     scan_timeout: float = SCAN_TIMEOUT_S,
-    prompt: bool = False,
-    input_backend: InputBackend | None = None,
 ) -> list[CheckResult]:
     """Every check, calibration first (the technician is at the scanner when it starts)."""
     from gateway.capture.command import survey
@@ -128,16 +125,13 @@ async def run_checks(
 
     found: list[CheckResult] = []
     if calibrate is not None:
-        if prompt:
-            print(
-                f"Scan the calibration code (the first code on the card) with scanner "
-                f"{calibrate.id!r} within {scan_timeout:.0f} s ...",
-                file=sys.stderr,
-                flush=True,
-            )
-        found += await calibrate_scanner(
-            config.path, calibrate, scan_timeout, write_config, input_backend=input_backend
+        print(  # on stderr: the --json document on stdout stays clean
+            f"Scan the calibration code (the first code on the card) with scanner "
+            f"{calibrate.id!r} within {scan_timeout:.0f} s ...",
+            file=sys.stderr,
+            flush=True,
         )
+        found += await calibrate_scanner(config.path, calibrate, scan_timeout, write_config)
     found += scanner_results(config.scanners, await asyncio.to_thread(survey, config.scanners))
     nmvs = await check_nmvs(config.nmvs, datetime.now(UTC))
     found += nmvs.results
