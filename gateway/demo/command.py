@@ -65,4 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from gateway.demo.session import demo
 
     out: TextIO = sys.stdout
-    return asyncio.run(demo(out, duration=args.duration, pace=max(0.0, args.pace)))
+    try:
+        return asyncio.run(demo(out, duration=args.duration, pace=max(0.0, args.pace)))
+    except (OSError, RuntimeError) as exc:  # a part could not start (port, pty, broker…)
+        print(f"nmvs-gateway demo: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -149,8 +149,8 @@ async def _session(
             ),
             f"LGO view        what a client subscribed to {BASE}/+ receives:",
         ]
-        view = LgoView(BASE, out, tty=tty)
-        view.title = f"nmvs-gateway demo — the LGO's view of {broker.url} {BASE}/+   (Ctrl-C stops)"
+        title = f"nmvs-gateway demo — the LGO's view of {broker.url} {BASE}/+   (Ctrl-C stops)"
+        view = LgoView(BASE, out, tty=tty, title=title)
         if not tty:
             out.write("nmvs-gateway demo\n" + "".join(f"  {line}\n" for line in intro))
             out.write(view.header() + "\n")

@@ -59,7 +59,7 @@ def _problems(problems: list[dict[str, Any]]) -> str:
 class LgoView:
     """Collects the messages an LGO receives and renders them; see the module docstring."""
 
-    def __init__(self, base: str, out: TextIO, *, tty: bool) -> None:
+    def __init__(self, base: str, out: TextIO, *, tty: bool, title: str = "") -> None:
         self.base = base
         self.out = out
         self.tty = tty
@@ -69,7 +69,7 @@ class LgoView:
         self.requests: list[dict[str, Any]] = []
         self.health: dict[str, Any] | None = None
         self.status: str | None = None
-        self.title = ""
+        self.title = title
         self._changed = asyncio.Condition()
 
     # -- input -----------------------------------------------------------------------------
@@ -85,6 +85,8 @@ class LgoView:
         now = datetime.now().strftime("%H:%M:%S.%f")[:-3]  # the viewer's local clock
         if kind == "health":
             self.health = body
+            if self.tty:
+                self.render()  # the footer
         elif kind == "status":
             self.status = str(body.get("state"))
             self._add(
