@@ -26,13 +26,14 @@ from gateway.codes.keyboard import (
 from gateway.codes.keyboard.events import KEY_DOWN, KEY_ENTER, KEY_F12, KEY_LEFTCTRL
 from gateway.codes.keyboard.layouts import get_layout
 from gateway.selftest.calibration import (
+    Calibration,
     _equivalence_classes,
     diagnose_bytes,
     diagnose_keys,
 )
 from gateway.selftest.card_codes import CALIBRATION_AIM, CALIBRATION_PAYLOAD
 from gateway.selftest.command import NoScan, calibrate_scanner, read_one_scan
-from gateway.selftest.results import Status
+from gateway.selftest.results import CheckResult, Status
 from tests.capture.kernel import KernelInput, KernelInputNode, input_events
 from tests.capture.test_serial import SerialPort
 
@@ -62,6 +63,11 @@ def expected_gs(style: str, layout: str) -> str:
         if (chord.code, chord.shift, chord.altgr) == (27, False, False):
             return "ctrl_layout"
     return style
+
+
+def line(found: Calibration, finding: str) -> CheckResult:
+    """The result line of one finding (``gs``, ``aim``, ``case``…)."""
+    return next(r for r in found.results() if r.name.endswith("." + finding))
 
 
 def results_by_name(found: list) -> dict[str, Status]:  # type: ignore[type-arg]
@@ -192,7 +198,7 @@ def test_a_substitute_that_can_be_data_fails() -> None:
     events = emulate(CALIBRATION_PAYLOAD, "us", separators="substitute", substitutes={GS: "+"})
     found = diagnose_keys("s1", trace_of(events), configured_layout="us")
     assert (found.gs, found.gs_substitute) == ("substitute", "+")
-    gs = next(r for r in found.results() if r.name.endswith(".gs"))
+    gs = line(found, "gs")
     assert gs.status is Status.FAIL and "'$'" in gs.fix
     assert found.settings()["gs_substitute"] is None
 
@@ -212,14 +218,14 @@ def test_a_chord_that_types_nothing_is_unreadable() -> None:
         events += emulate(field, "us", start=start, suffix=KEY_ENTER if last else None)
     found = diagnose_keys("s1", trace_of(events), configured_layout="us")
     assert (found.gs, found.gs_key) == ("unreadable", "Ctrl+KEY_F1")
-    gs = next(r for r in found.results() if r.name.endswith(".gs"))
+    gs = line(found, "gs")
     assert gs.status is Status.FAIL and "Ctrl+key (Ctrl+ASCII)" in gs.fix
     assert found.settings()["function_keys"] is None
 
 
 def test_dropped_gs_names_the_scanner_setting() -> None:
     found = diagnose_keys("s1", trace_of(emulate(CALIBRATION_PAYLOAD, "fr", separators="dropped")))
-    gs = next(r for r in found.results() if r.name.endswith(".gs"))
+    gs = line(found, "gs")
     assert gs.status is Status.FAIL
     assert gs.detail == "the scanner does not transmit FNC1: the fields of a pack code run together"
     assert "enable 'transmit GS'" in gs.fix

@@ -53,26 +53,21 @@ async def test_the_self_test_does_not_take_the_daemons_client_id(broker: Broker)
     assert all(r.status is not Status.FAIL for r in found)
 
 
-async def test_tls_with_credentials(tls_broker: Broker) -> None:
-    assert tls_broker.tls is not None
-    good = settings(
-        tls_broker,
-        tls=True,
-        ca_file=tls_broker.tls.ca_file,
-        username="gateway",
-        password="s3cret-pw",
+def tls_settings(broker: Broker, password: str) -> MqttSettings:
+    assert broker.tls is not None
+    return settings(
+        broker, tls=True, ca_file=broker.tls.ca_file, username="gateway", password=password
     )
-    found = by_name(await check_mqtt(good, BASE))
+
+
+async def test_tls_with_credentials(tls_broker: Broker) -> None:
+    found = by_name(await check_mqtt(tls_settings(tls_broker, "s3cret-pw"), BASE))
     assert found["mqtt.connect"].detail == f"connected to 127.0.0.1:{tls_broker.port} as gateway"
     assert found["mqtt.round-trip"].status is Status.OK
 
 
 async def test_a_wrong_password_is_refused(tls_broker: Broker) -> None:
-    assert tls_broker.tls is not None
-    bad = settings(
-        tls_broker, tls=True, ca_file=tls_broker.tls.ca_file, username="gateway", password="nope"
-    )
-    (only,) = await check_mqtt(bad, BASE)
+    (only,) = await check_mqtt(tls_settings(tls_broker, "nope"), BASE)
     assert only.status is Status.FAIL and "refused" in only.detail
     assert "nope" not in only.detail and "mosquitto_passwd" in only.fix
 
