@@ -57,13 +57,21 @@ async def check_mqtt(
             )
         ]
     except aiomqtt.MqttError as exc:
-        return [
-            fail(
-                "mqtt.connect",
-                f"cannot connect to {where}: {exc}",
-                "start the broker (systemctl start mosquitto) and check mqtt.url",
-            )
-        ]
+        return [fail("mqtt.connect", f"cannot connect to {where}: {exc}", _connect_fix(str(exc)))]
+
+
+def _connect_fix(error: str) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in error or "SSL" in error:
+        return (
+            "set mqtt.ca_file to the CA that signed the broker's certificate (and the host name "
+            "in mqtt.url to one the certificate names)"
+        )
+    if "timed out" in error:
+        return (
+            "check mqtt.url: host and port, and mqtts:// for a TLS listener (a plain client on a "
+            "TLS port waits forever)"
+        )
+    return "start the broker (systemctl start mosquitto) and check mqtt.url"
 
 
 async def _exchange(

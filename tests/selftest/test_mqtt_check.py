@@ -72,6 +72,18 @@ async def test_a_wrong_password_is_refused(tls_broker: Broker) -> None:
     assert "nope" not in only.detail and "mosquitto_passwd" in only.fix
 
 
+async def test_an_untrusted_broker_certificate_names_the_ca_setting(tls_broker: Broker) -> None:
+    untrusted = settings(tls_broker, tls=True, username="gateway", password="s3cret-pw")
+    (only,) = await check_mqtt(untrusted, BASE)
+    assert only.status is Status.FAIL and "CERTIFICATE_VERIFY_FAILED" in only.detail
+    assert only.fix.startswith("set mqtt.ca_file")
+
+
+async def test_a_plain_client_on_a_tls_port(tls_broker: Broker) -> None:
+    (only,) = await check_mqtt(settings(tls_broker), BASE, wait_s=1)
+    assert only.status is Status.FAIL and "mqtts://" in only.fix
+
+
 async def test_a_missing_ca_file_is_named(tls_broker: Broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (only,) = await check_mqtt(settings(tls_broker, tls=True, ca_file=tmp_path / "ca.pem"), BASE)
     assert only.status is Status.FAIL and str(tmp_path / "ca.pem") in only.detail
