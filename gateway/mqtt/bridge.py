@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 ProtocolChoice = Literal["auto", "5", "3.1.1"]
 
+MAX_INFLIGHT = 100  # unacknowledged QoS 1 publishes in flight (paho's default is 20)
 # CONNACK codes meaning "I do not speak this protocol version": 1 in 3.1.1, 0x84 in v5.
 _UNSUPPORTED_PROTOCOL = frozenset({1, 0x84})
 
@@ -65,6 +66,16 @@ class BridgeError(Exception):
 class Deferred(Exception):
     """Raised by a handler to leave a message unacknowledged: the broker redelivers it after
     the next reconnect (used while the daemon shuts down)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to publish at QoS 1 (``correlation_data`` is sent only over MQTT v5)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    correlation_data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +167,7 @@ class MqttBridge:
         self._log = structlog.get_logger("gateway.mqtt")
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
-        self._session_over = asyncio.Event()
+        self._session_end: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._generation = 0
         self._retained: dict[str, bytes] = {}
         self._protocol: aiomqtt.ProtocolVersion | None = None
@@ -248,17 +259,19 @@ class MqttBridge:
             keepalive=self._settings.keepalive,
             tls_context=self._tls,
             timeout=self._settings.publish_timeout,
+            max_inflight_messages=MAX_INFLIGHT,
         )
         # aiomqtt does not expose paho's manual acknowledgement; it is what lets us acknowledge
         # a request only after the engine committed it.
         client._client.manual_ack_set(True)
+        client.pending_calls_threshold = 10 * MAX_INFLIGHT  # batches are pipelined on purpose
         return client
 
     async def _session(self, protocol: aiomqtt.ProtocolVersion, backoff: Backoff) -> None:
         client = self._make_client(protocol)
         async with client:
             self._client = client
-            self._session_over = asyncio.Event()
+            self._session_end = asyncio.get_running_loop().create_future()
             self._protocol = protocol
             self._generation += 1
             self._connects += 1
@@ -275,7 +288,7 @@ class MqttBridge:
                 async for message in client.messages:
                     await self._dispatch(client, message)
             finally:
-                self._session_over.set()
+                self._session_end.set_result(None)
                 self._connected.clear()
                 self._client = None
                 self._connected_since = None
@@ -306,30 +319,41 @@ class MqttBridge:
         correlation_data: bytes | None = None,
     ) -> None:
         """Publish once at QoS 1 and return after the PUBACK; :class:`BridgeError` otherwise."""
+        await self.publish_all([Outgoing(topic, payload, retain, correlation_data)])
+
+    async def publish_all(self, messages: Sequence[Outgoing]) -> None:
+        """Publish in order, pipelined (one round trip for the lot), and return after every
+        PUBACK; :class:`BridgeError` if any is missing (some may then have been delivered)."""
         client = self._client
         if client is None or not self.connected:
             raise BridgeError("not connected to the broker")
-        properties = None
-        if correlation_data is not None and self._protocol is aiomqtt.ProtocolVersion.V5:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = correlation_data
+        # Started in order, so paho queues the PUBLISH packets in this order.
+        sending = [
+            asyncio.ensure_future(
+                client.publish(
+                    m.topic, m.payload, qos=1, retain=m.retain, properties=self._properties(m)
+                )
+            )
+            for m in messages
+        ]
+        everything = asyncio.gather(*sending)
         # aiomqtt leaves a publish waiting for its PUBACK until the timeout when the connection
         # drops; racing it against the end of the session reports the loss at once.
-        sending = asyncio.ensure_future(
-            client.publish(topic, payload, qos=1, retain=retain, properties=properties)
-        )
-        session_end = asyncio.ensure_future(self._session_over.wait())
+        await asyncio.wait((everything, self._session_end), return_when=asyncio.FIRST_COMPLETED)
+        if not everything.done():
+            everything.cancel()
+            raise BridgeError(f"publish to {messages[0].topic} failed: connection lost")
         try:
-            await asyncio.wait((sending, session_end), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            session_end.cancel()
-        if not sending.done():
-            sending.cancel()
-            raise BridgeError(f"publish to {topic} failed: connection lost")
-        try:
-            sending.result()
+            everything.result()
         except aiomqtt.MqttError as exc:
-            raise BridgeError(f"publish to {topic} failed: {exc}") from exc
+            raise BridgeError(f"publish to {messages[0].topic} failed: {exc}") from exc
+
+    def _properties(self, message: Outgoing) -> Properties | None:
+        if message.correlation_data is None or self._protocol is not aiomqtt.ProtocolVersion.V5:
+            return None
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.CorrelationData = message.correlation_data
+        return properties
 
     async def deliver(
         self,
@@ -340,14 +364,19 @@ class MqttBridge:
         correlation_data: bytes | None = None,
     ) -> None:
         """Publish, waiting for the broker and retrying until a PUBACK arrives."""
+        await self.deliver_all([Outgoing(topic, payload, retain, correlation_data)])
+
+    async def deliver_all(self, messages: Sequence[Outgoing]) -> None:
+        """:meth:`publish_all`, waiting for the broker and retrying the lot until every PUBACK
+        arrived (at least once, first deliveries in order)."""
         while True:
             await self._connected.wait()
             generation = self._generation
             try:
-                await self.publish(topic, payload, retain=retain, correlation_data=correlation_data)
+                await self.publish_all(messages)
                 return
             except BridgeError as exc:
-                self._log.info("mqtt_publish_retry", topic=topic, error=str(exc))
+                self._log.info("mqtt_publish_retry", error=str(exc), messages=len(messages))
                 if self._generation == generation and self.connected:
                     await self._sleep(0.5)
 

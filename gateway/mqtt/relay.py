@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from gateway.engine.model import Event
-from gateway.mqtt.bridge import MqttBridge
+from gateway.mqtt.bridge import MqttBridge, Outgoing
 from gateway.mqtt.contract import Topics, encode
 
 BATCH = 100
@@ -87,23 +87,23 @@ class Relay:
             await self.publish(events)
 
     async def publish(self, events: Sequence[Event]) -> None:
+        """Publish a batch (pipelined, in order), then mark it published."""
+        messages: list[Outgoing] = []
+        finished: list[str] = []
         for event in events:
             payload = encode(event.payload)
             if event.kind == "scan":
-                await self._bridge.deliver(self._topics.scan, payload)
-            else:
-                await self._bridge.deliver(self._topics.result, payload)
-                await self.respond(event.payload.get("id"), event.payload.get("status"), payload)
+                messages.append(Outgoing(self._topics.scan, payload))
+                continue
+            messages.append(Outgoing(self._topics.result, payload))
+            request_id = event.payload.get("id")
+            route = self._routes.get(request_id) if isinstance(request_id, str) else None
+            if route is not None and isinstance(request_id, str):
+                messages.append(Outgoing(route.topic, payload, False, route.correlation_data))
+                if event.payload.get("status") in FINAL:
+                    finished.append(request_id)
+        await self._bridge.deliver_all(messages)
         await self._source.ack_events([event.id for event in events])
-        self.published += len(events)
-
-    async def respond(self, request_id: object, status: object, payload: bytes) -> None:
-        """Also send a result to the v5 response topic its request named, if any."""
-        if not isinstance(request_id, str):
-            return
-        route = self._routes.get(request_id)
-        if route is None:
-            return
-        await self._bridge.deliver(route.topic, payload, correlation_data=route.correlation_data)
-        if status in FINAL:
+        for request_id in finished:
             self._routes.forget(request_id)
+        self.published += len(events)

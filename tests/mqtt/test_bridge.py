@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from gateway.mqtt.bridge import BridgeError, Incoming, MqttBridge, MqttSettings, TlsSetupError
+from gateway.mqtt.bridge import (
+    BridgeError,
+    Incoming,
+    MqttBridge,
+    MqttSettings,
+    Outgoing,
+    TlsSetupError,
+)
 from tests.brokers import Broker, MqttProbe, eventually, free_port
 
 STATUS = "nmvs/t1/status"
@@ -297,7 +304,7 @@ async def test_untrusted_server_certificate_is_not_accepted(
     assert not bridge.connected
 
 
-def test_missing_or_bad_certificate_files_are_named(tmp_path: Path) -> None:
+async def test_missing_or_bad_certificate_files_are_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     with pytest.raises(TlsSetupError) as info:
         make_bridge(MqttSettings(tls=True, ca_file=missing))
@@ -309,3 +316,16 @@ def test_missing_or_bad_certificate_files_are_named(tmp_path: Path) -> None:
     assert str(info.value).startswith(
         f"cannot load the client certificate {garbage} with key {garbage}: "
     )
+
+
+async def test_a_pipelined_batch_arrives_complete_and_in_order(broker: Broker) -> None:
+    bridge = make_bridge(settings_for(broker))
+    async with running(bridge), MqttProbe(broker, ("nmvs/t1/#",)) as probe:
+        batch = [
+            Outgoing("nmvs/t1/result" if n % 3 else "nmvs/t1/scan", f"{n}".encode())
+            for n in range(250)  # more than paho keeps in flight at once
+        ]
+        await bridge.publish_all(batch)
+        await probe.wait_for(lambda r: len(r) >= 251)  # the retained status, then the batch
+        got = [(m.topic, m.payload) for m in probe.received if m.topic != STATUS]
+        assert got == [(m.topic, m.payload) for m in batch]
