@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.codes.pack import PackIdentifier  # noqa: E402
-from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret  # noqa: E402
+from gateway.nmvs.arvato import ArvatoClient  # noqa: E402
 from gateway.nmvs.arvato.soap import SINGLE_PACK_PATH  # noqa: E402
 from gateway.nmvs.backend import Operation  # noqa: E402
 from gateway.simulator.marketfile import load_market  # noqa: E402
@@ -45,14 +45,12 @@ from tests.brokers import eventually, free_port, start_mosquitto  # noqa: E402
 from tests.capture.test_serial import SerialPort  # noqa: E402
 from tests.daemon.harness import (  # noqa: E402
     BASE,
-    NMVS_CLIENT,
-    NMVS_PASSWORD,
-    NMVS_USER,
     Daemon,
     gs1_text,
     write_config,
 )
 from tests.engine.conftest import healthy_packs  # noqa: E402
+from tests.engine.support import arvato_config  # noqa: E402
 
 RESULT, REQUEST = f"{BASE}/result", f"{BASE}/request"
 SCANNER = '\n[[scanner]]\nid = "bench"\nkind = "serial"\npath = "{path}"\n'
@@ -132,13 +130,7 @@ def durable_commits(directory: Path, count: int) -> list[float]:
 
 
 async def service_times(url: str, packs: list[PackIdentifier]) -> list[float]:
-    config = ArvatoConfig(
-        endpoint=url + SINGLE_PACK_PATH,
-        client_login_id=NMVS_CLIENT,
-        user_id=NMVS_USER,
-        password=Secret(NMVS_PASSWORD),
-        software_supplier="bench",
-    )
+    config = arvato_config(url + SINGLE_PACK_PATH)
     samples = []
     async with ArvatoClient(config) as client:
         for n, pack in enumerate(packs):

@@ -355,17 +355,6 @@ class MqttBridge:
         properties.CorrelationData = message.correlation_data
         return properties
 
-    async def deliver(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        retain: bool = False,
-        correlation_data: bytes | None = None,
-    ) -> None:
-        """Publish, waiting for the broker and retrying until a PUBACK arrives."""
-        await self.deliver_all([Outgoing(topic, payload, retain, correlation_data)])
-
     async def deliver_all(self, messages: Sequence[Outgoing]) -> None:
         """:meth:`publish_all`, waiting for the broker and retrying the lot until every PUBACK
         arrived (at least once, first deliveries in order)."""

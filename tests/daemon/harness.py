@@ -20,12 +20,14 @@ from typing import Any
 import httpx
 
 from gateway.codes.pack import PackIdentifier
-from gateway.simulator.market import MarketData
-from gateway.simulator.server import RunningSimulator, running_simulator
+from gateway.nmvs.arvato import ArvatoClient
+from gateway.simulator.server import running_simulator
 from tests.brokers import Broker
-from tests.engine.conftest import market_data
+from tests.engine.conftest import Rig, market_data
+from tests.engine.support import USER, arvato_config
 
-NMVS_CLIENT, NMVS_USER, NMVS_PASSWORD = "SIMCLIENT1", "SIMUSER1", "Simulator-Pass1"
+# The simulator's generated market knows this pharmacy (gateway/simulator/marketfile.py).
+NMVS_CLIENT, NMVS_USER, NMVS_PASSWORD = "SIMCLIENT1", USER, "Simulator-Pass1"
 GATEWAY_ID = "counter-1"
 BASE = f"nmvs/{GATEWAY_ID}"
 
@@ -149,33 +151,19 @@ class Daemon:
             self._notify = None
 
 
-@dataclass
-class Nmvs:
-    """The simulator and its admin API."""
-
-    sim: RunningSimulator
-    admin: httpx.AsyncClient
-    packs: list[PackIdentifier]
-
-    async def faults(self, plan: dict[str, Any]) -> None:
-        (await self.admin.post("/_sim/faults", json=plan)).raise_for_status()
-
-    async def alerts(self) -> list[dict[str, Any]]:
-        return (await self.admin.get("/_sim/alerts")).json()  # type: ignore[no-any-return]
-
-    async def transactions(self) -> list[dict[str, Any]]:
-        return (await self.admin.get("/_sim/transactions")).json()  # type: ignore[no-any-return]
-
-
 @contextlib.asynccontextmanager
-async def nmvs_simulator(count: int = 300) -> AsyncIterator[Nmvs]:
-    data: MarketData
+async def nmvs_simulator(count: int = 300) -> AsyncIterator[Rig]:
+    """The simulator on a free loopback port with a generated market, and its admin API."""
     data, packs = market_data(count)
     async with (
         running_simulator(data, plain_http=True) as sim,
         httpx.AsyncClient(base_url=sim.url) as admin,
     ):
-        yield Nmvs(sim, admin, packs)
+        client = ArvatoClient(arvato_config(sim.single_url))
+        try:
+            yield Rig(sim, client, packs, Path(), admin)
+        finally:
+            await client.aclose()
 
 
 def request(id: str, op: str, pack: PackIdentifier, **more: Any) -> bytes:

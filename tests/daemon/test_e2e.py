@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiomqtt
-import pytest
 
 from tests.brokers import Broker, MqttProbe, Received
-from tests.daemon.harness import BASE, Daemon, Nmvs, finals, nmvs_simulator, request, write_config
+from tests.daemon.harness import BASE, Daemon, Rig, finals, request
 from tests.mqtt.schemas import kind_of, validate
 
 RESULT, STATUS, HEALTH, SCAN = f"{BASE}/result", f"{BASE}/status", f"{BASE}/health", f"{BASE}/scan"
@@ -27,24 +24,8 @@ def validate_all(received: list[Received]) -> None:
             validate(kind_of(message.topic), message.payload)
 
 
-@pytest.fixture
-async def nmvs() -> AsyncIterator[Nmvs]:
-    async with nmvs_simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, broker: Broker, nmvs: Nmvs) -> Iterator[Daemon]:
-    config = write_config(tmp_path / "gw", broker, nmvs.sim.url)
-    process = Daemon(config, tmp_path / "daemon.log")
-    try:
-        yield process
-    finally:
-        process.close()
-
-
 async def test_dispense_is_queued_then_done_and_a_repeat_gets_the_same_result(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     pack = nmvs.packs[0]
@@ -78,7 +59,7 @@ async def test_dispense_is_queued_then_done_and_a_repeat_gets_the_same_result(
 
 
 async def test_v5_response_topic_and_a_3_1_1_client(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     pack = nmvs.packs[1]
@@ -105,7 +86,7 @@ async def test_v5_response_topic_and_a_3_1_1_client(
 
 
 async def test_bad_requests_are_answered_never_fatal(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     async with MqttProbe(broker, (RESULT, "lgo/err")) as lgo:
@@ -131,7 +112,7 @@ async def test_bad_requests_are_answered_never_fatal(
 
 
 async def test_sigterm_drains_the_call_in_flight_then_says_offline(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     await nmvs.faults({"latency_ms": 800})

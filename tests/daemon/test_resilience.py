@@ -7,31 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.brokers import Broker, MqttProbe
-from tests.daemon.harness import BASE, Daemon, Nmvs, finals, nmvs_simulator, request, write_config
+from tests.daemon.harness import BASE, Daemon, Rig, finals, request
 from tests.mqtt.schemas import validate
 
 RESULT, STATUS, REQUEST = f"{BASE}/result", f"{BASE}/status", f"{BASE}/request"
-
-
-@pytest.fixture
-async def nmvs() -> AsyncIterator[Nmvs]:
-    async with nmvs_simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, broker: Broker, nmvs: Nmvs) -> Iterator[Daemon]:
-    process = Daemon(write_config(tmp_path / "gw", broker, nmvs.sim.url), tmp_path / "daemon.log")
-    try:
-        yield process
-    finally:
-        process.close()
 
 
 def seen_ids(messages: list) -> set[str]:  # type: ignore[type-arg]
@@ -39,7 +20,7 @@ def seen_ids(messages: list) -> set[str]:  # type: ignore[type-arg]
 
 
 async def test_broker_restart_mid_stream_loses_no_result(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     await nmvs.faults({"latency_ms": 400})  # results are still coming when the broker goes
@@ -67,7 +48,7 @@ async def test_broker_restart_mid_stream_loses_no_result(
 
 
 async def test_sigkill_during_a_dispense_stream_then_restart(
-    broker: Broker, nmvs: Nmvs, daemon: Daemon
+    broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
     await nmvs.faults({"latency_ms": {"uniform": [10, 60]}, "seed": 3})

@@ -116,7 +116,9 @@ async def test_deliver_waits_for_the_broker_and_returns_after_puback(broker: Bro
                 while True:  # publish raises as soon as the loss is noticed
                     await bridge.publish("nmvs/t1/result", b"x")
                     await asyncio.sleep(0.05)
-        pending = asyncio.create_task(bridge.deliver("nmvs/t1/result", b'{"id":"r1"}'))
+        pending = asyncio.create_task(
+            bridge.deliver_all([Outgoing("nmvs/t1/result", b'{"id":"r1"}')])
+        )
         await asyncio.sleep(0.3)
         assert not pending.done()
         broker.start()
