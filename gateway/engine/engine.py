@@ -59,6 +59,7 @@ from gateway.engine.rules import (
     Retry,
     Send,
     Verdict,
+    bulk_groups,
     decide,
     derive_key,
     judge_answer,
@@ -70,6 +71,7 @@ from gateway.engine.rules import (
 )
 from gateway.nmvs.backend import (
     UNDO_OF,
+    BulkResult,
     NmvsAmbiguousError,
     NmvsBackend,
     NmvsInvalidRequestError,
@@ -100,6 +102,16 @@ class _Job:
 
 
 @dataclass(frozen=True, slots=True)
+class _BulkJob:
+    """One bulk transaction: its members are ordinary send jobs sharing the ClientTrxId."""
+
+    bulk_id: int
+    op: Operation
+    client_trx_id: str
+    members: tuple[_Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Failure:
     kind: Literal["not_sent", "rate_limited", "ambiguous", "permanent", "invalid"]
     message: str
@@ -117,6 +129,21 @@ def _summary(result: NmvsResult) -> NmvsSummary:
         nmvs_trx_id=result.nmvs_trx_id,
         client_trx_id=result.client_trx_id,
     )
+
+
+def _failure_of(exc: Exception) -> _Failure:
+    """Classify a backend exception: may the request have reached the NMVS?"""
+    if isinstance(exc, NmvsRateLimitedError):
+        return _Failure("rate_limited", str(exc), exc.retry_after)
+    if isinstance(exc, NmvsNotSentError):
+        return _Failure("not_sent", str(exc))
+    if isinstance(exc, NmvsInvalidRequestError):
+        return _Failure("invalid", str(exc))
+    if isinstance(exc, NmvsPermanentError):
+        return _Failure("permanent", str(exc))
+    if not isinstance(exc, NmvsAmbiguousError):  # a client bug: the request may have gone out
+        log.error("unexpected error from the NMVS backend", exc_info=exc)
+    return _Failure("ambiguous", str(exc) or type(exc).__name__)
 
 
 def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -201,7 +228,12 @@ class Engine:
         try:
             now = clock()
             recovered = await engine._write(
-                partial(db.recover, now=now, reconcile_delay=settings.reconcile_delay)
+                partial(
+                    db.recover,
+                    now=now,
+                    reconcile_delay=settings.reconcile_delay,
+                    bulk_delay=settings.bulk_result_horizon,
+                )
             )
             if recovered:
                 log.warning("recovered %d transaction(s) left in flight; reconciling", recovered)
@@ -546,6 +578,7 @@ class Engine:
     async def _dispatch(self) -> None:
         """Claim due transactions and run them, at most ``concurrency`` at a time."""
         running = self._running
+        bulks: set[asyncio.Task[None]] = set()
         probe_failures = 0
         async with asyncio.TaskGroup() as group:
 
@@ -555,13 +588,19 @@ class Engine:
                 task.add_done_callback(running.discard)
                 task.add_done_callback(lambda _t: self._wake.set())
 
+            def start_bulk(bulk: _BulkJob) -> None:
+                task = group.create_task(self._run_bulk(bulk))
+                bulks.add(task)
+                task.add_done_callback(bulks.discard)
+                task.add_done_callback(lambda _t: self._wake.set())
+
             while not self._stopping:
                 self._wake.clear()
                 ready, self._ready = self._ready, []
                 for job in ready:
                     start(job)
                 now = self._clock()
-                if self._online is False and not running:
+                if self._online is False and not running and not bulks:
                     probe_failures = await self._probe(probe_failures)
                     continue
                 free = self.settings.concurrency - len(running)
@@ -569,6 +608,10 @@ class Engine:
                 blocked = (
                     self._paused is not None or now < self._hold_until or self._online is False
                 )
+                slots = self.settings.bulk_in_flight - len(bulks)
+                if self.settings.bulk and slots > 0 and not blocked:
+                    for bulk in await self._write(partial(self._claim_bulks, now, slots)):
+                        start_bulk(bulk)
                 if free > 0 and not blocked:
                     jobs = await self._write(partial(self._claim, now, free))
                 for job in jobs:
@@ -579,8 +622,8 @@ class Engine:
             for job in self._ready:  # committed as sending: send rather than leave to reconcile
                 start(job)
             self._ready = []
-            if running:
-                await asyncio.wait(running)
+            if running or bulks:
+                await asyncio.wait(running | bulks)
 
     async def _idle(self, blocked: bool) -> None:
         timeout = IDLE_POLL
@@ -673,21 +716,22 @@ class Engine:
                 client_trx_id=job.client_trx_id,
                 ref_client_trx_id=job.ref_client_trx_id,
             )
-        except NmvsRateLimitedError as exc:
-            answer = _Failure("rate_limited", str(exc), exc.retry_after)
-        except NmvsNotSentError as exc:
-            answer = _Failure("not_sent", str(exc))
-        except NmvsInvalidRequestError as exc:
-            answer = _Failure("invalid", str(exc))
-        except NmvsPermanentError as exc:
-            answer = _Failure("permanent", str(exc))
-        except NmvsAmbiguousError as exc:
-            answer = _Failure("ambiguous", str(exc))
-        except Exception as exc:  # a client bug: the request may have gone out
-            log.exception("unexpected error from the NMVS backend")
-            answer = _Failure("ambiguous", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            answer = _failure_of(exc)
         latency_ms = (time.perf_counter() - started) * 1000
-        if isinstance(answer, NmvsResult):
+        self._note_link(answer, latency_ms)
+        pause = await self._write(partial(self._complete, job, answer, latency_ms, self._clock()))
+        self._pause(pause)
+
+    def _pause(self, reason: str | None) -> None:
+        if reason is not None and self._paused is None:
+            log.error("sending paused until an operator acts: %s", reason)
+            self._paused = reason
+        self._notify()
+
+    def _note_link(self, answer: NmvsResult | _Failure | None, latency_ms: float) -> None:
+        """Link state from an exchange: ``None`` means an answer that is not an NmvsResult."""
+        if answer is None or isinstance(answer, NmvsResult):
             self._link_up(latency_ms)
         elif answer.kind == "not_sent":
             if self._online is not False:
@@ -695,11 +739,155 @@ class Engine:
             self._online = False
         elif answer.kind == "rate_limited":
             self._hold_until = self._clock() + retry_delay(1, self.settings, answer.retry_after)
-        pause = await self._write(partial(self._complete, job, answer, latency_ms, self._clock()))
-        if pause is not None and self._paused is None:
-            log.error("sending paused until an operator acts: %s", pause)
-            self._paused = pause
-        self._notify()
+
+    # --- bulk replay of a backlog -----------------------------------------------------------
+
+    def _claim_bulks(self, now: float, slots: int, conn: sqlite3.Connection) -> list[_BulkJob]:
+        """Group due decommissions of one product and batch; write every member's attempt."""
+        settings = self.settings
+        if db.due_count(conn, now) < settings.bulk_min_backlog:
+            return []
+        rows = {r["seq"]: r for r in db.bulk_candidates(conn, now, limit=5000)}
+        packs = {seq: PackIdentifier.from_json(json.loads(r["pack"])) for seq, r in rows.items()}
+        candidates = [(seq, Operation(rows[seq]["op"]), pack) for seq, pack in packs.items()]
+        jobs: list[_BulkJob] = []
+        for group in bulk_groups(candidates, settings.bulk_min_group, settings.bulk_max_group):
+            if len(jobs) == slots:
+                break
+            members = []
+            for seq in group:
+                row = rows[seq]
+                decision = decide(
+                    Operation(row["op"]), db.load_ledger(conn, row["pack_key"]), now, settings
+                )
+                if isinstance(decision, Answer):
+                    self._finish(conn, row, decision, None, now)
+                else:
+                    members.append(row)
+            if len(members) < settings.bulk_min_group:
+                continue  # the single path takes them
+            op = Operation(members[0]["op"])
+            client_trx_id = uuid.uuid4().hex
+            bulk_id = db.insert_bulk(conn, op.value, client_trx_id, len(members), now)
+            sends = []
+            for row in members:
+                db.update_trx(
+                    conn,
+                    row["seq"],
+                    status="sending",
+                    bulk_id=bulk_id,
+                    client_trx_id=client_trx_id,
+                    updated_at=now,
+                )
+                attempt = db.start_attempt(conn, row, op, "send", client_trx_id, now)
+                sends.append(
+                    _Job(row["seq"], op, packs[row["seq"]], "send", attempt, client_trx_id, None)
+                )
+            jobs.append(_BulkJob(bulk_id, op, client_trx_id, tuple(sends)))
+        return jobs
+
+    async def _run_bulk(self, bulk: _BulkJob) -> None:
+        """Submit one bulk, poll its result, then settle each pack like a single answer."""
+        started = time.perf_counter()
+        try:
+            ticket = await self._backend.submit_bulk(
+                bulk.op, [job.pack for job in bulk.members], client_trx_id=bulk.client_trx_id
+            )
+        except Exception as exc:
+            failure = _failure_of(exc)
+            self._note_link(failure, 0.0)
+            if failure.kind == "invalid":  # one field of one pack: let each go single
+                await self._write(partial(self._unbulk, bulk, failure.message, self._clock()))
+                return
+            pause = await self._write(partial(self._settle_bulk, bulk, failure, 0.0, self._clock()))
+            self._pause(pause)
+            return
+        self._note_link(None, (time.perf_counter() - started) * 1000)
+        await self._write(
+            partial(db.bulk_submitted, bulk_id=bulk.bulk_id, nmvs_trx_id=ticket.nmvs_trx_id)
+        )
+        polling_since = self._clock()
+        result: BulkResult | _Failure | None = None
+        while result is None:
+            await asyncio.sleep(self.settings.bulk_poll_interval)
+            try:
+                answer = await self._backend.bulk_result(ticket, client_trx_id=uuid.uuid4().hex)
+            except Exception as exc:  # G188 is read-only: just ask again
+                log.info("bulk result not fetched: %s", exc)
+            else:
+                if answer.ready:
+                    result = answer
+            if result is None and self._clock() - polling_since > self.settings.bulk_result_horizon:
+                result = _Failure("ambiguous", f"bulk {ticket.nmvs_trx_id}: no result in time")
+        latency_ms = (time.perf_counter() - started) * 1000
+        pause = await self._write(
+            partial(
+                self._settle_bulk,
+                bulk,
+                result,
+                latency_ms,
+                self._clock(),
+                nmvs_trx_id=ticket.nmvs_trx_id,
+            )
+        )
+        self._pause(pause)
+
+    def _settle_bulk(
+        self,
+        bulk: _BulkJob,
+        result: BulkResult | _Failure,
+        latency_ms: float,
+        now: float,
+        conn: sqlite3.Connection,
+        *,
+        nmvs_trx_id: str | None = None,
+    ) -> str | None:
+        """Apply a bulk's outcome to each member, exactly as a single answer would be."""
+        packs = {} if isinstance(result, _Failure) else {p.serial: p for p in result.packs}
+        pause: str | None = None
+        for job in bulk.members:
+            answer: NmvsResult | _Failure
+            outcome = packs.get(job.pack.serial)
+            if isinstance(result, _Failure):
+                answer = result
+            elif outcome is None:
+                answer = _Failure("ambiguous", "pack missing from the bulk result")
+            elif outcome.return_code == "NMVS_NC_PC_01":  # bulk never routes intermarket
+                self._unbulk_one(conn, job, "unknown product in bulk: retried single", now)
+                continue
+            else:
+                info = lookup(outcome.return_code)
+                answer = NmvsResult(
+                    return_code=outcome.return_code,
+                    description=info.en,
+                    alert=info.alert,
+                    hub_code=info.hub_code,
+                    state=outcome.state,
+                    reasons=outcome.reasons,
+                    nmvs_trx_id=nmvs_trx_id,
+                    client_trx_id=bulk.client_trx_id,
+                    server_time=None,
+                )
+            pause = self._complete(job, answer, latency_ms, now, conn) or pause
+            if isinstance(result, _Failure):  # the bulk may still be processed: verify later
+                db.delay_reconcile(conn, job.seq, now + self.settings.bulk_result_horizon)
+        db.bulk_finished(
+            conn, bulk.bulk_id, "failed" if isinstance(result, _Failure) else "done", now
+        )
+        return pause
+
+    def _unbulk(self, bulk: _BulkJob, reason: str, now: float, conn: sqlite3.Connection) -> None:
+        for job in bulk.members:
+            self._unbulk_one(conn, job, reason, now)
+        db.bulk_finished(conn, bulk.bulk_id, "failed", now)
+
+    @staticmethod
+    def _unbulk_one(conn: sqlite3.Connection, job: _Job, reason: str, now: float) -> None:
+        """Nothing was applied for this pack: send it again on its own."""
+        db.finish_attempt(conn, job.attempt_id, finished_at=now, error=f"bulk: {reason}")
+        db.update_trx(
+            conn, job.seq, status="queued", bulk_exempt=1, next_attempt_at=now, updated_at=now
+        )
 
     def _complete(
         self,

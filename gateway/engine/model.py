@@ -123,6 +123,19 @@ class Settings:
     alarm_queued_age: float = 3600.0  # health warning: decommission queued longer than this
     alarm_undo_closing: float = DAY  # health warning: queued undo whose window closes within this
     event_retention: float = 30 * DAY  # acknowledged events are pruned after this
+    # Backlog replay through bulk transactions (G125…/G188): used only when at least
+    # ``bulk_min_backlog`` decommissions are due, for groups of one product and batch of at
+    # least ``bulk_min_group`` packs. Bulk never routes intermarket: PC_01 packs go single.
+    bulk: bool = True
+    bulk_min_backlog: int = 100
+    bulk_min_group: int = 10
+    bulk_max_group: int = 1000
+    bulk_in_flight: int = 8
+    bulk_poll_interval: float = 1.0
+    # How long an accepted bulk may take to be processed. A verify before then could see a
+    # pack still ACTIVE that the bulk is about to decommission, so the packs of a bulk whose
+    # result is unknown (unclear submission, crash, no result) are verified only after this.
+    bulk_result_horizon: float = 600.0
 
 
 class DecodedScanLike(Protocol):

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
+from gateway.codes.pack import PackIdentifier
 from gateway.engine.model import UNDO_WINDOW, FirewallRule, Outcome, Settings
 from gateway.engine.notices import Notice, NoticeCode
 from gateway.nmvs.backend import UNDO_OF, NmvsResult, Operation
@@ -313,3 +314,23 @@ def retry_delay(attempt: int, settings: Settings, server_asked: float | None = N
     state.attempt_number = max(1, attempt)
     delay = float(wait(state))
     return max(delay, server_asked or 0.0)
+
+
+def bulk_groups(
+    candidates: list[tuple[int, Operation, PackIdentifier]], min_group: int, max_group: int
+) -> list[list[int]]:
+    """Split due decommissions into bulk transactions: one operation, one product and batch
+    (a bulk carries one ``Product``), at least ``min_group`` packs, at most ``max_group``.
+    Packs with an NHRN stay single. Returns the sequence numbers of each group, oldest first."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for seq, op, pack in candidates:
+        if pack.nhrn is not None:
+            continue
+        key = (op, pack.scheme, pack.product_code, pack.batch, pack.expiry)
+        groups.setdefault(key, []).append(seq)
+    chunks = [
+        members[i : i + max_group]
+        for members in groups.values()
+        for i in range(0, len(members), max_group)
+    ]
+    return sorted((c for c in chunks if len(c) >= min_group), key=lambda c: c[0])

@@ -133,6 +133,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_pending ON events(id) WHERE acked_at IS NULL;
     """,
+    """
+    ALTER TABLE transactions ADD COLUMN bulk_id INTEGER;
+    ALTER TABLE transactions ADD COLUMN bulk_exempt INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE bulks(
+        id INTEGER PRIMARY KEY,
+        op TEXT NOT NULL,
+        client_trx_id TEXT NOT NULL,
+        nmvs_trx_id TEXT,
+        state TEXT NOT NULL,           -- submitting | submitted | done | failed
+        packs INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        finished_at REAL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -346,7 +360,8 @@ def firewall_hit(
 
 # --- transactions ----------------------------------------------------------------------------
 
-OPEN = ("queued", "sending")
+# set operations that have a bulk form (G125, G135, …); stolen and undos go single
+BULK_OPS = frozenset({"dispense", "destroy", "export", "sample", "free_sample", "lock"})
 
 
 def trx_by_id(conn: sqlite3.Connection, trx_id: str) -> sqlite3.Row | None:
@@ -446,6 +461,32 @@ def release_not_sent(conn: sqlite3.Connection, now: float) -> None:
     )
 
 
+def due_count(conn: sqlite3.Connection, now: float) -> int:
+    row = conn.execute(
+        """SELECT count(*) FROM transactions
+           WHERE status = 'queued' AND collapsed_into IS NULL AND next_attempt_at <= ?""",
+        (now,),
+    ).fetchone()
+    return int(row[0])
+
+
+def bulk_candidates(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
+    """Due decommissions (not undos) that head their pack's queue and may go in a bulk."""
+    rows: list[sqlite3.Row] = conn.execute(
+        """SELECT * FROM transactions t
+           WHERE t.status = 'queued' AND t.collapsed_into IS NULL AND t.next_attempt_at <= ?
+             AND t.reconcile = 0 AND t.bulk_exempt = 0
+             AND t.op IN (SELECT value FROM json_each(?))
+             AND NOT EXISTS (
+                 SELECT 1 FROM transactions o
+                 WHERE o.pack_key = t.pack_key AND o.seq < t.seq
+                   AND o.status IN ('queued', 'sending') AND o.collapsed_into IS NULL)
+           ORDER BY t.seq LIMIT ?""",
+        (now, dumps(sorted(BULK_OPS)), limit),
+    ).fetchall()
+    return rows
+
+
 def next_due_at(conn: sqlite3.Connection) -> float | None:
     row = conn.execute(
         """SELECT min(next_attempt_at) FROM transactions
@@ -487,12 +528,48 @@ def finish_attempt(conn: sqlite3.Connection, attempt_id: int, **fields: Any) -> 
     )
 
 
-def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float) -> int:
+def insert_bulk(
+    conn: sqlite3.Connection, op: str, client_trx_id: str, packs: int, now: float
+) -> int:
+    cursor = conn.execute(
+        """INSERT INTO bulks(op, client_trx_id, state, packs, created_at)
+           VALUES (?, ?, 'submitting', ?, ?)""",
+        (op, client_trx_id, packs, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def bulk_submitted(conn: sqlite3.Connection, bulk_id: int, nmvs_trx_id: str) -> None:
+    conn.execute(
+        "UPDATE bulks SET state = 'submitted', nmvs_trx_id = ? WHERE id = ?",
+        (nmvs_trx_id, bulk_id),
+    )
+
+
+def bulk_finished(conn: sqlite3.Connection, bulk_id: int, state: str, now: float) -> None:
+    conn.execute("UPDATE bulks SET state = ?, finished_at = ? WHERE id = ?", (state, now, bulk_id))
+
+
+def delay_reconcile(conn: sqlite3.Connection, seq: int, at: float) -> None:
+    conn.execute(
+        """UPDATE transactions SET next_attempt_at = max(next_attempt_at, ?)
+           WHERE seq = ? AND status = 'queued' AND reconcile = 1""",
+        (at, seq),
+    )
+
+
+def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float, bulk_delay: float) -> int:
     """At start: transactions a crash left ``sending`` go back to the queue.
 
     A state change whose last attempt started but never finished may have reached the NMVS:
     it is marked for reconcile (verify first), never re-sent blindly. Returns how many.
     """
+    # a bulk cut short: its packs are reconciled one by one like any interrupted send
+    conn.execute(
+        "UPDATE bulks SET state = 'interrupted', finished_at = ? WHERE state IN ('submitting', 'submitted')",
+        (now,),
+    )
     rows = conn.execute("SELECT * FROM transactions WHERE status = 'sending'").fetchall()
     for row in rows:
         unfinished = conn.execute(
@@ -507,13 +584,16 @@ def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float) -> int
         reconcile = bool(row["reconcile"])
         if unfinished is not None and Operation(row["op"]).changes_state:
             reconcile = True
+        delay = reconcile_delay if reconcile else 0.0
+        if reconcile and row["bulk_id"] is not None and unfinished is not None:
+            delay = bulk_delay  # a bulk may be processed later: verify once it must be done
         update_trx(
             conn,
             row["seq"],
             status="queued",
             reconcile=int(reconcile),
             resend_same_id=0,
-            next_attempt_at=now + (reconcile_delay if reconcile else 0.0),
+            next_attempt_at=now + delay,
             updated_at=now,
         )
     return len(rows)

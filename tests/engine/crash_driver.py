@@ -25,7 +25,17 @@ from tests.engine.support import arvato_config, settings
 async def main(plan: list[dict[str, str]], state_dir: str, url: str) -> None:
     client = ArvatoClient(arvato_config(url))
     try:
-        async with Engine.open(state_dir, client, settings(concurrency=4)) as engine:
+        async with Engine.open(
+            state_dir,
+            client,
+            settings(
+                concurrency=4,
+                bulk_min_backlog=30,
+                bulk_min_group=3,
+                bulk_poll_interval=0.1,
+                bulk_result_horizon=1.0,
+            ),
+        ) as engine:
             print("STARTED", flush=True)
             for item in plan:
                 pack = PackIdentifier.from_json(item["pack"])

@@ -437,3 +437,85 @@ async def test_a_failing_request_does_not_undo_the_others_committed_with_it(rig:
         for i in range(5):
             assert (await wait_final(engine, f"ok{i}")).outcome is Outcome.DONE
         assert await engine.get("taken") is not None
+
+
+async def test_a_backlog_drains_through_bulk_and_bulk_changes_can_be_undone(
+    market: Any, tmp_path: Any
+) -> None:
+    data, packs = market
+    from datetime import timedelta
+
+    from gateway.simulator.market import Market, MarketRules
+
+    batches: dict[tuple[str, str], list[PackIdentifier]] = {}
+    for pack in packs:
+        batches.setdefault((pack.product_code, pack.batch), []).append(pack)
+    big = max(batches.values(), key=len)[:12]
+    others = [b[0] for b in batches.values() if b[0].batch != big[0].batch][:5]  # one per batch
+    core = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=0.2)))
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    tuned = settings(bulk_min_backlog=10, bulk_min_group=5, bulk_poll_interval=0.1)
+    try:
+        async with Engine.open(tmp_path, client, tuned) as engine:
+            views = [
+                await engine.submit(Request(D, p, id=f"b{i}")) for i, p in enumerate(big + others)
+            ]
+            assert (await engine.health()).queue_depth == len(views)
+            async with running_simulator(core, plain_http=True, port=port):
+                finals = [await wait_final(engine, v.id) for v in views]
+                assert {v.outcome for v in finals} == {Outcome.DONE}
+                undo = await run(engine, Request(U, big[0], id="undo-0"))
+                assert undo.outcome is Outcome.DONE
+    finally:
+        await client.aclose()
+    calls = [(t.use_case, t.serial, t.return_code) for t in core.state.transactions]
+    bulked = {serial for case, serial, _ in calls if case == "G125" and serial}
+    assert bulked == {p.serial for p in big}
+    assert {serial for case, serial, _ in calls if case == "G120"} == {p.serial for p in others}
+    assert ("G121", big[0].serial, "NMVS_SUCCESS") in calls  # RefClientTrxId of the bulk accepted
+    assert core.state.alerts == []
+
+
+async def test_an_unclear_bulk_submission_is_verified_only_once_the_bulk_must_be_done(
+    market: Any, tmp_path: Any
+) -> None:
+    data, packs = market
+    from datetime import timedelta
+
+    from gateway.simulator.market import Market, MarketRules
+
+    batches: dict[tuple[str, str], list[PackIdentifier]] = {}
+    for pack in packs:
+        batches.setdefault((pack.product_code, pack.batch), []).append(pack)
+    big = max(batches.values(), key=len)[:8]
+    core = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=0.5)))
+    tuned = settings(
+        bulk_min_backlog=8, bulk_min_group=8, bulk_poll_interval=0.1, bulk_result_horizon=1.0
+    )
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    try:
+        async with Engine.open(tmp_path, client, tuned) as engine:
+            views = [await engine.submit(Request(D, p, id=f"b{i}")) for i, p in enumerate(big)]
+            async with running_simulator(core, plain_http=True, port=port) as back:
+                await sim_faults(back, {"next": {"count": 1, "fault": "reset_after"}})
+                finals = [await wait_final(engine, v.id) for v in views]
+    finally:
+        await client.aclose()
+    assert "G125" in {t.use_case for t in core.state.transactions}
+    # the bulk was accepted, then the answer lost; verifying at once would have seen ACTIVE
+    assert {v.outcome for v in finals} <= {Outcome.DONE, Outcome.DONE_UNCONFIRMED}
+    assert core.state.alerts == []
+    applied = [
+        t.serial for t in core.state.transactions if t.use_case in ("G120", "G125") and t.serial
+    ]
+    assert sorted(applied) == sorted(p.serial for p in big)  # each pack decommissioned once
+
+
+async def sim_faults(sim: Any, plan: dict[str, Any]) -> None:
+    from gateway.simulator.faults import parse_faults
+
+    sim.faults.configure(parse_faults(plan))
