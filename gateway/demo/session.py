@@ -278,9 +278,14 @@ async def _fresh_health(view: LgoView) -> None:
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it; its own failure, if any, is not raised here."""
-    task.cancel()
-    await asyncio.wait({task})
+    """Cancel ``task`` and wait for it; its own failure, if any, is not raised here.
+
+    The cancellation is repeated until the task ends: Python 3.11's ``asyncio.wait_for`` (used
+    inside aiomqtt's publish) can swallow one that lands as the awaited operation completes.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
     if not task.cancelled():
         task.exception()
 
