@@ -11,9 +11,10 @@ drops GS (every reading tried). Prints p50/p99 in ms of wall time. Run:
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
+
+from timing import p50_p99, sample
 
 from gateway.codes.keyboard import LAYOUTS, KeyTrace, ScanSplitter, emulate, type_trace
 from gateway.selftest.calibration import diagnose_keys
@@ -29,14 +30,9 @@ def _trace(text: str, layout: str, separators: str) -> KeyTrace:
     raise AssertionError("the scan did not end")
 
 
-def _percentiles(run: Callable[[], object], rounds: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - started) / 1e6)
-    cuts = statistics.quantiles(samples, n=100)
-    return cuts[49], cuts[98]
+def _ms(run: Callable[[], object], rounds: int) -> tuple[float, float]:
+    p50, p99 = p50_p99(sample(run, rounds, time.perf_counter_ns, warm=False))
+    return p50 / 1000, p99 / 1000
 
 
 def main() -> None:
@@ -51,8 +47,8 @@ def main() -> None:
     for name, trace in cases.items():
         found = diagnose_keys("bench", trace)
         assert found.matched, name
-        p50, p99 = _percentiles(lambda trace=trace: diagnose_keys("bench", trace), rounds)
-        b50, b99 = _percentiles(
+        p50, p99 = _ms(lambda trace=trace: diagnose_keys("bench", trace), rounds)
+        b50, b99 = _ms(
             lambda trace=trace: [type_trace(trace, layout) for layout in LAYOUTS], rounds
         )
         print(f"{name:<28} {p50:>9.2f} / {p99:<8.2f} {b50:>9.2f} / {b99:<8.2f} {p50 / b50:>9.2f}")

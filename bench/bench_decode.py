@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 
 import biip
+from timing import p50_p99, sample
 
 from gateway.codes import DecodeSettings, decode_keys, decode_text
 from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter, emulate
@@ -27,21 +27,6 @@ from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter,
 GS1 = "]d2" + "0103400936040540" + "17270500" + "102A45B" + GS + "21Hx9kQ2mP7vT"
 GS1_NO_SEPARATOR = GS1.replace(GS, "")
 PPN = "[)>\x1e06\x1d9N110375286414\x1d1T4711ab\x1dD270900\x1dS8K2L9P3Q\x1e\x04"
-
-
-def _time(run: Callable[[], object], rounds: int, clock: Callable[[], int]) -> list[float]:
-    run()  # warm caches (layout tables, typed keystrokes)
-    samples = []
-    for _ in range(rounds):
-        started = clock()
-        run()
-        samples.append((clock() - started) / 1000)
-    return samples
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples, n=100)
-    return cuts[49], cuts[98]
 
 
 def _text_decoder(text: str) -> Callable[[], object]:
@@ -113,10 +98,10 @@ def main() -> None:
         baselines: dict[str, float] = {}
         for name, text, run in cases:
             if text not in baselines:
-                baselines[text] = _percentiles(
-                    _time(lambda t=text: biip.parse(t), args.rounds, clock)
-                )[0]
-            p50, p99 = _percentiles(_time(run, args.rounds, clock))
+                baselines[text] = p50_p99(sample(lambda t=text: biip.parse(t), args.rounds, clock))[
+                    0
+                ]
+            p50, p99 = p50_p99(sample(run, args.rounds, clock))
             print(
                 f"{name:34} p50 {p50:7.1f}  p99 {p99:7.1f}  ×{p50 / baselines[text]:.2f} biip.parse"
                 f" (p50 {baselines[text]:.1f})"

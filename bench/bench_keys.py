@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
+
+from timing import p50_p99, sample
 
 from gateway.codes.keyboard import GS, KeyboardSettings, KeyEvent, ScanSplitter, emulate, type_trace
 
 PACK = "]d2010858600770385117241231108HB5R" + GS + "21587E4QA"
-
-
-def _time(run: Callable[[], object], rounds: int, clock: Callable[[], int]) -> list[float]:
-    samples = []
-    for _ in range(rounds):
-        started = clock()
-        run()
-        samples.append((clock() - started) / 1000)
-    return samples
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples, n=100)
-    return cuts[49], cuts[98]
 
 
 def _decoder(layout: str, events: list[KeyEvent]) -> Callable[[], object]:
@@ -73,14 +60,16 @@ def main() -> None:
     print(f"pack: {len(PACK)} characters; load average {os.getloadavg()[0]:.2f}")
     for clock_name, clock in (("wall", time.perf_counter_ns), ("thread CPU", time.thread_time_ns)):
         print(f"-- {clock_name} time per scan")
-        base_p50, base_p99 = _percentiles(_time(_baseline(PACK), args.rounds, clock))
+        base_p50, base_p99 = p50_p99(sample(_baseline(PACK), args.rounds, clock, warm=False))
         print(f"baseline, dict lookup per character: p50 {base_p50:.2f} µs  p99 {base_p99:.2f} µs")
         for layout, style in (("us", "ctrl_us"), ("fr", "ctrl_us"), ("fr", "alt_keypad")):
             events = emulate(PACK, layout, separators=style)
             run = _decoder(layout, events)
             assert run() == PACK
-            ev_p50, ev_p99 = _percentiles(_time(_event_baseline(events), args.rounds, clock))
-            p50, p99 = _percentiles(_time(run, args.rounds, clock))
+            ev_p50, ev_p99 = p50_p99(
+                sample(_event_baseline(events), args.rounds, clock, warm=False)
+            )
+            p50, p99 = p50_p99(sample(run, args.rounds, clock, warm=False))
             print(
                 f"{layout} ({style}, {len(events)} events): p50 {p50:.1f} µs  p99 {p99:.1f} µs"
                 f"  = ×{p50 / base_p50:.0f} / ×{p99 / base_p99:.0f} the per-character baseline,"
