@@ -53,7 +53,11 @@ def assert_all_gone(mosquitto_pid: int, tmp: Path) -> None:
 
 def test_the_demo_plays_its_scenario_and_exits_0_with_its_summary() -> None:
     done = subprocess.run(
-        [*DEMO, "--duration", "20"], capture_output=True, text=True, timeout=60, check=False
+        [*DEMO, "--duration", "20", "--pace", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
@@ -74,7 +78,12 @@ def test_the_demo_plays_its_scenario_and_exits_0_with_its_summary() -> None:
     assert "NMVS_SUCCESS INACTIVE EXPIRED" in out and "NMVS_SUCCESS INACTIVE SUPPLIED" in out
     # the summary
     assert "scenario: done; 15 steps played, 0 unexpected" in out
-    assert summary_number(out, "scans") == 7
+    # the collapsed repeat is published as a scan or not (docs/mqtt.md says it is; the engine
+    # does not publish it today): the caption says which, and the count follows
+    repeat_published = "▶   (published as a scan;" in out
+    assert repeat_published or "▶   (not published as a scan;" in out
+    scan_rows = re.findall(r"^\S+ +scan +till-", out, re.MULTILINE)
+    assert summary_number(out, "scans") == len(scan_rows) == 7 + repeat_published
     assert "(2 refused by the decoder)" in out
     assert summary_number(out, "nmvs calls") == 7
     assert "(G110 x5, G120 x1, G121 x1); 1 by another user" in out
