@@ -236,7 +236,7 @@ async def memory_run(
     print(f"  RSS at start of run {start_rss:7.1f} MB")
     sent = 0
     started = time.monotonic()
-    next_report = 10_000
+    next_report = 1_000
     while time.monotonic() - started < seconds:
         while len(results.outstanding) >= 64:
             results.freed.clear()
@@ -249,7 +249,7 @@ async def memory_run(
         sent += 1
         if sent == next_report:
             print(f"  after {sent:>7} transactions  RSS {rss_mb(pid):7.1f} MB")
-            next_report += 10_000
+            next_report += 1_000
     while results.outstanding:
         results.freed.clear()
         await results.freed.wait()

@@ -22,6 +22,7 @@ from gateway.nmvs.backend import Operation
 SCHEMA_VERSION = 1
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_ID_LENGTH = 128
+OVERSIZED_PARSE_LIMIT = 1024 * 1024  # larger requests are refused without reading their id
 MAX_USER_LENGTH = 128
 REQUEST_FIELDS = frozenset({"schema_version", "id", "op", "pack", "scan_id", "user"})
 OPERATION_VALUES = frozenset(op.value for op in Operation)
@@ -99,7 +100,10 @@ class RequestRejected(Exception):
 def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoRequest:
     """Parse ``<base>/request``; raises :class:`RequestRejected` naming the first thing to fix."""
     if len(payload) > max_bytes:
-        raise RequestRejected(f"the request is {len(payload)} bytes, the limit is {max_bytes}")
+        raise RequestRejected(
+            f"the request is {len(payload)} bytes, the limit is {max_bytes}",
+            id=_id_of_oversized(payload),
+        )
     try:
         data = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
@@ -144,6 +148,20 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
     except PackFormatError as exc:
         raise reject(str(exc)) from None
     return LgoRequest(request_id, op, pack, None, user)
+
+
+def _id_of_oversized(payload: bytes) -> str | None:
+    """The id of a request too large to accept, so the LGO can be told (bounded effort)."""
+    if len(payload) > OVERSIZED_PARSE_LIMIT:
+        return None
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    request_id = data.get("id") if isinstance(data, dict) else None
+    if isinstance(request_id, str) and request_id.strip() and len(request_id) <= MAX_ID_LENGTH:
+        return request_id
+    return None
 
 
 def rejection_result(rejected: RequestRejected) -> dict[str, Any]:

@@ -93,6 +93,7 @@ async def test_bad_requests_are_answered_never_fatal(
         await lgo.publish(REQUEST, b"{not json", response_topic="lgo/err", correlation_data=b"1")
         await lgo.publish(REQUEST, b'{"id": "bad-op", "op": "sell", "pack": {}}')
         await lgo.publish(REQUEST, b"\x00" * 100_000)
+        await lgo.publish(REQUEST, json.dumps({"id": "huge", "op": "verify", "user": "u" * 20_000}))
         await lgo.publish(
             REQUEST, json.dumps({"id": "bad-pack", "op": "verify", "pack": {"scheme": "GTIN"}})
         )
@@ -102,6 +103,7 @@ async def test_bad_requests_are_answered_never_fatal(
         assert by_id["bad-op"][0]["problems"][0]["detail"].startswith("op must be one of verify,")
         assert by_id["bad-pack"][0]["problems"][0]["detail"] == "pack.product_code must be a string"
         assert by_id["bad-pack"][0]["outcome"] == "bad_request"
+        assert by_id["huge"][0]["problems"][0]["detail"].endswith("bytes, the limit is 16384")
         error = json.loads(lgo.on("lgo/err")[0].payload)
         assert error["id"] is None and error["status"] == "rejected"
         assert error["problems"][0]["detail"].startswith("the request is not valid JSON")

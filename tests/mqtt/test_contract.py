@@ -79,6 +79,11 @@ def test_a_scan_id_request() -> None:
     ("payload", "detail", "has_id"),
     [
         (b"x" * 20000, "the request is 20000 bytes, the limit is 16384", False),
+        (
+            request(id="big", op="verify", pack=PACK, user="u" * 20000),
+            "the request is 20165 bytes, the limit is 16384",
+            True,
+        ),
         (b"\xff\xfe", "the request is not UTF-8 text", False),
         (
             b'{"id": ',
