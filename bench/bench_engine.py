@@ -8,7 +8,8 @@ simulator over loopback HTTP, through the real Arvato client.
 2. End-to-end overhead per dispense: from ``submit`` to the final result, minus the time the
    backend call itself took (HTTP + simulator service), p50/p99. Baseline: bare client calls.
 3. Backlog drain: 10,000 dispenses queued while offline, then the simulator comes up; packs/s
-   until the queue is empty. Baseline: bare client calls at the same concurrency.
+   until the queue is empty, through bulk (G125/G188) and, for 3,000, single calls only.
+   Baseline: bare single-pack client calls at the same concurrency.
 
 Run: ``.venv/bin/python bench/bench_engine.py [--backlog N]``.
 """
@@ -24,7 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -34,7 +35,7 @@ from gateway.engine import Engine, Request, Settings
 from gateway.engine.store import FILENAME
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
 from gateway.nmvs.backend import Operation
-from gateway.simulator.market import Market, MarketData
+from gateway.simulator.market import Market, MarketData, MarketRules
 from gateway.simulator.marketfile import generate_market
 from gateway.simulator.server import running_simulator
 
@@ -162,11 +163,17 @@ async def end_to_end(
 
 
 async def drain(
-    directory: Path, data: MarketData, packs: list[PackIdentifier], concurrency: int
+    directory: Path, data: MarketData, packs: list[PackIdentifier], concurrency: int, *, bulk: bool
 ) -> dict[str, float]:
-    market = Market(data)
+    # the simulator processes a bulk 0.2 s after accepting it (its default is 2 s)
+    market = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=0.2)))
     settings = Settings(
-        nmvs_user="SIMUSER1", concurrency=concurrency, probe_interval_max=0.2, retry_max_delay=1.0
+        nmvs_user="SIMUSER1",
+        concurrency=concurrency,
+        probe_interval_max=0.2,
+        retry_max_delay=1.0,
+        bulk=bulk,
+        bulk_poll_interval=0.2,
     )
     async with running_simulator(market, plain_http=True) as sim:
         port = int(sim.url.rsplit(":", 1)[1])
@@ -186,7 +193,7 @@ async def drain(
         bare_rate = len(sample) / (time.perf_counter() - started)
         await baseline_client.aclose()
     client = ArvatoClient(config(sim.single_url))
-    async with Engine.open(directory / "drain", client, settings) as engine:
+    async with Engine.open(directory / f"drain-{bulk}", client, settings) as engine:
         for i in range(0, len(packs), 64):
             await asyncio.gather(
                 *(engine.submit(Request(Operation.DISPENSE, p)) for p in packs[i : i + 64])
@@ -204,6 +211,10 @@ async def drain(
     return {
         "backlog": len(packs),
         "concurrency": concurrency,
+        "bulk": bulk,
+        "bulk_transactions": sum(
+            t.use_case == "G125" for t in market.state.transactions if not t.serial
+        ),
         "drain_per_s": rate,
         "bare_client_per_s": bare_rate,
         "ratio_to_bare": rate / bare_rate,
@@ -214,6 +225,7 @@ async def drain(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--single-backlog", type=int, default=3_000)
     parser.add_argument("--e2e", type=int, default=400)
     parser.add_argument("--enqueue", type=int, default=2000)
     args = parser.parse_args()
@@ -224,7 +236,12 @@ async def main() -> None:
         results = {
             "enqueue": await enqueue(directory, packs[: args.enqueue]),
             "end_to_end": await end_to_end(directory, data, packs[: args.e2e]),
-            "drain": await drain(directory, data, packs[: args.backlog], SETTINGS.concurrency),
+            "drain_bulk": await drain(
+                directory, data, packs[: args.backlog], SETTINGS.concurrency, bulk=True
+            ),
+            "drain_single": await drain(
+                directory, data, packs[: args.single_backlog], SETTINGS.concurrency, bulk=False
+            ),
         }
     print(json.dumps(results, indent=2))
 

@@ -88,6 +88,7 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 SHUTDOWN_GRACE = 5.0
 IDLE_POLL = 1.0
+BULK_RESCAN = 2.0  # seconds between bulk scans that found no group
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +580,7 @@ class Engine:
         """Claim due transactions and run them, at most ``concurrency`` at a time."""
         running = self._running
         bulks: set[asyncio.Task[None]] = set()
+        next_bulk_scan = 0.0
         probe_failures = 0
         async with asyncio.TaskGroup() as group:
 
@@ -609,9 +611,12 @@ class Engine:
                     self._paused is not None or now < self._hold_until or self._online is False
                 )
                 slots = self.settings.bulk_in_flight - len(bulks)
-                if self.settings.bulk and slots > 0 and not blocked:
-                    for bulk in await self._write(partial(self._claim_bulks, now, slots)):
+                if self.settings.bulk and slots > 0 and not blocked and now >= next_bulk_scan:
+                    claimed = await self._write(partial(self._claim_bulks, now, slots))
+                    for bulk in claimed or ():
                         start_bulk(bulk)
+                    if claimed == []:  # a full scan found no group: it is not free, wait
+                        next_bulk_scan = now + BULK_RESCAN
                 if free > 0 and not blocked:
                     jobs = await self._write(partial(self._claim, now, free))
                 for job in jobs:
@@ -742,11 +747,15 @@ class Engine:
 
     # --- bulk replay of a backlog -----------------------------------------------------------
 
-    def _claim_bulks(self, now: float, slots: int, conn: sqlite3.Connection) -> list[_BulkJob]:
-        """Group due decommissions of one product and batch; write every member's attempt."""
+    def _claim_bulks(
+        self, now: float, slots: int, conn: sqlite3.Connection
+    ) -> list[_BulkJob] | None:
+        """Group due decommissions of one product and batch; write every member's attempt.
+
+        ``None``: the backlog is too small for bulk (a cheap count said so)."""
         settings = self.settings
         if db.due_count(conn, now) < settings.bulk_min_backlog:
-            return []
+            return None
         rows = {r["seq"]: r for r in db.bulk_candidates(conn, now, limit=5000)}
         packs = {seq: PackIdentifier.from_json(json.loads(r["pack"])) for seq, r in rows.items()}
         candidates = [(seq, Operation(rows[seq]["op"]), pack) for seq, pack in packs.items()]

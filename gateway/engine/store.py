@@ -488,11 +488,18 @@ def bulk_candidates(conn: sqlite3.Connection, now: float, limit: int) -> list[sq
 
 
 def next_due_at(conn: sqlite3.Connection) -> float | None:
+    """When the next claimable transaction is due: the earliest among those heading their
+    pack's queue (a later one that is due must still wait for its pack's head)."""
     row = conn.execute(
-        """SELECT min(next_attempt_at) FROM transactions
-           WHERE status = 'queued' AND collapsed_into IS NULL"""
+        """SELECT t.next_attempt_at FROM transactions t
+           WHERE t.status = 'queued' AND t.collapsed_into IS NULL
+             AND NOT EXISTS (
+                 SELECT 1 FROM transactions o
+                 WHERE o.pack_key = t.pack_key AND o.seq < t.seq
+                   AND o.status IN ('queued', 'sending') AND o.collapsed_into IS NULL)
+           ORDER BY t.next_attempt_at LIMIT 1"""
     ).fetchone()
-    return None if row[0] is None else float(row[0])
+    return None if row is None else float(row[0])
 
 
 def start_attempt(

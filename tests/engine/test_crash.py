@@ -89,7 +89,12 @@ async def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
             proc.kill()
             await proc.wait()
         proc = await start(plan_file, state, sim.single_url)
-        out, _ = await asyncio.wait_for(proc.communicate(), 90)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 90)
+        finally:
+            if proc.returncode is None:  # never leave an engine running after a failure
+                proc.kill()
+                await proc.wait()
         assert proc.returncode == 0 and out.endswith(b"DRAINED\n")
         alerts = (await admin.get("/_sim/alerts")).json()
         calls = (await admin.get("/_sim/transactions")).json()
