@@ -41,7 +41,7 @@ from gateway.nmvs.arvato import ArvatoClient  # noqa: E402
 from gateway.nmvs.arvato.soap import SINGLE_PACK_PATH  # noqa: E402
 from gateway.nmvs.backend import Operation  # noqa: E402
 from gateway.simulator.marketfile import load_market  # noqa: E402
-from tests.brokers import eventually, free_port, start_mosquitto  # noqa: E402
+from tests.brokers import NO_DELAY, eventually, free_port, start_mosquitto  # noqa: E402
 from tests.capture.test_serial import SerialPort  # noqa: E402
 from tests.daemon.harness import (  # noqa: E402
     BASE,
@@ -101,7 +101,8 @@ class Results:
 
 async def mqtt_round_trips(port: int, count: int) -> list[float]:
     samples = []
-    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+    v5 = aiomqtt.ProtocolVersion.V5
+    async with aiomqtt.Client("127.0.0.1", port, protocol=v5, socket_options=NO_DELAY) as c:
         await c.subscribe("bench/echo", qos=1)
         messages = aiter(c.messages)
         for n in range(count):
@@ -200,7 +201,8 @@ async def run_benchmarks(
     round_trips = await mqtt_round_trips(broker_port, scans)
     assert daemon.process is not None
     pid = daemon.process.pid
-    async with aiomqtt.Client("127.0.0.1", broker_port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+    v5 = aiomqtt.ProtocolVersion.V5
+    async with aiomqtt.Client("127.0.0.1", broker_port, protocol=v5, socket_options=NO_DELAY) as c:
         await c.subscribe(RESULT, qos=1)
         results = Results(c)
         reader = asyncio.create_task(results.run())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from gateway.demo.mosquitto import find_binary as find_binary  # re-exported for
 from gateway.demo.mosquitto import free_port as free_port
 from gateway.demo.mosquitto import start_mosquitto as start_private_mosquitto
 
+# Test and benchmark clients send small packets back to back: no Nagle delay.
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
 
 def start_mosquitto(
     directory: Path,
@@ -37,7 +41,7 @@ def start_mosquitto(
 ) -> Broker:
     """Write a configuration into ``directory`` and start mosquitto with it (caller stops it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
+    lines = ["set_tcp_nodelay true"]  # no Nagle delay on small packets (latency tests, bench)
     broker_tls = None
     if tls is not None:
         server = tls.issue_cert("127.0.0.1", "localhost")
@@ -129,6 +133,7 @@ class MqttProbe:
             username=self.broker.username,
             password=self.broker.password,
             tls_params=tls_params,
+            socket_options=NO_DELAY,
         )
         await self._stack.enter_async_context(self.client)
         for topic in self.topics:

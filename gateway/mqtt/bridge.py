@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -260,6 +261,8 @@ class MqttBridge:
             tls_context=self._tls,
             timeout=self._settings.publish_timeout,
             max_inflight_messages=MAX_INFLIGHT,
+            # Small packets (PUBLISH, PUBACK) must not wait for Nagle's algorithm.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
         # aiomqtt does not expose paho's manual acknowledgement; it is what lets us acknowledge
         # a request only after the engine committed it.
