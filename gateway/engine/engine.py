@@ -623,7 +623,7 @@ class Engine:
                     start(job)
                 if jobs and len(jobs) == free:
                     continue  # there may be more due work
-                await self._idle(blocked)
+                await self._idle(blocked or free <= 0)  # all busy: a finishing send wakes us
             for job in self._ready:  # committed as sending: send rather than leave to reconcile
                 start(job)
             self._ready = []
