@@ -128,9 +128,9 @@ class Settings:
     # least ``bulk_min_group`` packs. Bulk never routes intermarket: PC_01 packs go single.
     bulk: bool = True
     bulk_min_backlog: int = 100
-    bulk_min_group: int = 10
+    bulk_min_group: int = 3
     bulk_max_group: int = 1000
-    bulk_in_flight: int = 8
+    bulk_in_flight: int = 16
     bulk_poll_interval: float = 1.0
     # How long an accepted bulk may take to be processed. A verify before then could see a
     # pack still ACTIVE that the bulk is about to decommission, so the packs of a bulk whose
