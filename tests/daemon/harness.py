@@ -89,7 +89,7 @@ class Daemon:
     notifications: list[str] = field(default_factory=list)
     _notify: socket.socket | None = None
 
-    def start(self, within: float = 20.0) -> None:
+    def start(self, within: float = 20.0, **environment: str) -> None:
         notify_path = self.config.parent / "notify.sock"
         with contextlib.suppress(FileNotFoundError):
             notify_path.unlink()
@@ -98,6 +98,8 @@ class Daemon:
         self._notify.settimeout(0.1)
         env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "PYTHONUNBUFFERED": "1"}
         env.pop("CREDENTIALS_DIRECTORY", None)
+        env.pop("WATCHDOG_USEC", None)
+        env.update(environment)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config)],

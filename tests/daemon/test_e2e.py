@@ -131,3 +131,15 @@ async def test_sigterm_drains_the_call_in_flight_then_says_offline(
     assert [(t["use_case"], t["return_code"]) for t in await nmvs.transactions()] == [
         ("G120", "NMVS_SUCCESS")
     ]
+
+
+async def test_systemd_sees_ready_status_and_watchdog_pings(daemon: Daemon) -> None:
+    await asyncio.to_thread(daemon.start, WATCHDOG_USEC="400000")  # ping every 0.2 s
+    await asyncio.sleep(1.5)
+    notes = daemon.read_notifications()
+    ready = next(n for n in notes if n.startswith("READY=1"))
+    assert ready.startswith("READY=1\nSTATUS=mqtt=up nmvs=unknown queue=0 scanners=0/0")
+    assert notes.count("WATCHDOG=1") >= 3
+    assert any(n.startswith("STATUS=mqtt=up") for n in notes if n != ready)  # health refreshes
+    assert await asyncio.to_thread(daemon.terminate) == 0
+    assert daemon.read_notifications()[-1] == "STOPPING=1\nSTATUS=draining"
