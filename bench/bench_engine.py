@@ -231,7 +231,7 @@ async def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     data, packs = packs_of(max(args.backlog, args.e2e, args.enqueue))
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         results = {
             "enqueue": await enqueue(directory, packs[: args.enqueue]),
