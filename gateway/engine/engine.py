@@ -3,14 +3,17 @@
 ``async with Engine.open(state_dir, backend, settings) as engine:`` opens (and recovers) the
 SQLite store, starts the dispatcher task, and on exit lets sends in flight finish for a short
 grace period. All database work runs on one dedicated thread (one connection, short
-``BEGIN IMMEDIATE`` transactions with ``synchronous=FULL``) so the event loop never blocks on
-an fsync. The decisions themselves are the pure functions of :mod:`gateway.engine.rules`.
+``BEGIN IMMEDIATE`` transactions with ``synchronous=FULL``; writes arriving together share a
+commit) so the event loop never blocks on an fsync. The decisions themselves are the pure
+functions of :mod:`gateway.engine.rules`.
 
 Life of a transaction: accepted (row + ``queued`` result event committed together) →
-claimed by the dispatcher when it is the oldest open one of its pack and due → rules checked
-again against the ledger → attempt row with its ClientTrxId committed → sent → answer applied
-(ledger, result event) in one commit. A crash between "attempt committed" and "answer applied"
-leaves the attempt unfinished: at the next start the transaction is reconciled by a verify.
+claimed when it is the oldest open one of its pack and due (in the acceptance commit itself
+when a worker is free) → rules checked again against the ledger → attempt row with its
+ClientTrxId committed → sent → answer applied (ledger, result event) in one commit. A crash
+between "attempt committed" and "answer applied" leaves the attempt unfinished: at the next
+start the transaction is reconciled by a verify. A large backlog is also replayed through
+bulk transactions (``_claim_bulks`` / ``_run_bulk``), each pack settled like a single answer.
 """
 
 from __future__ import annotations
