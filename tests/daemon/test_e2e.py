@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import aiomqtt
 
 from tests.brokers import Broker, MqttProbe, Received
-from tests.daemon.harness import BASE, Daemon, Rig, finals, request
+from tests.daemon.harness import BASE, Daemon, Rig, finals, request, write_config
 from tests.mqtt.schemas import kind_of, validate
 
 RESULT, STATUS, HEALTH, SCAN = f"{BASE}/result", f"{BASE}/status", f"{BASE}/health", f"{BASE}/scan"
@@ -143,3 +144,30 @@ async def test_systemd_sees_ready_status_and_watchdog_pings(daemon: Daemon) -> N
     assert any(n.startswith("STATUS=mqtt=up") for n in notes if n != ready)  # health refreshes
     assert await asyncio.to_thread(daemon.terminate) == 0
     assert daemon.read_notifications()[-1] == "STOPPING=1\nSTATUS=draining"
+
+
+async def test_over_tls_with_a_password_from_systemd_credentials(
+    tmp_path: Path, tls_broker: Broker, nmvs: Rig
+) -> None:
+    assert tls_broker.tls is not None
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "mqtt-password").write_text("s3cret-pw\n")
+    config = write_config(tmp_path / "gw", tls_broker, nmvs.sim.url)
+    config.write_text(
+        config.read_text().replace(
+            "reconnect_max_delay = 1\n",
+            f'reconnect_max_delay = 1\nca_file = "{tls_broker.tls.ca_file}"\nusername = "gateway"\n',
+        )
+    )
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        await asyncio.to_thread(daemon.start, CREDENTIALS_DIRECTORY=str(credentials))
+        async with MqttProbe(tls_broker, (RESULT,)) as lgo:
+            await lgo.publish(REQUEST, request("tls-1", "verify", nmvs.packs[6]))
+            await lgo.wait_for(lambda r: "tls-1" in finals(r, RESULT))
+            assert finals(lgo.received, RESULT)["tls-1"][0]["outcome"] == "done"
+        assert await asyncio.to_thread(daemon.terminate) == 0
+        assert "s3cret-pw" not in daemon.log_text()
+    finally:
+        daemon.close()
