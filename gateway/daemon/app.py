@@ -107,7 +107,6 @@ class Gateway:
         self.supervisor = Supervisor()
         self.engine: Engine | None = None
         self.hub: ScannerHub | None = None
-        self.relay: Relay | None = None
         self.accepting = False
         self._started = asyncio.Event()
         self._recent_scans: OrderedDict[str, PackIdentifier | None] = OrderedDict()
@@ -145,7 +144,7 @@ class Gateway:
                     ScannerHub(config.scanners, input_backend=input_backend)
                 )
             self.engine = engine
-            self.relay = relay = Relay(engine, self.bridge, self.topics, self.routes)
+            relay = Relay(engine, self.bridge, self.topics, self.routes)
             keep = self.supervisor.keep
             async with asyncio.TaskGroup() as group:
                 tasks = [

@@ -382,10 +382,6 @@ class MqttBridge:
             with contextlib.suppress(BridgeError):
                 await self.publish(topic, payload, retain=True)
 
-    @property
-    def protocol_v5(self) -> bool:
-        return self._protocol is aiomqtt.ProtocolVersion.V5
-
     async def shutdown(self, grace: float = 3.0) -> None:
         """Publish the retained ``offline`` status ourselves; then the owner cancels :meth:`run`."""
         self._closing = True

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import structlog
-
 from gateway.engine.model import Event
 from gateway.mqtt.bridge import MqttBridge, Outgoing
 from gateway.mqtt.contract import Topics, encode
@@ -61,9 +59,6 @@ class ResponseRoutes:
     def forget(self, request_id: str) -> None:
         self._routes.pop(request_id, None)
 
-    def __len__(self) -> int:
-        return len(self._routes)
-
 
 class Relay:
     """Run :meth:`run` as a task; it never returns on its own."""
@@ -75,8 +70,6 @@ class Relay:
         self._bridge = bridge
         self._topics = topics
         self._routes = routes
-        self._log = structlog.get_logger("gateway.mqtt")
-        self.published = 0
 
     async def run(self) -> None:
         while True:
@@ -106,4 +99,3 @@ class Relay:
         await self._source.ack_events([event.id for event in events])
         for request_id in finished:
             self._routes.forget(request_id)
-        self.published += len(events)

@@ -233,7 +233,6 @@ async def test_falls_back_to_3_1_1_when_the_broker_refuses_v5(broker: Broker) ->
         bridge = make_bridge(MqttSettings(host="127.0.0.1", port=port, client_id="gw"), received)
         async with running(bridge):
             assert bridge.health()["protocol"] == "3.1.1"
-            assert not bridge.protocol_v5
             async with MqttProbe(broker, ()) as lgo:
                 await lgo.publish(REQUEST, b'{"id":"via-311"}')
             await eventually(lambda: bool(received), within=10)
