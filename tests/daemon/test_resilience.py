@@ -94,3 +94,22 @@ async def test_sigkill_during_a_dispense_stream_then_restart(
     assert set(succeeded) <= {p.serial for p in packs.values()}
     assert max(succeeded.values()) == 1  # no pack decommissioned twice
     assert daemon.terminate() == 0
+
+
+async def test_a_broker_that_is_down_at_start_is_waited_for_not_fatal(
+    broker: Broker, nmvs: Rig, daemon: Daemon
+) -> None:
+    broker.stop()
+    await asyncio.to_thread(daemon.start)  # READY after the first connection attempt
+    ready = next(n for n in daemon.read_notifications() if n.startswith("READY=1"))
+    assert "mqtt=down" in ready
+    broker.start()
+    async with MqttProbe(broker, (STATUS, RESULT)) as lgo:
+        await lgo.wait_for(
+            lambda r: any(
+                m.topic == STATUS and json.loads(m.payload)["state"] == "online" for m in r
+            )
+        )
+        await lgo.publish(REQUEST, request("late-1", "verify", nmvs.packs[7]))
+        await lgo.wait_for(lambda r: "late-1" in finals(r, RESULT))
+    assert await asyncio.to_thread(daemon.terminate) == 0
