@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -22,7 +23,22 @@ from gateway.nmvs.backend import Operation
 from tests.engine.support import arvato_config, settings
 
 
-async def main(plan: list[dict[str, str]], state_dir: str, url: str) -> None:
+def chunks(plan: list[dict[str, Any]], size: int = 16) -> list[list[dict[str, Any]]]:
+    """Consecutive slices of the plan in which no pack appears twice, so that submitting a
+    slice concurrently keeps each pack's requests in plan order."""
+    out: list[list[dict[str, Any]]] = [[]]
+    seen: set[str] = set()
+    for item in plan:
+        serial = item["pack"]["serial"]
+        if serial in seen or len(out[-1]) == size:
+            out.append([])
+            seen.clear()
+        out[-1].append(item)
+        seen.add(serial)
+    return out
+
+
+async def main(plan: list[dict[str, Any]], state_dir: str, url: str) -> None:
     client = ArvatoClient(arvato_config(url))
     try:
         async with Engine.open(
@@ -37,9 +53,19 @@ async def main(plan: list[dict[str, str]], state_dir: str, url: str) -> None:
             ),
         ) as engine:
             print("STARTED", flush=True)
-            for item in plan:
-                pack = PackIdentifier.from_json(item["pack"])
-                await engine.submit(Request(Operation(item["op"]), pack, id=item["id"]))
+            for chunk in chunks(plan):  # several tills at once: a backlog builds up
+                await asyncio.gather(
+                    *(
+                        engine.submit(
+                            Request(
+                                Operation(item["op"]),
+                                PackIdentifier.from_json(item["pack"]),
+                                id=item["id"],
+                            )
+                        )
+                        for item in chunk
+                    )
+                )
             while (await engine.health()).queue_depth:
                 await engine.wait_events()
             print("DRAINED", flush=True)
