@@ -40,7 +40,7 @@ transaction: the caller gets the first transaction back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol, get_args
@@ -136,6 +136,42 @@ class Settings:
     # pack still ACTIVE that the bulk is about to decommission, so the packs of a bulk whose
     # result is unknown (unclear submission, crash, no result) are verified only after this.
     bulk_result_horizon: float = 600.0
+
+    def __post_init__(self) -> None:
+        """Refuse values that would make the engine unsafe or stuck; the message names the field."""
+        if not isinstance(self.nmvs_user, str) or not self.nmvs_user:
+            raise SettingsError("nmvs_user", "must be the NMVS UserId the backend sends")
+        if self.on_scan not in ("verify", "dispense", "none"):
+            raise SettingsError(
+                "on_scan", f"must be verify, dispense or none, not {self.on_scan!r}"
+            )
+        for name in (
+            "concurrency",
+            "bulk_min_backlog",
+            "bulk_min_group",
+            "bulk_max_group",
+            "bulk_in_flight",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SettingsError(name, f"must be a whole number of at least 1, not {value!r}")
+        if self.bulk_min_group > self.bulk_max_group:
+            raise SettingsError("bulk_min_group", "must not exceed bulk_max_group")
+        for name, value in (
+            (f.name, getattr(self, f.name)) for f in fields(self) if f.type in ("float", float)
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise SettingsError(name, f"must be a number of seconds ≥ 0, not {value!r}")
+        if self.undo_safety_margin >= UNDO_WINDOW:
+            raise SettingsError("undo_safety_margin", "must be shorter than the 10-day undo window")
+
+
+class SettingsError(ValueError):
+    """An engine setting is wrong; ``field`` names it."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"engine.{field_name}: {problem}")
+        self.field = field_name
 
 
 class DecodedScanLike(Protocol):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.engine.model import UNDO_WINDOW, Outcome, Settings
+from gateway.engine.model import UNDO_WINDOW, Outcome, Settings, SettingsError
 from gateway.engine.rules import (
     Answer,
     LedgerEntry,
@@ -291,3 +291,26 @@ def test_retry_delay_grows_and_is_capped(attempt: int) -> None:
 def test_derived_key_names_operation_pack_and_scope() -> None:
     key = derive_key(Operation.DISPENSE, ("GTIN", "05000456013482", "AbC/1"), "scan-7")
     assert key == "dispense|GTIN|05000456013482|AbC/1|scan-7"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"concurrency": 0}, "engine.concurrency: must be a whole number of at least 1, not 0"),
+        (
+            {"repeat_window": -1.0},
+            "engine.repeat_window: must be a number of seconds ≥ 0, not -1.0",
+        ),
+        ({"on_scan": "sell"}, "engine.on_scan: must be verify, dispense or none, not 'sell'"),
+        (
+            {"undo_safety_margin": UNDO_WINDOW},
+            "engine.undo_safety_margin: must be shorter than the 10-day undo window",
+        ),
+        ({"bulk_min_group": 2000}, "engine.bulk_min_group: must not exceed bulk_max_group"),
+        ({"nmvs_user": ""}, "engine.nmvs_user: must be the NMVS UserId the backend sends"),
+    ],
+)
+def test_bad_settings_name_the_field(change: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        replace(S, **change)
+    assert str(caught.value) == message
