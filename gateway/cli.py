@@ -78,10 +78,21 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+class _OneLinePerCommand(argparse.HelpFormatter):
+    """Keeps every command's name and summary on one line of ``--help``."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24, width=120)
+        # argparse sizes the name column before it indents the command list, so the longest
+        # name would be pushed onto a line of its own; reserve the column for it up front
+        self._action_max_length = 4 + max(len(command.name) for command in COMMANDS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmvs-gateway",
         description="Pharmacy counter gateway to the national medicines verification system.",
+        formatter_class=_OneLinePerCommand,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
