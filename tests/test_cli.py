@@ -10,9 +10,9 @@ def test_help_lists_every_command_with_its_summary() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
+    lines = [" ".join(line.split()) for line in out.splitlines()]
     for command in COMMANDS:
-        lines = [line.strip() for line in out.splitlines()]
-        assert f"{command.name} {command.summary}" in [" ".join(line.split()) for line in lines]
+        assert f"{command.name} {command.summary}" in lines
 
 
 def test_missing_command_is_a_usage_error() -> None:
