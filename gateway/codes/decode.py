@@ -154,16 +154,27 @@ def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
     others = tuple(name for name in settings.auto_layouts if name != layout)
     if not others:
         return scan
-    guess = _decode_auto(trace, settings, others)
-    if not guess.ok or not guess.layouts:
+    valid = _valid_readings(trace, settings, others, {})
+    if not valid:  # no other layout reads a valid pack either
         return scan
-    hint = error(
-        ProblemCode.SUSPECT_LAYOUT_MISMATCH,
-        f"the keys give a valid pack with layout {', '.join(guess.layouts)}, not with {layout}",
-        f"les touches donnent une boîte valide avec la disposition {', '.join(guess.layouts)}, "
-        f"pas avec {layout}",
-    )
-    return replace(scan, problems=(hint, *scan.problems))
+    named = ", ".join(reading.layout or "" for reading in valid)
+    count = len({reading.pack for reading in valid})
+    if count == 1:
+        hint = error(
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            f"the keys give a valid pack with layout {named}, not with {layout}",
+            f"les touches donnent une boîte valide avec la disposition {named}, pas avec {layout}",
+        )
+    else:  # other layouts read different valid packs: still a layout problem, none is picked
+        hint = error(
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            f"the keys give {count} different valid packs with layouts {named}, none with {layout}",
+            f"les touches donnent {count} boîtes valides différentes avec les dispositions "
+            f"{named}, aucune avec {layout}",
+        )
+    # The keys say more than the characters: the character-level suspicion is left out.
+    rest = tuple(p for p in scan.problems if p.code is not ProblemCode.SUSPECT_LAYOUT_MISMATCH)
+    return replace(scan, problems=(hint, *rest))
 
 
 def _decode_typed(
@@ -185,11 +196,13 @@ def _decode_typed(
     return replace(scan, layout=layout)
 
 
-def _decode_auto(
-    trace: KeyTrace, settings: DecodeSettings, candidates: tuple[str, ...]
-) -> DecodedScan:
-    """Keep the layouts under which the trace is a valid pack; refuse when they disagree."""
-    decoded: dict[str, DecodedScan] = {}
+def _valid_readings(
+    trace: KeyTrace,
+    settings: DecodeSettings,
+    candidates: tuple[str, ...],
+    decoded: dict[str, DecodedScan],
+) -> list[DecodedScan]:
+    """The readings of ``trace`` that are a valid pack, one per candidate layout, in order."""
     # Only texts made of characters a pack code can arrive in are worth a full decode.
     possible = _SCAN_CHARACTERS.union(
         settings.prefix, settings.suffix, settings.gs_substitute or ""
@@ -199,6 +212,15 @@ def _decode_auto(
         scan = _decode_typed(name, typed, settings, decoded)
         if scan.ok and scan.pack is not None:
             valid.append(scan)
+    return valid
+
+
+def _decode_auto(
+    trace: KeyTrace, settings: DecodeSettings, candidates: tuple[str, ...]
+) -> DecodedScan:
+    """Keep the layouts under which the trace is a valid pack; refuse when they disagree."""
+    decoded: dict[str, DecodedScan] = {}
+    valid = _valid_readings(trace, settings, candidates, decoded)
     if not valid:
         # Nothing valid: report the reading with the fewest problems (unmapped keys last).
         scans = [

@@ -86,8 +86,8 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
         fr="Le pays de clavier du scanner est ambigu ({detail}) : indiquez la disposition du scanner dans la configuration.",
     ),
     ProblemCode.SUSPECT_LAYOUT_MISMATCH: ProblemText(
-        en="The characters look like a keyboard-country mix-up ({detail}): set the scanner's keyboard country in the gateway configuration.",
-        fr="Les caractères évoquent une confusion de clavier ({detail}) : indiquez le pays de clavier du scanner dans la configuration de la passerelle.",
+        en="The characters look like a keyboard-country mix-up ({detail}): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
+        fr="Les caractères évoquent une confusion de clavier ({detail}) : indiquez le pays de clavier du scanner dans la configuration de la passerelle, ou calibrez le scanner (nmvs-gateway selftest --calibrate).",
     ),
     ProblemCode.NOT_A_PACK_CODE: ProblemText(
         en="This is not a medicine pack identifier ({detail}): scan the pack's DataMatrix code.",

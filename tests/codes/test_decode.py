@@ -22,12 +22,15 @@ from gateway.codes import (
 )
 from gateway.codes.keyboard import (
     LAYOUTS,
+    SEPARATOR_STYLES,
     CannotType,
     KeyboardSettings,
     KeyEvent,
     KeyTrace,
     ScanSplitter,
+    Separators,
     emulate,
+    type_trace,
 )
 from gateway.codes.keyboard.events import EV_SYN, KEY_F12, SYN_DROPPED
 from tests.codes.packs import GS, gs1_elements, gs1_texts, gtin_packs, ppn_packs, ppn_texts
@@ -274,7 +277,8 @@ def test_a_wrong_fixed_layout_is_diagnosed_with_the_layouts_that_read_a_valid_pa
     assert scan.pack is None
     assert scan.problems[0].message == (
         "The characters look like a keyboard-country mix-up (the keys give a valid pack with "
-        "layout fr, not with de): set the scanner's keyboard country in the gateway configuration."
+        "layout fr, not with de): set the scanner's keyboard country in the gateway "
+        "configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate)."
     )
 
 
@@ -330,3 +334,55 @@ def test_a_key_storm_is_truncated_and_refused() -> None:
     assert scan.text == TEXT[: len(scan.text)] and scan.text  # what arrived, for diagnosis
     assert [p.code for p in scan.problems] == [ProblemCode.SCAN_INTERRUPTED]
     assert "keys beyond the per-scan limit were dropped" in scan.problems[0].message
+
+
+@hypothesis_settings(max_examples=max(100, hypothesis_settings().max_examples))
+@given(
+    typed_by=st.sampled_from(LAYOUTS),
+    configured=st.sampled_from(LAYOUTS),
+    separators=st.sampled_from(SEPARATOR_STYLES[1:3]),
+    data=st.data(),
+)
+def test_a_wrong_fixed_layout_gives_the_pack_or_a_layout_error_never_another_pack(
+    typed_by: str, configured: str, separators: Separators, data: st.DataObject
+) -> None:
+    pack = data.draw(gtin_packs() | ppn_packs())
+    text = data.draw(gs1_texts(pack) if pack.scheme == "GTIN" else ppn_texts(pack))
+    settings = DecodeSettings(keyboard=KeyboardSettings(layout=configured))
+    try:
+        (trace,) = traces(emulate(text, typed_by, separators=separators), settings.keyboard)
+    except CannotType:
+        assume(False)
+    disagree = type_trace(trace, typed_by).text != type_trace(trace, configured).text
+    assume(disagree)
+    scan = decode_keys(trace, settings)
+    if scan.ok:
+        assert scan.pack is not None
+        if scan.pack != pack:
+            # Not told apart: the configured table reads a valid pack from these keys (QWERTZ
+            # "Y7" and QWERTY "Z7" are the same keys), so the configuration is what is read.
+            assert (scan.layout, scan.text) == (configured, type_trace(trace, configured).text)
+            assert decode_text(scan.text, DecodeSettings()).pack == scan.pack
+        return
+    assert scan.problems[0].code in (
+        ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+        ProblemCode.LAYOUT_AMBIGUOUS,
+    ), scan.problems
+    assert typed_by in scan.problems[0].detail  # the layout that typed it is named
+
+
+def test_a_wrong_fixed_layout_says_so_when_other_layouts_read_different_packs() -> None:
+    # An AZERTY scanner read as us: fr and be read the pack, cz and sk read another valid one.
+    text = "01" + "03400931408918" + "17270131" + "10JXdhVD" + GS + "21xnE3yLVRqXKg"
+    scan = keys_scan(text, "fr", DecodeSettings(keyboard=KeyboardSettings(layout="us")))
+    assert scan.pack is None
+    assert [(p.code, p.message) for p in scan.problems] == [
+        (
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            "The characters look like a keyboard-country mix-up (the keys give 2 different valid "
+            "packs with layouts fr, be, cz, sk, none with us): set the scanner's keyboard "
+            "country in the gateway configuration, or calibrate the scanner (nmvs-gateway "
+            "selftest --calibrate).",
+        ),
+        (ProblemCode.UNKNOWN_FORMAT, scan.problems[1].message),
+    ]

@@ -109,26 +109,26 @@ CASES = [
         "$d2" + GTIN_OK + TAIL,
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('$d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration.",
+        "The characters look like a keyboard-country mix-up ('$d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
     ),
     (
         # ]d2 01 08… typed by a US scanner, read with the French layout
         "$déà&àè",
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('$dé' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration.",
+        "The characters look like a keyboard-country mix-up ('$dé' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
     ),
     (
         "+d2" + GTIN_OK + TAIL,  # ]d2 from a US scanner on a German table
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('+d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration.",
+        "The characters look like a keyboard-country mix-up ('+d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
     ),
     (
         "à&à_(",
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('à' at the start is what the digit 0 key types on an AZERTY keyboard without Shift): set the scanner's keyboard country in the gateway configuration.",
+        "The characters look like a keyboard-country mix-up ('à' at the start is what the digit 0 key types on an AZERTY keyboard without Shift): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
     ),
     (
         "3400930000120",

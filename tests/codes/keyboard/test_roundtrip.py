@@ -26,7 +26,7 @@ SET_82 = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklm
 KEY_F10 = 68
 FUNCTION_KEYS = {KEY_F12: GS, KEY_F11: RS, KEY_F10: EOT}
 TYPED_STYLES: tuple[Separators, ...] = ("ctrl_layout", "ctrl_us", "alt_keypad", "function_key")
-PER_LAYOUT = settings(max_examples=max(10, settings.default.max_examples // 4))
+PER_LAYOUT = settings(max_examples=max(10, settings().max_examples // 4))
 
 texts = st.text(alphabet=SET_82 + GS + RS + EOT, min_size=1, max_size=60)
 
