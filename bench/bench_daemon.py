@@ -49,8 +49,7 @@ from tests.daemon.harness import (  # noqa: E402
     gs1_text,
     write_config,
 )
-from tests.engine.conftest import healthy_packs  # noqa: E402
-from tests.engine.support import arvato_config  # noqa: E402
+from tests.engine.support import arvato_config, healthy_packs  # noqa: E402
 
 RESULT, REQUEST = f"{BASE}/result", f"{BASE}/request"
 SCANNER = '\n[[scanner]]\nid = "bench"\nkind = "serial"\npath = "{path}"\n'

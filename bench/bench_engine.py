@@ -138,7 +138,7 @@ async def end_to_end(
         async with Engine.open(directory / "e2e", client, SETTINGS) as engine:
             for pack in engine_packs:
                 started = time.perf_counter()
-                view = await engine.submit(Request(Operation.DISPENSE, pack))
+                view = (await engine.submit(Request(Operation.DISPENSE, pack))).view
                 while not view.final:
                     await engine.wait_events()
                     view = await engine.get(view.id)  # type: ignore[assignment]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,6 @@ from gateway.nmvs.backend import NmvsBackend
 
 DRAIN_GRACE = 5.0  # seconds queued work may take to finish at shutdown
 FIRST_CONNECT_WAIT = 5.0  # READY=1 is sent once connected, or after this many seconds
-RECENT_SCANS = 1000  # scan ids an LGO may refer to with "scan_id"
 FATAL: tuple[type[BaseException], ...] = (StoreError,)
 
 log = structlog.get_logger("gateway.daemon")
@@ -109,7 +107,6 @@ class Gateway:
         self.hub: ScannerHub | None = None
         self.accepting = False
         self._started = asyncio.Event()
-        self._recent_scans: OrderedDict[str, PackIdentifier | None] = OrderedDict()
         gateway_id = config.gateway.id
         self.bridge = MqttBridge(
             config.mqtt,
@@ -192,9 +189,6 @@ class Gateway:
 
     async def submit_scan(self, scan: CapturedScan) -> None:
         assert self.engine is not None
-        self._recent_scans[scan.scan_id] = scan.decoded.pack
-        while len(self._recent_scans) > RECENT_SCANS:
-            self._recent_scans.popitem(last=False)
         await self.engine.submit_scan(
             ScanRecord(
                 id=scan.scan_id,
@@ -217,7 +211,7 @@ class Gateway:
             raise Deferred
         try:
             request = parse_request(message.payload, max_bytes=self.config.max_request_bytes)
-            pack = request.pack or self._scan_pack(request)
+            pack = request.pack or await self._scan_pack(engine, request)
         except RequestRejected as rejected:
             await self._answer_rejection(rejected, message)
             return
@@ -225,9 +219,8 @@ class Gateway:
             self.routes.remember(
                 request.id, Route(message.response_topic, message.correlation_data)
             )
-        repeat = await engine.get(request.id) is not None
         try:
-            view = await engine.submit(
+            submitted = await engine.submit(
                 Request(op=request.op, pack=pack, id=request.id, user=request.user)
             )
         except RequestConflictError as exc:
@@ -235,8 +228,10 @@ class Gateway:
             conflict = RequestRejected(str(exc), id=request.id, op=request.op.value)
             await self._answer_rejection(conflict, message)
             return
+        repeat = not submitted.new
         log.info("request_accepted", id=request.id, op=request.op.value, repeat=repeat)
         if repeat:
+            view = submitted.view
             # New transactions are published by the relay; a repeated id is answered with the
             # transaction's current state now (its later changes follow through the relay).
             payload = encode(view.to_json())
@@ -248,16 +243,17 @@ class Gateway:
             if view.final:
                 self.routes.forget(request.id)
 
-    def _scan_pack(self, request: LgoRequest) -> PackIdentifier:
+    @staticmethod
+    async def _scan_pack(engine: Engine, request: LgoRequest) -> PackIdentifier:
         assert request.scan_id is not None
-        if request.scan_id not in self._recent_scans:
+        scan = await engine.scan(request.scan_id)
+        if scan is None:
             raise RequestRejected(
-                f"scan_id {request.scan_id!r} is not a recent scan of this gateway; "
-                "send the pack instead",
+                f"scan_id {request.scan_id!r} is not a scan of this gateway; send the pack instead",
                 id=request.id,
                 op=request.op.value,
             )
-        pack = self._recent_scans[request.scan_id]
+        pack = scan.pack
         if pack is None:
             raise RequestRejected(
                 f"scan {request.scan_id!r} did not give a pack identifier; scan the pack again",

@@ -1,8 +1,8 @@
 """The transaction engine: durable SQLite queue, idempotency keys, pack ledger, alert firewall.
 
 Public API (used by the daemon and the MQTT relay): :class:`Engine` with ``submit``,
-``submit_scan``, ``get``, ``health``, ``pending_events`` / ``ack_events`` / ``wait_events``;
-the values in :mod:`gateway.engine.model` (the outcome vocabulary lives in its docstring).
+``submit_scan``, ``get``, ``scan``, ``health``, ``pending_events`` / ``ack_events`` /
+``wait_events``; the values in :mod:`gateway.engine.model` (the outcome vocabulary lives in its docstring).
 """
 
 from gateway.engine.engine import Engine
@@ -16,10 +16,12 @@ from gateway.engine.model import (
     RequestConflictError,
     ScanOutcome,
     ScanRecord,
+    ScanView,
     Settings,
     SettingsError,
     Status,
     StoreError,
+    Submitted,
     TransactionView,
 )
 
@@ -34,9 +36,11 @@ __all__ = [
     "RequestConflictError",
     "ScanOutcome",
     "ScanRecord",
+    "ScanView",
     "Settings",
     "SettingsError",
     "Status",
     "StoreError",
+    "Submitted",
     "TransactionView",
 ]

@@ -48,8 +48,10 @@ from gateway.engine.model import (
     RequestConflictError,
     ScanOutcome,
     ScanRecord,
+    ScanView,
     Settings,
     Status,
+    Submitted,
     TransactionView,
     iso,
 )
@@ -176,6 +178,21 @@ def view_of(row: sqlite3.Row) -> TransactionView:
     )
 
 
+def scan_view_of(row: sqlite3.Row) -> ScanView:
+    return ScanView(
+        id=row["id"],
+        scanner_id=row["scanner_id"],
+        counter=row["counter"],
+        at=row["at"],
+        ok=bool(row["ok"]),
+        pack=None if row["pack"] is None else PackIdentifier.from_json(json.loads(row["pack"])),
+        problems=tuple(json.loads(row["problems"])),
+        text=row["text"],
+        collapsed_into=row["collapsed_into"],
+        transaction_id=row["trx_id"],
+    )
+
+
 def week_start(now: float) -> float:
     day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return (day - timedelta(days=day.weekday())).timestamp()
@@ -297,14 +314,14 @@ class Engine:
 
     # --- accepting ----------------------------------------------------------------------------
 
-    async def submit(self, request: Request) -> TransactionView:
+    async def submit(self, request: Request) -> Submitted:
         """Accept one request (idempotent on its key); returns once it is durably stored."""
         problems = validate_pack(request.pack)
         now = self._clock()
         ready: list[_Job] = []
-        view = await self._write(partial(self._accept, request, problems, now, ready))
+        submitted = await self._write(partial(self._accept, request, problems, now, ready))
         self._launch(ready)
-        return view
+        return submitted
 
     async def submit_scan(self, scan: ScanRecord) -> ScanOutcome:
         """Store one scan, collapse repeats (rule 2), and apply the ``on_scan`` policy."""
@@ -318,6 +335,11 @@ class Engine:
         row = await self._read(partial(db.trx_by_id, trx_id=trx_id))
         return None if row is None else view_of(row)
 
+    async def scan(self, scan_id: str) -> ScanView | None:
+        """A stored scan (kept as long as the database), e.g. for a request's ``scan_id``."""
+        row = await self._read(partial(db.scan_by_id, scan_id=scan_id))
+        return None if row is None else scan_view_of(row)
+
     def _launch(self, ready: list[_Job]) -> None:
         """Hand jobs prepared at acceptance (already committed as sending) to the dispatcher."""
         self._ready.extend(ready)
@@ -330,7 +352,7 @@ class Engine:
         now: float,
         ready: list[_Job],
         conn: sqlite3.Connection,
-    ) -> TransactionView:
+    ) -> Submitted:
         pack_key = db.pack_key_text(request.pack.key)
         if request.id is not None:
             key = request.id
@@ -340,7 +362,7 @@ class Engine:
                 db.firewall_hit(
                     conn, "6_repeat_verify", now, trx_id=recent["id"], scanner_id=request.scanner_id
                 )
-                return view_of(recent)
+                return Submitted(view_of(recent), new=False)
             key = derive_key(request.op, request.pack.key, f"v{uuid.uuid4().hex}")
         else:
             scope = request.scope or db.run_scope(conn, pack_key, request.op)
@@ -352,7 +374,7 @@ class Engine:
                     f"request id {key!r} was already used for {existing['op']} of another "
                     "pack or operation; use a new id for a new request"
                 )
-            return view_of(existing)
+            return Submitted(view_of(existing), new=False)
         fields = {
             "id": key,
             "op": request.op.value,
@@ -362,19 +384,19 @@ class Engine:
             "counter": request.counter,
             "user": request.user,
         }
-        return self._create(conn, fields, request.op, problems, now, ready)
+        return Submitted(self._create(conn, fields, request.op, problems, now, ready), new=True)
 
     def _accept_scan(
         self, scan: ScanRecord, now: float, ready: list[_Job], conn: sqlite3.Connection
     ) -> ScanOutcome:
-        known = conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
+        """Store the scan and its event, then start its transaction (the event comes first)."""
+        known = db.scan_by_id(conn, scan.id)
         if known is not None:
             return self._scan_outcome(conn, known)
         decoded = scan.decoded
         pack = decoded.pack
         pack_key = None if pack is None else db.pack_key_text(pack.key)
-        problems_json = [p.to_json() for p in decoded.problems]
-        row = {
+        row: dict[str, Any] = {
             "id": scan.id,
             "scanner_id": scan.scanner_id,
             "counter": scan.counter,
@@ -383,31 +405,36 @@ class Engine:
             "text": decoded.text,
             "pack_key": pack_key,
             "pack": None if pack is None else db.dumps(pack.to_json()),
-            "problems": db.dumps(problems_json),
+            "problems": db.dumps([p.to_json() for p in decoded.problems]),
         }
+        first = None
         if pack_key is not None and decoded.ok:
             first = conn.execute(
                 """SELECT * FROM scans WHERE scanner_id = ? AND pack_key = ? AND ok = 1
                    AND collapsed_into IS NULL AND at BETWEEN ? AND ? ORDER BY at DESC LIMIT 1""",
                 (scan.scanner_id, pack_key, scan.at - self.settings.repeat_window, scan.at),
             ).fetchone()
-            if first is not None:
-                row |= {"collapsed_into": first["id"], "trx_id": first["trx_id"]}
-                self._insert_scan(conn, row)
-                db.firewall_hit(
-                    conn, "2_repeat_scan", now, scan_id=scan.id, scanner_id=scan.scanner_id
-                )
-                return self._scan_outcome(
-                    conn, conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
-                )
         on_scan = self.settings.on_scan
-        if pack is not None and on_scan != "none":
+        op: Operation | None = None
+        if first is not None:
+            row |= {"collapsed_into": first["id"], "trx_id": first["trx_id"]}
+            db.firewall_hit(conn, "2_repeat_scan", now, scan_id=scan.id, scanner_id=scan.scanner_id)
+        elif pack is not None and on_scan != "none":
             op = Operation.VERIFY if on_scan == "verify" else Operation.DISPENSE
-            key = derive_key(op, pack.key, scan.id)
-            view = self._create(
+            row["trx_id"] = derive_key(op, pack.key, scan.id)
+        elif pack is None and not decoded.ok and on_scan != "none":
+            db.firewall_hit(
+                conn, "1_decode_error", now, scan_id=scan.id, scanner_id=scan.scanner_id
+            )
+        self._insert_scan(conn, row)
+        stored = db.scan_by_id(conn, scan.id)
+        assert stored is not None
+        db.append_event(conn, "scan", scan_view_of(stored).to_json(), now)
+        if op is not None:
+            self._create(
                 conn,
                 {
-                    "id": key,
+                    "id": row["trx_id"],
                     "op": op.value,
                     "pack_key": pack_key,
                     "pack": row["pack"],
@@ -420,30 +447,7 @@ class Engine:
                 now,
                 ready,
             )
-            row["trx_id"] = view.id
-        elif pack is None and not decoded.ok and on_scan != "none":
-            db.firewall_hit(
-                conn, "1_decode_error", now, scan_id=scan.id, scanner_id=scan.scanner_id
-            )
-        self._insert_scan(conn, row)
-        db.append_event(
-            conn,
-            "scan",
-            {
-                "id": scan.id,
-                "scanner_id": scan.scanner_id,
-                "counter": scan.counter,
-                "at": iso(scan.at),
-                "ok": decoded.ok,
-                "pack": None if pack is None else pack.to_json(),
-                "problems": problems_json,
-                "text": decoded.text,
-            },
-            now,
-        )
-        return self._scan_outcome(
-            conn, conn.execute("SELECT * FROM scans WHERE id = ?", (scan.id,)).fetchone()
-        )
+        return self._scan_outcome(conn, stored)
 
     @staticmethod
     def _insert_scan(conn: sqlite3.Connection, row: dict[str, Any]) -> None:

@@ -294,6 +294,52 @@ class TransactionView:
 
 
 @dataclass(frozen=True, slots=True)
+class Submitted:
+    """What ``submit`` did: the transaction, and whether this call created it (``new``).
+
+    ``new`` is false when the idempotency key was already known (a repeated request id) or
+    the request was collapsed into an earlier one (rule 6)."""
+
+    view: TransactionView
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScanView:
+    """A stored scan as the outside sees it; ``to_json`` is the MQTT scan event payload.
+
+    ``collapsed_into`` names the first scan when rule 2 collapsed this one;
+    ``transaction_id`` is the transaction the scan started (``on_scan`` policy) or, when
+    collapsed, the first scan's transaction; ``None`` when there is none.
+    """
+
+    id: str
+    scanner_id: str
+    counter: str | None
+    at: float
+    ok: bool
+    pack: PackIdentifier | None
+    problems: tuple[dict[str, Any], ...]
+    text: str
+    collapsed_into: str | None
+    transaction_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "scanner_id": self.scanner_id,
+            "counter": self.counter,
+            "at": iso(self.at),
+            "ok": self.ok,
+            "pack": None if self.pack is None else self.pack.to_json(),
+            "problems": list(self.problems),
+            "text": self.text,
+            "collapsed_into": self.collapsed_into,
+            "transaction_id": self.transaction_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ScanOutcome:
     """What ``submit_scan`` did: ``collapsed_into`` names the first scan when rule 2 applied."""
 

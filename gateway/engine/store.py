@@ -2,8 +2,8 @@
 
 One file (``engine.sqlite3`` in the state directory), WAL journal, ``synchronous=FULL`` set on
 every connection. Writes go through :meth:`Store.write` (``BEGIN IMMEDIATE`` … ``COMMIT``).
-Functions here are synchronous and run on the engine's single database thread; the report
-and status commands open their own read connection with :func:`open_store`.
+Functions here are synchronous and run on the engine's single database thread; the report,
+status and self-test commands open their own read-only connection with :func:`open_existing`.
 
 Tables
 - ``scans``: every physical scan (repeat scans point at the first with ``collapsed_into``).
@@ -151,11 +151,17 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    # mode=ro: never writes (nor migrates, nor sets the journal mode); WAL lets it read beside
+    # the running gateway
+    target = f"{path.absolute().as_uri()}?mode=ro" if read_only else str(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=30, uri=read_only
+        )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.OperationalError as exc:
@@ -171,21 +177,22 @@ def _corrupt(path: Path, detail: object) -> str:
     return f"the engine database {path} is corrupt or not a database ({detail}); move it aside and restore a backup"
 
 
-def open_store(state_dir: Path | str) -> Store:
-    """Open (creating and migrating if needed) the engine database in ``state_dir``."""
+def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
+    """Open (creating and migrating if needed, unless ``read_only``) the engine database in
+    ``state_dir``."""
     directory = Path(state_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
     path = directory / FILENAME
-    conn = _connect(path)
+    conn = _connect(path, read_only)
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if [tuple(r) for r in rows] != [("ok",)]:
             detail = "; ".join(str(r[0]) for r in rows[:3])
             raise StoreError(_corrupt(path, detail))
-        _migrate(conn, path)
+        _migrate(conn, path, read_only)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(_corrupt(path, exc)) from exc
@@ -196,21 +203,27 @@ def open_store(state_dir: Path | str) -> Store:
 
 
 def open_existing(state_dir: Path | str) -> Store:
-    """Open the database of a gateway that has run (for the report and status commands)."""
+    """Open the database of a gateway that has run, read-only (report, status, self-test): run
+    as root, they must leave nothing the service's user cannot open."""
     path = Path(state_dir) / FILENAME
     if not path.is_file():
         raise StoreError(
             f"no engine database at {path}: give the gateway's state directory with --state-dir"
         )
-    return open_store(state_dir)
+    return open_store(state_dir, read_only=True)
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> None:
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the engine database {path} has schema version {version}, newer than this gateway "
             f"understands ({SCHEMA_VERSION}); upgrade the gateway"
+        )
+    if read_only and version < SCHEMA_VERSION:
+        raise StoreError(
+            f"the engine database {path} has schema version {version}, older than this gateway "
+            f"reads ({SCHEMA_VERSION}); start the gateway once to upgrade it"
         )
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
@@ -362,6 +375,13 @@ def firewall_hit(
 
 # set operations that have a bulk form (G125, G135, …); stolen and undos go single
 BULK_OPS = frozenset({"dispense", "destroy", "export", "sample", "free_sample", "lock"})
+
+
+def scan_by_id(conn: sqlite3.Connection, scan_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM scans WHERE id = ?", (scan_id,)
+    ).fetchone()
+    return row
 
 
 def trx_by_id(conn: sqlite3.Connection, trx_id: str) -> sqlite3.Row | None:

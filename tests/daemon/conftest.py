@@ -10,7 +10,7 @@ import pytest
 
 from tests.brokers import Broker, broker, tls_broker
 from tests.daemon.harness import Daemon, nmvs_simulator, write_config
-from tests.engine.conftest import Rig
+from tests.engine.support import Rig
 
 __all__ = ["broker", "daemon", "nmvs", "tls_broker"]
 

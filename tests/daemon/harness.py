@@ -12,19 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gateway.codes.pack import PackIdentifier
-from gateway.nmvs.arvato import ArvatoClient
-from gateway.simulator.server import running_simulator
 from tests.brokers import Broker
-from tests.engine.conftest import Rig, market_data
-from tests.engine.support import USER, arvato_config
+from tests.engine.support import USER, Rig, market_data, simulator_rig
 
 # The simulator's generated market knows this pharmacy (gateway/simulator/marketfile.py).
 NMVS_CLIENT, NMVS_USER, NMVS_PASSWORD = "SIMCLIENT1", USER, "Simulator-Pass1"
@@ -93,6 +87,9 @@ class Daemon:
         notify_path = self.config.parent / "notify.sock"
         with contextlib.suppress(FileNotFoundError):
             notify_path.unlink()
+        if self._notify is not None:  # a restart: wait for this run's READY=1, not the last one
+            self._notify.close()
+        self.notifications = []
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
         self._notify.settimeout(0.1)
@@ -153,19 +150,9 @@ class Daemon:
             self._notify = None
 
 
-@contextlib.asynccontextmanager
-async def nmvs_simulator(count: int = 300) -> AsyncIterator[Rig]:
-    """The simulator on a free loopback port with a generated market, and its admin API."""
-    data, packs = market_data(count)
-    async with (
-        running_simulator(data, plain_http=True) as sim,
-        httpx.AsyncClient(base_url=sim.url) as admin,
-    ):
-        client = ArvatoClient(arvato_config(sim.single_url))
-        try:
-            yield Rig(sim, client, packs, Path(), admin)
-        finally:
-            await client.aclose()
+def nmvs_simulator(count: int = 300) -> contextlib.AbstractAsyncContextManager[Rig]:
+    """The simulator with a generated market of ``count`` packs, and its admin API."""
+    return simulator_rig(market_data(count))
 
 
 def request(id: str, op: str, pack: PackIdentifier, **more: Any) -> bytes:

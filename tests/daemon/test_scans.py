@@ -29,7 +29,15 @@ def scanner_ready(messages: list) -> bool:  # type: ignore[type-arg]
     return False
 
 
-async def test_a_scan_is_published_verified_and_usable_by_the_lgo(
+def position(messages: list, topic: str, key: str, value: object) -> int:  # type: ignore[type-arg]
+    """The index of the first message on ``topic`` whose ``key`` is ``value``."""
+    for index, message in enumerate(messages):
+        if message.topic == topic and json.loads(message.payload).get(key) == value:
+            return index
+    raise AssertionError(f"no {key}={value!r} on {topic}")
+
+
+async def test_a_scan_is_published_verified_and_usable_by_the_lgo_after_a_restart(
     tmp_path: Path, broker: Broker
 ) -> None:
     port = SerialPort(tmp_path / "usb-Scanner-if00")
@@ -43,22 +51,44 @@ async def test_a_scan_is_published_verified_and_usable_by_the_lgo(
             pack = nmvs.packs[5]
             async with MqttProbe(broker, (f"{BASE}/+",)) as lgo:
                 await lgo.wait_for(scanner_ready)
-                await port.send(b"garbage\x01\r" + gs1_text(pack).encode() + b"\r")
-                await lgo.wait_for(lambda r: len(lgo.on(f"{BASE}/scan")) == 2)
-                bad, good = (json.loads(m.payload) for m in lgo.on(f"{BASE}/scan"))
+                good_scan = gs1_text(pack).encode() + b"\r"
+                # a bad scan, a good one and its trigger bounce (collapsed, rule 2)
+                await port.send(b"garbage\x01\r" + good_scan + good_scan)
+                await lgo.wait_for(lambda r: len(lgo.on(f"{BASE}/scan")) == 3)
+                bad, good, repeat = (json.loads(m.payload) for m in lgo.on(f"{BASE}/scan"))
                 assert not bad["ok"] and bad["pack"] is None and bad["problems"]
+                assert bad["collapsed_into"] is None and bad["transaction_id"] is None
                 assert good["ok"] and good["pack"] == pack.to_json()
                 assert good["scanner_id"] == "desk-1" and good["counter"] == "1"
-                assert good["text"] == gs1_text(pack)
+                assert good["text"] == gs1_text(pack) and good["collapsed_into"] is None
+                assert repeat["collapsed_into"] == good["id"] and repeat["pack"] == good["pack"]
                 await lgo.wait_for(lambda r: len(finals(r, f"{BASE}/result")) == 1)
                 (verify,) = (b[0] for b in finals(lgo.received, f"{BASE}/result").values())
                 assert verify["op"] == "verify" and verify["outcome"] == "done"
                 assert verify["pack"] == pack.to_json()
-                request = {"id": "from-scan", "op": "dispense", "scan_id": good["id"]}
-                await lgo.publish(f"{BASE}/request", json.dumps(request))
-                await lgo.wait_for(lambda r: "from-scan" in finals(r, f"{BASE}/result"))
-                dispense = finals(lgo.received, f"{BASE}/result")["from-scan"][0]
+                assert good["transaction_id"] == repeat["transaction_id"] == verify["id"]
+                # the scan event comes before the result of the verify it started
+                result = f"{BASE}/result"
+                assert position(lgo.received, f"{BASE}/scan", "id", good["id"]) < position(
+                    lgo.received, result, "id", verify["id"]
+                )
+                for message in lgo.received:
+                    validate(kind_of(message.topic), message.payload)
+            # scan ids survive a restart: the LGO sells the scanned pack afterwards
+            assert daemon.terminate() == 0
+            daemon.start()
+            async with MqttProbe(broker, (f"{BASE}/result",)) as lgo:
+                for request_id, scan_id in (("from-scan", good["id"]), ("from-bad", bad["id"])):
+                    request = {"id": request_id, "op": "dispense", "scan_id": scan_id}
+                    await lgo.publish(f"{BASE}/request", json.dumps(request))
+                await lgo.wait_for(lambda r: {"from-scan", "from-bad"} <= finals(r, result).keys())
+                dispense = finals(lgo.received, result)["from-scan"][0]
                 assert dispense["outcome"] == "done" and dispense["pack"] == pack.to_json()
+                refused = finals(lgo.received, result)["from-bad"][0]
+                assert refused["status"] == "rejected"
+                assert refused["problems"][0]["detail"] == (
+                    f"scan {bad['id']!r} did not give a pack identifier; scan the pack again"
+                )
                 for message in lgo.received:
                     validate(kind_of(message.topic), message.payload)
             assert daemon.terminate() == 0

@@ -17,8 +17,8 @@ from gateway.engine import Engine, Request, ScanRecord, StoreError
 from gateway.engine.report import band
 from gateway.engine.store import FILENAME, open_store
 from gateway.nmvs.backend import Operation
-from tests.engine.conftest import Rig, wait_final
-from tests.engine.support import settings
+from tests.engine.conftest import wait_final
+from tests.engine.support import Rig, settings
 
 
 async def fill(rig: Rig) -> None:
@@ -43,7 +43,7 @@ async def fill(rig: Rig) -> None:
         )
         await engine.submit(Request(Operation.DISPENSE, rig.packs[0], id="lgo-repeat"))
         queued = await engine.submit(Request(Operation.VERIFY, rig.packs[5], id="v"))
-        await wait_final(engine, queued.id)
+        await wait_final(engine, queued.view.id)
 
 
 def cli(*args: str) -> str:
@@ -143,3 +143,32 @@ def test_every_connection_is_wal_with_full_sync(tmp_path: Path) -> None:
 def test_france_mvo_bands(rate: float, flagged: str | None) -> None:
     label = band(rate)
     assert (label is None) if flagged is None else (label is not None and label.startswith(flagged))
+
+
+def test_commands_find_the_database_from_the_daemon_configuration(tmp_path: Path) -> None:
+    """``--config FILE``: the state directory is the daemon's ``[gateway] state_dir`` (relative
+    to the file); no secret is needed to read it."""
+    open_store(tmp_path / "state").close()
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nid = "counter-1"\nstate_dir = "state"\n')
+    assert cli("status", "--config", str(config)).startswith("queue: 0 waiting (0 reconciling)")
+    report = json.loads(cli("report", "--config", str(config), "--json"))
+    assert (report["sent"], report["queue"]["depth"]) == (0, 0)
+
+
+def test_commands_name_a_configuration_problem_with_exit_78(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nid = "counter 1"\n')
+    for command in ("report", "status"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 78
+        assert proc.stderr.startswith(f"nmvs-gateway {command}: {config}: gateway.id: ")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "status"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "one of the arguments --config --state-dir is required" in proc.stderr

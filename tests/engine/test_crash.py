@@ -21,7 +21,7 @@ from gateway.codes.pack import PackIdentifier
 from gateway.engine.store import FILENAME
 from gateway.simulator.market import Market, MarketRules
 from gateway.simulator.server import running_simulator
-from tests.engine.conftest import market_data
+from tests.engine.support import market_data
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 6

@@ -18,13 +18,14 @@ from gateway.engine import (
     RequestConflictError,
     ScanRecord,
     Status,
+    Submitted,
 )
 from gateway.engine.model import UNDO_WINDOW
 from gateway.nmvs.arvato import ArvatoClient, Secret
 from gateway.nmvs.backend import Operation
 from gateway.simulator.server import running_simulator
-from tests.engine.conftest import FakeClock, Rig, wait_final
-from tests.engine.support import arvato_config, settings
+from tests.engine.conftest import FakeClock, wait_final
+from tests.engine.support import Rig, arvato_config, settings
 
 D, U, V = Operation.DISPENSE, Operation.UNDO_DISPENSE, Operation.VERIFY
 
@@ -39,8 +40,8 @@ async def sim_calls(rig: Rig, pack: PackIdentifier) -> list[tuple[str, str]]:
 
 
 async def run(engine: Engine, request: Request) -> Any:
-    view = await engine.submit(request)
-    return await wait_final(engine, view.id)
+    submitted = await engine.submit(request)
+    return await wait_final(engine, submitted.view.id)
 
 
 def scan(
@@ -61,7 +62,7 @@ async def test_rule1_a_code_with_a_decode_error_is_never_sent(rig: Rig) -> None:
     digit = str((int(good.product_code[-1]) + 1) % 10)
     bad = replace(good, product_code=good.product_code[:-1] + digit)
     async with Engine.open(rig.state_dir, rig.client, settings(on_scan="dispense")) as engine:
-        view = await engine.submit(Request(D, bad, id="lgo-1"))
+        view = (await engine.submit(Request(D, bad, id="lgo-1"))).view
         assert view.status is Status.REJECTED and view.outcome is Outcome.REJECTED_LOCALLY
         assert [p["code"] for p in view.problems] == [ProblemCode.BAD_CHECK_DIGIT.value]
         misread = await engine.submit_scan(
@@ -96,8 +97,16 @@ async def test_rule2_repeat_scans_on_one_scanner_collapse_into_one(
         later = await engine.submit_scan(scan("s3", pack, t0 + 10))  # outside the window
         assert later.collapsed_into is None and later.transaction is not None
         assert later.transaction.outcome is Outcome.ALREADY_DONE_HERE
-        scan_events = [e for e in await engine.pending_events(1000) if e.kind == "scan"]
-        assert [e.payload["id"] for e in scan_events] == ["s1", "s3"]
+        # every scan is published once; the repeat says which scan and transaction it joined
+        scan_events = [e.payload for e in await engine.pending_events(1000) if e.kind == "scan"]
+        assert [(e["id"], e["collapsed_into"]) for e in scan_events] == [
+            ("s1", None),
+            ("s2", "s1"),
+            ("s3", None),
+        ]
+        assert scan_events[1]["transaction_id"] == first.transaction.id
+        assert scan_events[1]["pack"] == pack.to_json() and scan_events[1]["ok"] is True
+        assert scan_events[2]["transaction_id"] == later.transaction.id
         health = await engine.health()
     assert health.week_prevented["2_repeat_scan"] == 1
     assert await sim_calls(rig, pack) == [("G120", "NMVS_SUCCESS")]
@@ -181,8 +190,8 @@ async def test_rule6_identical_verifies_within_the_window_are_collapsed(rig: Rig
     async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
         first = await engine.submit(Request(V, pack))
         again = await engine.submit(Request(V, pack))
-        assert again.id == first.id
-        await wait_final(engine, first.id)
+        assert again.view.id == first.view.id and first.new and not again.new
+        await wait_final(engine, first.view.id)
         with_id = await run(engine, Request(V, pack, id="lgo-v"))
         assert with_id.outcome is Outcome.DUPLICATE_COLLAPSED
         assert with_id.nmvs is not None and with_id.nmvs.state == "ACTIVE"
@@ -200,15 +209,15 @@ async def test_same_id_returns_the_same_result_a_second_and_a_month_later(
     async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
         first = await run(engine, Request(D, pack, id="lgo-42"))
         again = await engine.submit(Request(D, pack, id="lgo-42"))
-        assert again == first
+        assert again.view == first and not again.new
         with pytest.raises(RequestConflictError, match="lgo-42"):
             await engine.submit(Request(D, rig.packs[10], id="lgo-42"))
         # without an id, a repeat send of the same operation is the same transaction
         bare = await run(engine, Request(D, rig.packs[11]))
-        assert await engine.submit(Request(D, rig.packs[11])) == bare
+        assert (await engine.submit(Request(D, rig.packs[11]))).view == bare
     clock.advance(31 * 86_400)
     async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
-        assert await engine.submit(Request(D, pack, id="lgo-42")) == first
+        assert await engine.submit(Request(D, pack, id="lgo-42")) == Submitted(first, new=False)
         assert await engine.get("lgo-42") == first
         # dispense → undo → dispense without ids: three transactions, not one
         undo = await run(engine, Request(U, rig.packs[11]))
@@ -285,8 +294,8 @@ async def test_operations_on_one_pack_run_in_acceptance_order(rig: Rig) -> None:
     async with Engine.open(rig.state_dir, rig.client, settings(concurrency=8)) as engine:
         ids = []
         for i, op in enumerate([D, U, D, U, D]):
-            ids.append((await engine.submit(Request(op, pack, id=f"p{i}"))).id)
-            ids.append((await engine.submit(Request(D, others[i], id=f"o{i}"))).id)
+            ids.append((await engine.submit(Request(op, pack, id=f"p{i}"))).view.id)
+            ids.append((await engine.submit(Request(D, others[i], id=f"o{i}"))).view.id)
         views = [await wait_final(engine, i) for i in ids]
     assert all(v.outcome is Outcome.DONE for v in views)
     assert [c[0] for c in await sim_calls(rig, pack)] == ["G120", "G121", "G120", "G121", "G120"]
@@ -308,7 +317,7 @@ async def test_offline_verify_answers_at_once_and_decommissions_drain_in_order(
             first = await run(engine, Request(V, packs[0], id="v0"))
             assert first.outcome is Outcome.OFFLINE and first.status is Status.FAILED
             queued = [
-                await engine.submit(Request(op, pack, id=f"{op.value}-{i}"))
+                (await engine.submit(Request(op, pack, id=f"{op.value}-{i}"))).view
                 for i, (op, pack) in enumerate(
                     [(D, packs[1]), (D, packs[2]), (U, packs[1]), (D, packs[1])]
                 )
@@ -316,7 +325,7 @@ async def test_offline_verify_answers_at_once_and_decommissions_drain_in_order(
             await asyncio.sleep(0.3)
             for view in queued:
                 assert (await engine.get(view.id)) == view  # still queued
-            offline = await engine.submit(Request(V, packs[3], id="v3"))
+            offline = (await engine.submit(Request(V, packs[3], id="v3"))).view
             assert offline.outcome is Outcome.OFFLINE  # answered at once, not queued
             assert offline.problems[0]["code"] == "NMVS_OFFLINE"
             health = await engine.health()
@@ -341,12 +350,13 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         assert outcome.transaction is not None
         await wait_final(engine, outcome.transaction.id)
         events = await engine.pending_events()
+        # the scan is published before the result it started
         assert [(e.kind, e.payload.get("status")) for e in events] == [
-            ("result", "queued"),
             ("scan", None),
+            ("result", "queued"),
             ("result", "done"),
         ]
-        assert set(events[1].payload) == {
+        assert set(events[0].payload) == {
             "id",
             "scanner_id",
             "counter",
@@ -355,8 +365,14 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
             "pack",
             "problems",
             "text",
+            "collapsed_into",
+            "transaction_id",
         }
-        assert events[1].payload["text"] == "]d2..."
+        assert events[0].payload["text"] == "]d2..."
+        assert events[0].payload["collapsed_into"] is None
+        assert (
+            events[0].payload["transaction_id"] == outcome.transaction.id == events[1].payload["id"]
+        )
         result = events[2].payload
         assert set(result) == {"id", "op", "status", "outcome", "pack", "nmvs", "problems", "at"}
         assert set(result["nmvs"]) == {
@@ -375,6 +391,24 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         waiter = asyncio.create_task(engine.wait_events())
         await engine.submit(Request(V, rig.packs[31], id="next"))
         await asyncio.wait_for(waiter, 2)
+
+
+async def test_a_stored_scan_is_found_by_id_after_a_restart(rig: Rig) -> None:
+    pack = rig.packs[32]
+    bad = (error(ProblemCode.NOT_A_PACK_CODE, "EAN-13"),)
+    async with Engine.open(rig.state_dir, rig.client, settings(on_scan="none")) as engine:
+        await engine.submit_scan(scan("good", pack, 1000.0, text="]d2 good"))
+        await engine.submit_scan(scan("bad", None, 1001.0, problems=bad))
+        assert await engine.scan("unknown") is None
+    async with Engine.open(rig.state_dir, rig.client, settings(on_scan="none")) as engine:
+        good = await engine.scan("good")
+        refused = await engine.scan("bad")
+        assert await engine.scan("unknown") is None
+    assert good is not None and refused is not None
+    assert good.pack == pack and good.ok and good.text == "]d2 good"
+    assert good.transaction_id is None and good.collapsed_into is None
+    assert refused.pack is None and not refused.ok
+    assert [p["code"] for p in refused.problems] == ["NOT_A_PACK_CODE"]
 
 
 async def test_health_warns_about_old_decommissions_and_closing_undo_windows(
@@ -404,7 +438,7 @@ async def test_operator_error_pauses_sending_until_resumed(rig: Rig) -> None:
     client = ArvatoClient(wrong)
     try:
         async with Engine.open(rig.state_dir, client, settings()) as engine:
-            queued = await engine.submit(Request(D, pack, id="d"))
+            queued = (await engine.submit(Request(D, pack, id="d"))).view
             while (await engine.health()).paused is None:
                 await engine.wait_events()
             health = await engine.health()
@@ -412,7 +446,7 @@ async def test_operator_error_pauses_sending_until_resumed(rig: Rig) -> None:
             kept = await engine.get("d")
             assert kept is not None and kept.status is Status.QUEUED  # kept, not failed
             assert queued.status is Status.QUEUED
-            verify = await engine.submit(Request(V, pack, id="v"))
+            verify = (await engine.submit(Request(V, pack, id="v"))).view
             assert verify.outcome is Outcome.OFFLINE  # answered at once while paused
             await client.reconfigure(arvato_config(rig.sim.single_url))
             engine.resume()
@@ -460,7 +494,8 @@ async def test_a_backlog_drains_through_bulk_and_bulk_changes_can_be_undone(
     try:
         async with Engine.open(tmp_path, client, tuned) as engine:
             views = [
-                await engine.submit(Request(D, p, id=f"b{i}")) for i, p in enumerate(big + others)
+                (await engine.submit(Request(D, p, id=f"b{i}"))).view
+                for i, p in enumerate(big + others)
             ]
             assert (await engine.health()).queue_depth == len(views)
             async with running_simulator(core, plain_http=True, port=port):
@@ -499,7 +534,9 @@ async def test_an_unclear_bulk_submission_is_verified_only_once_the_bulk_must_be
     client = ArvatoClient(arvato_config(sim.single_url))
     try:
         async with Engine.open(tmp_path, client, tuned) as engine:
-            views = [await engine.submit(Request(D, p, id=f"b{i}")) for i, p in enumerate(big)]
+            views = [
+                (await engine.submit(Request(D, p, id=f"b{i}"))).view for i, p in enumerate(big)
+            ]
             async with running_simulator(core, plain_http=True, port=port) as back:
                 await sim_faults(back, {"next": {"count": 1, "fault": "reset_after"}})
                 finals = [await wait_final(engine, v.id) for v in views]

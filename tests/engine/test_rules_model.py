@@ -33,7 +33,7 @@ from gateway.nmvs.backend import NmvsResult, Operation
 from gateway.nmvs.returncodes import lookup
 from gateway.simulator.market import Market, PackRequest, RequestHeader
 from gateway.simulator.marketfile import generate_market
-from tests.engine.conftest import healthy_packs
+from tests.engine.support import healthy_packs
 
 S = Settings(nmvs_user="SIMUSER1")
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
