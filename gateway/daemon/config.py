@@ -5,11 +5,14 @@ password). Validation happens once at start; the first problem is raised as :cla
 whose message names the file and the key (``gateway.toml: mqtt.port: must be …``), and the
 daemon exits with 78 (``EX_CONFIG``) so systemd does not restart it in a loop.
 
-Secrets are never read from the TOML: a ``*_file`` key names a file holding the secret. A
-relative name is looked up in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``) when it is
-set, else next to the configuration file; without the key, the credential ``nmvs-password`` /
-``mqtt-password`` is used when systemd provides it. ``config/gateway.example.toml`` documents
-every key.
+Secrets are never read from the TOML. Every ``*_file`` key (passwords, certificates, keys, CA
+bundles) is found by one rule (:meth:`_Reader.locate`): an absolute path is that file; a
+relative name is the systemd credential of that name when there is one, else the file next to
+the configuration; without the key, the credentials of :data:`DEFAULT_CREDENTIALS` are used when
+present. Credentials are in ``$CREDENTIALS_DIRECTORY`` (the service, from ``LoadCredential=``);
+without it (run by hand: ``sudo nmvs-gateway selftest``), in the credstore folders the unit's
+``LoadCredential=`` reads them from (:func:`credential_dirs`). ``config/gateway.example.toml``
+documents every key.
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from gateway.capture.config import ConfigError as ScannerConfigError
 from gateway.capture.config import ScannerConfig, parse_scanners
 from gateway.engine.model import Settings as EngineSettings
+from gateway.engine.model import SettingsError
 from gateway.mqtt.bridge import MqttSettings
 from gateway.mqtt.contract import MAX_REQUEST_BYTES
 from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
-from gateway.nmvs.arvato.soap import SINGLE_PACK_PATH
+from gateway.nmvs.arvato.soap import BULK_PATH, SINGLE_PACK_PATH
 
 EXIT_CONFIG = 78
 DEFAULT_STATE_DIR = "/var/lib/nmvs-gateway"
@@ -70,16 +74,40 @@ NMVS_KEYS = (
     "pkcs12_file",
     "pkcs12_password_file",
     "ca_file",
+    "bulk_url",
+    "tls_max_version",
     "connect_timeout",
     "read_timeout",
     "write_timeout",
     "pool_timeout",
+    "total_timeout",
     "max_connections",
     "language",
 )
 # [policy] is the engine's tunables, named as its Settings fields (seconds for durations).
 POLICY_KEYS = tuple(f.name for f in fields(EngineSettings) if f.name != "nmvs_user")
 SECRET_KEYS = ("password", "key_password", "pkcs12_password")
+# [policy] integers are at least 1; their upper bounds (the engine checks the rest).
+POLICY_INT_MAX = {"concurrency": 256, "bulk_in_flight": 256}
+POLICY_INT_MAX_DEFAULT = 100_000
+
+# Where systemd's LoadCredential= (no path) reads credentials from, in its order.
+SYSTEM_CREDSTORES = (Path("/etc/credstore"), Path("/run/credstore"), Path("/usr/lib/credstore"))
+# "section.key" → the credential used when the key is absent (the unit loads these).
+DEFAULT_CREDENTIALS = {
+    "nmvs.password_file": "nmvs-password",
+    "nmvs.cert_file": "nmvs-client.pem",
+    "nmvs.key_file": "nmvs-client.key",
+    "mqtt.password_file": "mqtt-password",
+    "mqtt.cert_file": "mqtt-client.pem",
+    "mqtt.key_file": "mqtt-client.key",
+}
+
+# The standard NMVS host names (nmvs-protocol.md §2.3): the bulk service runs on its own host and
+# port next to the single-pack one. Other markets' names come from the NMVO: set nmvs.bulk_url.
+SINGLE_HOST_PREFIX = "ws-single-transactions-"
+BULK_HOST_PREFIX = "ws-bulk-transactions-"
+SINGLE_PORT, BULK_PORT = 8443, 8445
 
 
 class ConfigError(Exception):
@@ -182,14 +210,29 @@ class _Reader:
             raise self.fail(key, f"must be true or false, not {_show(value)}")
         return value
 
-    def file(self, key: str) -> Path | None:
+    def locate(self, key: str, when_absent: bool = True) -> Path | None:
+        """The file named by ``key``, by the module's one rule; ``None`` when neither the key
+        nor (if ``when_absent``) its default credential is there."""
         name = self.text(key)
         if name is None:
-            return None
-        path = self.resolve(name)
-        if not path.is_file():
-            raise self.fail(key, f"file not found: {path}")
+            credential = DEFAULT_CREDENTIALS.get(f"{self.section}.{key}")
+            return find_credential(credential) if credential and when_absent else None
+        path = Path(name)
+        if path.is_absolute():
+            return path
+        return find_credential(name) or self.path.parent / path
+
+    def file(self, key: str, when_absent: bool = True) -> Path | None:
+        path = self.locate(key, when_absent)
+        if path is not None and not path.is_file():
+            raise self.fail(key, f"file not found: {path}{self._not_a_credential(key)}")
         return path
+
+    def _not_a_credential(self, key: str) -> str:
+        name = self.table[key]
+        if Path(name).is_absolute():
+            return ""
+        return f" (nor a credential {name} in {', '.join(map(str, credential_dirs()))})"
 
     def resolve(self, name: str) -> Path:
         path = Path(name)
@@ -197,33 +240,56 @@ class _Reader:
             return path
         return self.path.parent / path
 
-    def secret(self, key: str, credential: str | None = None) -> str | None:
-        """Read the secret file named by ``key`` (or the systemd credential ``credential``)."""
-        name = self.text(key)
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        if name is None:
-            if credential is None or not credentials:
-                return None
-            candidate = Path(credentials) / credential
-            if not candidate.is_file():
-                return None
-            path = candidate
-        elif Path(name).is_absolute():
-            path = Path(name)
-        elif credentials and (Path(credentials) / name).is_file():
-            path = Path(credentials) / name
-        else:
-            path = self.resolve(name)
+    def secret(self, key: str, when_absent: bool = True) -> str | None:
+        """The secret in the file found for ``key`` (see :meth:`locate`)."""
+        path = self.locate(key, when_absent)
+        if path is None:
+            return None
         try:
             value = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise self.fail(key, f"cannot read {path}: {exc.strerror or exc}") from None
+            where = self._not_a_credential(key) if key in self.table else ""
+            raise self.fail(key, f"cannot read {path}: {exc.strerror or exc}{where}") from None
         except UnicodeDecodeError:
             raise self.fail(key, f"{path} is not UTF-8 text") from None
         value = value.removesuffix("\n").removesuffix("\r")
         if not value:
             raise self.fail(key, f"{path} is empty")
         return value
+
+
+def credential_dirs() -> tuple[Path, ...]:
+    """Where credentials are: ``$CREDENTIALS_DIRECTORY`` in the service; run by hand (no such
+    variable), the credstore folders the unit's ``LoadCredential=`` reads them from."""
+    given = os.environ.get("CREDENTIALS_DIRECTORY")
+    return (Path(given),) if given else SYSTEM_CREDSTORES
+
+
+def find_credential(name: str) -> Path | None:
+    """The credential file ``name`` (a plain file name), or ``None``."""
+    if "/" in name:
+        return None
+    for directory in credential_dirs():
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_bulk_url(url: str) -> str:
+    """The bulk service's base URL for the single-pack base ``url``: the standard bulk host and
+    port for a standard single-pack host (``ws-single-transactions-<env>…:8443`` →
+    ``ws-bulk-transactions-<env>…:8445``), else ``url`` itself (one host serves both, like the
+    simulator or a proxy)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.startswith(SINGLE_HOST_PREFIX):
+        return url
+    netloc = BULK_HOST_PREFIX + host.removeprefix(SINGLE_HOST_PREFIX)
+    port = BULK_PORT if parts.port == SINGLE_PORT else parts.port
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _show(value: object) -> str:
@@ -241,8 +307,21 @@ def _show(value: object) -> str:
 def load_config(path: Path | str) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` naming the first problem."""
     path = Path(path)
+    return parse_config(path, _read(path))
+
+
+def load_gateway_settings(path: Path | str) -> GatewaySettings:
+    """Only the ``[gateway]`` table of ``path`` (the state directory…), for the commands that
+    read the database and need no secret (``report``, ``status``)."""
+    path = Path(path)
+    data = _read(path)
+    _check_sections(path, data)
+    return _gateway(path, data.get("gateway", {}))
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(
             path, None, f"cannot read the configuration: {exc.strerror or exc}"
@@ -251,10 +330,9 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(path, None, "the configuration is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from None
-    return parse_config(path, data)
 
 
-def parse_config(path: Path, data: Mapping[str, Any]) -> Config:
+def _check_sections(path: Path, data: Mapping[str, Any]) -> None:
     for name, value in data.items():
         if name not in SECTIONS:
             close = difflib.get_close_matches(name, SECTIONS, n=1)
@@ -264,6 +342,10 @@ def parse_config(path: Path, data: Mapping[str, Any]) -> Config:
         if not isinstance(value, expected):
             shape = "[[scanner]] tables" if name == "scanner" else f"a [{name}] table"
             raise ConfigError(path, name, f"must be {shape}")
+
+
+def parse_config(path: Path, data: Mapping[str, Any]) -> Config:
+    _check_sections(path, data)
     gateway = _gateway(path, data.get("gateway", {}))
     secrets: list[str] = []
     mqtt, base_topic, max_request_bytes = _mqtt(path, data.get("mqtt", {}), gateway.id, secrets)
@@ -335,12 +417,13 @@ def _mqtt(
     for key in ("ca_file", "cert_file", "key_file"):
         if key in table and not tls:
             raise r.fail(key, "set only with an mqtts:// url")
-    cert_file = r.file("cert_file")
-    key_file = r.file("key_file")
+    cert_file = r.file("cert_file", when_absent=tls)
+    # the default key goes with the default certificate only
+    key_file = r.file("key_file", when_absent="cert_file" not in table and cert_file is not None)
     if key_file is not None and cert_file is None:
         raise r.fail("key_file", "set but mqtt.cert_file is missing")
     username = r.text("username")
-    password = r.secret("password_file", "mqtt-password")
+    password = r.secret("password_file", when_absent=username is not None)
     if password is not None:
         if username is None:
             raise r.fail("password_file", "a password needs mqtt.username")
@@ -370,19 +453,23 @@ def _mqtt(
 def _nmvs(path: Path, table: Mapping[str, Any], secrets: list[str]) -> ArvatoConfig:
     r = _Reader(path, "nmvs", table, NMVS_KEYS)
     r.choice("backend", NMVS_BACKENDS, "arvato-soap")
-    url = r.required("url").rstrip("/")
-    password = r.secret("password_file", "nmvs-password")
+    url = _base_url(r, "url", r.required("url"), "single-pack")
+    bulk_url = _base_url(r, "bulk_url", r.text("bulk_url", default_bulk_url(url)), "bulk")
+    password = r.secret("password_file")
     if password is None:
         raise r.fail(
             "password_file",
-            "required: a file holding the NMVS password (or the systemd credential nmvs-password)",
+            "required: a file holding the NMVS password (or the credential nmvs-password in "
+            f"{', '.join(map(str, credential_dirs()))})",
         )
     values: dict[str, Any] = {
         "endpoint": url + SINGLE_PACK_PATH,
+        "bulk_endpoint": bulk_url + BULK_PATH,
         "client_login_id": r.required("client_login_id"),
         "user_id": r.required("user_id"),
         "password": Secret(password),
         "software_supplier": r.text("software_supplier", "nmvs-gateway"),
+        "tls_max_version": r.choice("tls_max_version", ("1.2", "1.3"), "1.2"),
     }
     secrets.append(password)
     for key in ("key_password", "pkcs12_password"):
@@ -390,27 +477,55 @@ def _nmvs(path: Path, table: Mapping[str, Any], secrets: list[str]) -> ArvatoCon
         if value is not None:
             values[key] = Secret(value)
             secrets.append(value)
-    for key in ("cert_file", "key_file", "pkcs12_file", "ca_file"):
-        file = r.file(key)
-        if file is not None:
-            values[key] = file
+    https = urlsplit(url).scheme == "https"
+    cert_file = r.file("cert_file", when_absent=https and "pkcs12_file" not in table)
+    files = {
+        "cert_file": cert_file,
+        # the default key goes with the default certificate only
+        "key_file": r.file("key_file", when_absent="cert_file" not in table and bool(cert_file)),
+        "pkcs12_file": r.file("pkcs12_file"),
+        "ca_file": r.file("ca_file"),
+    }
+    values |= {key: file for key, file in files.items() if file is not None}
     for key in ("sub_user_id", "language"):
         if key in table:
             values[key] = r.text(key)
-    for key in ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout"):
+    for key in (
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "pool_timeout",
+        "total_timeout",
+    ):
         if key in table:
             values[key] = r.number(key, 0, 0.001, 120)
     if "max_connections" in table:
         values["max_connections"] = r.integer("max_connections", 8, 1, 100)
-    parsed = urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise r.fail("url", f"must be the http(s) base URL of the single-pack host, not {url!r}")
     try:
         return ArvatoConfig(**values)
     except ArvatoConfigError as exc:
         message = str(exc).split(": ", 1)[-1]
-        key = {"endpoint": "url", "password": "password_file"}.get(exc.field, exc.field)
+        key = {
+            "endpoint": "url",
+            "bulk_endpoint": "bulk_url",
+            "password": "password_file",
+            "key_password": "key_password_file",
+            "pkcs12_password": "pkcs12_password_file",
+        }.get(exc.field, exc.field)
         raise r.fail(key, message) from None
+
+
+def _base_url(r: _Reader, key: str, url: str | None, service: str) -> str:
+    assert url is not None
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise r.fail(key, f"the port in {url!r} is not a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise r.fail(key, f"must be the http(s) base URL of the {service} host, not {url!r}")
+    return url
 
 
 def _policy(path: Path, table: Mapping[str, Any], nmvs_user: str) -> EngineSettings:
@@ -423,8 +538,15 @@ def _policy(path: Path, table: Mapping[str, Any], nmvs_user: str) -> EngineSetti
         default = getattr(defaults, key)
         if key == "on_scan":
             values[key] = r.choice(key, ("verify", "dispense", "none"), default)
-        elif isinstance(default, int) and not isinstance(default, bool):
-            values[key] = r.integer(key, default, 1, 256)
+        elif isinstance(default, bool):
+            values[key] = r.boolean(key, default)
+        elif isinstance(default, int):
+            values[key] = r.integer(
+                key, default, 1, POLICY_INT_MAX.get(key, POLICY_INT_MAX_DEFAULT)
+            )
         else:
             values[key] = r.number(key, default, 0.0, 365.0 * DAY)
-    return EngineSettings(**values)
+    try:
+        return EngineSettings(**values)
+    except SettingsError as exc:  # rules across fields, e.g. bulk_min_group ≤ bulk_max_group
+        raise r.fail(exc.field, str(exc).split(": ", 1)[-1]) from None

@@ -129,6 +129,8 @@ def start_mosquitto(
     lines = [
         f"listener {port} 127.0.0.1",
         "persistence false",
+        # no Nagle delay on small packets (with delayed ACK, ~40 ms per exchange on loopback)
+        "set_tcp_nodelay true",
         # Started as root, mosquitto would switch to user "mosquitto" and lose our temp files.
         f"user {getpass.getuser()}",
         "log_dest stdout",

@@ -4,6 +4,10 @@ Counts and rates per NMVS return code, per scanner and per decode problem, the a
 firewall rule prevented, and the queue. A scanner whose alert rate falls in France MVO's bands
 (> 7 %, 3–7 %, 1–3 % of its scans) is flagged: in France half of all false alerts came from a
 few hundred misconfigured scanners.
+
+The database is found with ``--config FILE`` (the daemon's ``[gateway] state_dir``) or
+``--state-dir DIR`` and opened read-only. Exit codes (also for ``status``): 0, 1 when the
+database cannot be read, 78 for a configuration problem.
 """
 
 from __future__ import annotations
@@ -148,9 +152,14 @@ def parse_since(text: str) -> float:
 
 
 def add_state_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the gateway's TOML configuration: its [gateway] state_dir holds the database",
+    )
+    where.add_argument(
         "--state-dir",
-        required=True,
         metavar="DIR",
         help="the gateway's state directory (holds engine.sqlite3)",
     )
@@ -173,9 +182,16 @@ def print_from_database(
     build: Callable[[sqlite3.Connection], dict[str, Any]],
     render: Callable[[dict[str, Any]], str],
 ) -> int:
-    """Open the database named by ``--state-dir``, build the figures, print text or JSON."""
+    """Open the database named by ``--state-dir`` or ``--config``, build the figures, print text
+    or JSON."""
+    from gateway.daemon.config import EXIT_CONFIG, ConfigError, load_gateway_settings
+
     try:
-        store = open_existing(args.state_dir)
+        state_dir = args.state_dir or load_gateway_settings(args.config).state_dir
+        store = open_existing(state_dir)
+    except ConfigError as exc:
+        print(f"nmvs-gateway {command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except StoreError as exc:
         print(f"nmvs-gateway {command}: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
 """Host checks: clock offset, free disk in the state directory, the engine database's integrity
 and the age of the oldest queued transaction.
 
-The database is opened through the engine's own :func:`~gateway.engine.store.open_existing`
-(same integrity check and error text as the daemon); the figures come from its
+The database is opened read-only through the engine's own
+:func:`~gateway.engine.store.open_existing` (same integrity check and error text as the daemon;
+run as root, the self-test leaves no file the service's user cannot open); the figures come from
+its
 :func:`~gateway.engine.store.queue_summary`. Times are passed in, so the checks are pure
 functions of what they are given plus the files they look at.
 """

@@ -1,8 +1,8 @@
 """NMVS checks: client certificate expiry, reachability and TLS (``SinglePackPing``), round-trip
 latency against the 300 ms SLA, credentials, and the password / T&C notices.
 
-Credentials are checked with a G188 (bulk result) request for a transaction id that does not
-exist: the NMVS authenticates it first and then answers ``NMVS_FE_TX_02`` — no pack is touched,
+Credentials are checked with a G188 (bulk result) request, on the bulk service
+(``nmvs.bulk_url``), for a transaction id that does not exist: the NMVS authenticates it first and then answers ``NMVS_FE_TX_02`` — no pack is touched,
 no alert can be raised. A wrong password costs one failed login, like any request would. The
 SLA latency is the median of a few more such authenticated requests (pings skip the NMVS's
 application and say less). Everything goes through the gateway's own :class:`~gateway.nmvs.arvato.ArvatoClient`.
@@ -150,7 +150,7 @@ def _notices(notifications: tuple[Notification, ...]) -> CheckResult:
     return warning("nmvs.notices", detail, "; ".join(fixes))
 
 
-def _credentials_failure(exc: NmvsError) -> CheckResult:
+def _credentials_failure(exc: NmvsError, bulk_url: str) -> CheckResult:
     name, code = "nmvs.credentials", exc.return_code or ""
     if code in _CREDENTIAL_FIXES:
         return fail(name, str(exc), _CREDENTIAL_FIXES[code])
@@ -166,8 +166,9 @@ def _credentials_failure(exc: NmvsError) -> CheckResult:
         return fail(name, str(exc), CONFIG_FIX)
     return warning(
         name,
-        f"not confirmed: the NMVS could not answer now ({exc})",
-        "run the self-test again in a few minutes",
+        f"not confirmed: the NMVS could not answer now on its bulk service {bulk_url} ({exc})",
+        "run the self-test again in a few minutes; if it persists, check nmvs.bulk_url (the bulk "
+        "service may be on another host than nmvs.url)",
     )
 
 
@@ -188,7 +189,7 @@ async def check_credentials(
     except NmvsError as exc:
         return (
             [
-                _credentials_failure(exc),
+                _credentials_failure(exc, client.config.bulk_url),
                 skipped("nmvs.notices", "not read: the NMVS did not accept the request"),
             ],
             [],

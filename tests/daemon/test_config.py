@@ -3,11 +3,28 @@ one exact error message per kind of mistake."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from gateway.daemon.config import ConfigError, load_config
+from gateway.daemon import config as config_module
+from gateway.daemon.config import (
+    EXIT_CONFIG,
+    MQTT_KEYS,
+    NMVS_KEYS,
+    POLICY_KEYS,
+    ConfigError,
+    default_bulk_url,
+    load_config,
+    load_gateway_settings,
+)
+from gateway.engine.model import Outcome
+from gateway.engine.rules import EMPTY_LEDGER, Send, decide, ledger_after
+from gateway.nmvs.backend import Operation
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """\
@@ -26,12 +43,15 @@ password_file = "/etc/nmvs-gateway/nmvs-password"
 on_scan = "verify"
 """
 PASSWORD = "Pa55word-for-NMVS"
+NMVS_URL = 'url = "http://127.0.0.1:8080"'
 
 
 @pytest.fixture
 def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    # the system credstores stand for /etc/credstore… (absent here: created by the tests)
+    monkeypatch.setattr(config_module, "SYSTEM_CREDSTORES", (tmp_path / "credstore",))
     (tmp_path / "nmvs-password").write_text(PASSWORD + "\n")
     return tmp_path
 
@@ -98,6 +118,226 @@ def test_systemd_credentials_and_state_directory(
     assert config.mqtt.password == "mqtt-secret-1"
     assert config.gateway.state_dir == secrets / "state"
     assert set(config.secrets) == {"FromCredential1", "mqtt-secret-1"}
+
+
+def test_every_key_is_documented_in_the_example() -> None:
+    text = (ROOT / "config" / "gateway.example.toml").read_text()
+    for section, keys in (("mqtt", MQTT_KEYS), ("nmvs", NMVS_KEYS), ("policy", POLICY_KEYS)):
+        for key in keys:
+            assert f"\n{key} = " in text or f"\n# {key} = " in text, f"{section}.{key}"
+
+
+def test_the_unit_credentials_need_no_configuration_line(
+    secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names the unit loads are found in $CREDENTIALS_DIRECTORY without any *_file key."""
+    creds = secrets / "creds"
+    creds.mkdir()
+    for name in ("nmvs-client.pem", "nmvs-client.key", "mqtt-client.pem", "mqtt-client.key"):
+        (creds / name).write_text(name)
+    (creds / "nmvs-password").write_text("FromCredential1")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    path = secrets / "gateway.toml"
+    path.write_text(
+        '[gateway]\nid = "c2"\n[mqtt]\nurl = "mqtts://broker.lan"\n'
+        '[nmvs]\nurl = "https://ws-single-transactions-prod-xx.nmvs.eu:8443"\n'
+        'client_login_id = "P1"\nuser_id = "USER01"\n'
+    )
+    config = load_config(path)
+    assert (config.nmvs.cert_file, config.nmvs.key_file) == (
+        creds / "nmvs-client.pem",
+        creds / "nmvs-client.key",
+    )
+    assert (config.mqtt.cert_file, config.mqtt.key_file) == (
+        creds / "mqtt-client.pem",
+        creds / "mqtt-client.key",
+    )
+    assert config.mqtt.password is None  # mqtt-password is used with mqtt.username only
+    # plain URLs take no certificate; a PKCS#12 file is not mixed with the default PEM pair
+    path.write_text(
+        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8080"\n'
+        'client_login_id = "P1"\nuser_id = "USER01"\n'
+    )
+    config = load_config(path)
+    assert (config.mqtt.cert_file, config.nmvs.cert_file, config.nmvs.key_file) == (None,) * 3
+
+
+def test_one_rule_for_every_file_key(secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative name is the credential of that name, else the file next to the configuration;
+    an absolute path is that file; the same for secrets, certificates, keys and CA bundles."""
+    creds = secrets / "creds"
+    creds.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    for name in ("client.pem", "client.key", "ca.pem"):
+        (creds / name).write_text("credential")
+    (secrets / "ca.pem").write_text("next to the configuration")  # the credential wins
+    (secrets / "local-ca.pem").write_text("next to the configuration")
+    (secrets / "other-password").write_text("NextToTheConfig1")
+    path = minimal(
+        secrets,
+        **{
+            'url = "mqtt://127.0.0.1:1883"': 'url = "mqtts://broker.lan"\nca_file = "ca.pem"\n'
+            'cert_file = "client.pem"\nkey_file = "client.key"',
+            "http://127.0.0.1:8080": "https://nmvs.example",
+            'user_id = "USER01"': f'user_id = "USER01"\ncert_file = "client.pem"\n'
+            f'key_file = "client.key"\nca_file = "{secrets / "local-ca.pem"}"',
+            str(secrets / "nmvs-password"): "other-password",
+        },
+    )
+    config = load_config(path)
+    assert (config.mqtt.ca_file, config.mqtt.cert_file, config.mqtt.key_file) == (
+        creds / "ca.pem",
+        creds / "client.pem",
+        creds / "client.key",
+    )
+    assert (config.nmvs.cert_file, config.nmvs.key_file, config.nmvs.ca_file) == (
+        creds / "client.pem",
+        creds / "client.key",
+        secrets / "local-ca.pem",
+    )
+    assert config.nmvs.password.reveal() == "NextToTheConfig1"
+
+
+def test_run_by_hand_the_credentials_come_from_the_credstore(
+    secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No $CREDENTIALS_DIRECTORY (sudo nmvs-gateway selftest): where LoadCredential= reads them."""
+    first, second = secrets / "etc-credstore", secrets / "run-credstore"
+    monkeypatch.setattr(config_module, "SYSTEM_CREDSTORES", (first, second))
+    second.mkdir()
+    (second / "nmvs-password").write_text("FromRunCredstore")
+    (second / "mqtt-password").write_text("mqtt-from-run")
+    path = secrets / "gateway.toml"
+    path.write_text(
+        '[gateway]\nid = "c2"\n[mqtt]\nusername = "gw"\n'
+        '[nmvs]\nurl = "http://127.0.0.1:8080"\nclient_login_id = "P1"\nuser_id = "USER01"\n'
+    )
+    config = load_config(path)
+    assert (config.nmvs.password.reveal(), config.mqtt.password) == (
+        "FromRunCredstore",
+        "mqtt-from-run",
+    )
+    first.mkdir()
+    (first / "nmvs-password").write_text("FromEtcCredstore")  # systemd's order: /etc first
+    assert load_config(path).nmvs.password.reveal() == "FromEtcCredstore"
+    # under systemd only $CREDENTIALS_DIRECTORY counts (the service cannot read /etc/credstore)
+    empty = secrets / "creds"
+    empty.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(empty))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: nmvs.password_file: required: a file holding the NMVS password "
+        f"(or the credential nmvs-password in {empty})"
+    )
+
+
+def test_the_self_test_reads_the_same_credentials(
+    secrets: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``selftest`` loads the configuration through the daemon's loader: run by hand, the
+    password comes from the credstore and the config check passes (the run stops at usage)."""
+    from gateway.selftest import command
+
+    store = secrets / "credstore"
+    store.mkdir()
+    (store / "nmvs-password").write_text("FromEtcCredstore")
+    path = secrets / "gateway.toml"
+    path.write_text(
+        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8080"\n'
+        'client_login_id = "P1"\nuser_id = "USER01"\n'
+    )
+    args = argparse.Namespace(
+        config=path, json=True, calibrate="no-such-scanner", write_config=False, scan_timeout=1
+    )
+    assert command.run(args) == command.EXIT_USAGE
+    assert f"no scanner 'no-such-scanner' in {path}" in capsys.readouterr().err
+    (store / "nmvs-password").unlink()
+    assert command.run(args) == 1
+    (check,) = json.loads(capsys.readouterr().out)["checks"]
+    assert check["name"] == "config" and "nmvs.password_file: required" in check["detail"]
+
+
+@pytest.mark.parametrize(
+    ("url", "bulk"),
+    [
+        (
+            "https://ws-single-transactions-prod-pl.nmvs.eu:8443",
+            "https://ws-bulk-transactions-prod-pl.nmvs.eu:8445",
+        ),
+        (
+            "https://ws-single-transactions-int-bp.nmvs.eu",
+            "https://ws-bulk-transactions-int-bp.nmvs.eu",
+        ),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),  # the simulator serves both
+        ("https://proxy.lan:9443/nmvs", "https://proxy.lan:9443/nmvs"),
+    ],
+)
+def test_the_bulk_host_is_derived_from_the_single_pack_host(url: str, bulk: str) -> None:
+    assert default_bulk_url(url) == bulk
+
+
+def test_bulk_url_tls_version_and_total_timeout_reach_the_client(secrets: Path) -> None:
+    (secrets / "client.pem").write_text("x")
+    https = {
+        "http://127.0.0.1:8080": "https://ws-single-transactions-prod-xx.nmvs.eu:8443",
+        'user_id = "USER01"': 'user_id = "USER01"\ncert_file = "client.pem"',
+    }
+    config = load_config(minimal(secrets, **https))
+    assert config.nmvs.single_pack_url == (
+        "https://ws-single-transactions-prod-xx.nmvs.eu:8443"
+        "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
+    )
+    assert config.nmvs.bulk_url == (
+        "https://ws-bulk-transactions-prod-xx.nmvs.eu:8445/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
+    )
+    assert (config.nmvs.tls_max_version, config.nmvs.total_timeout) == ("1.2", 15.0)
+    https['user_id = "USER01"'] += (
+        '\nbulk_url = "https://bulk.nmvo.example:9445/"\ntls_max_version = "1.3"'
+        "\ntotal_timeout = 30"
+    )
+    config = load_config(minimal(secrets, **https))
+    assert config.nmvs.bulk_url == (
+        "https://bulk.nmvo.example:9445/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
+    )
+    assert (config.nmvs.tls_max_version, config.nmvs.total_timeout) == ("1.3", 30.0)
+
+
+@pytest.mark.parametrize("user_id", ["USER01", "PHARM-7-COUNTER", "abcd"])
+def test_the_engine_undoes_as_the_user_the_backend_sends(secrets: Path, user_id: str) -> None:
+    """Rule 5 compares the user of the change with Settings.nmvs_user: both must be the NMVS
+    UserId the client sends, or every undo is refused as another user's."""
+    config = load_config(minimal(secrets, **{'user_id = "USER01"': f'user_id = "{user_id}"'}))
+    sent_as = config.nmvs.credentials().user_id
+    assert config.engine.nmvs_user == sent_as == user_id
+    now = 1_800_000_000.0
+    dispensed = ledger_after(
+        EMPTY_LEDGER,
+        Operation.DISPENSE,
+        Outcome.DONE,
+        user=sent_as,
+        client_trx_id="c1",
+        nmvs_trx_id="n1",
+        changed_at=now,
+    )
+    assert decide(Operation.UNDO_DISPENSE, dispensed, now + 60, config.engine) == Send("c1")
+
+
+def test_policy_keys_of_every_type(secrets: Path) -> None:
+    extra = "bulk = false\nbulk_max_group = 5000\nbulk_min_group = 10\nbulk_poll_interval = 2\n"
+    config = load_config(minimal(secrets, **{'on_scan = "verify"': extra}))
+    engine = config.engine
+    assert (engine.bulk, engine.bulk_max_group, engine.bulk_min_group) == (False, 5000, 10)
+    assert engine.bulk_poll_interval == 2.0
+
+
+def test_gateway_settings_alone_need_no_secret(secrets: Path) -> None:
+    """``report`` and ``status --config`` read the state directory only."""
+    (secrets / "nmvs-password").unlink()
+    path = minimal(secrets, **{'state_dir = "/var/lib/nmvs-gateway"': 'state_dir = "state"'})
+    assert load_gateway_settings(path).state_dir == secrets / "state"
+    with pytest.raises(ConfigError):
+        load_config(path)
 
 
 def test_tls_url_with_files(secrets: Path) -> None:
@@ -198,6 +438,37 @@ CASES = [
         "nmvs.cert_file: the NMVS requires a client certificate: set cert_file or pkcs12_file",
     ),
     (
+        {NMVS_URL: NMVS_URL + "\nbulk_url = 'ws-bulk'"},
+        "",
+        "nmvs.bulk_url: must be the http(s) base URL of the bulk host, not 'ws-bulk'",
+    ),
+    (
+        {NMVS_URL: NMVS_URL + "\ntls_max_version = 1.3"},
+        "",
+        "nmvs.tls_max_version: must be one of 1.2, 1.3, not 1.3",
+    ),
+    (
+        {NMVS_URL: NMVS_URL + "\ntotal_timeout = 0"},
+        "",
+        "nmvs.total_timeout: must be a number from 0.001 to 120, not 0",
+    ),
+    (
+        {'on_scan = "verify"': "bulk_min_group = 50\nbulk_max_group = 20"},
+        "",
+        "policy.bulk_min_group: must not exceed bulk_max_group",
+    ),
+    (
+        {'on_scan = "verify"': 'bulk = "yes"'},
+        "",
+        "policy.bulk: must be true or false, not 'yes'",
+    ),
+    (
+        {'on_scan = "verify"': "undo_safety_margin = 864000"},
+        "",
+        "policy.undo_safety_margin: must be shorter than the 10-day undo window",
+    ),
+    ({"[policy]\n": "[policy]\nnmvs_user = 'X'\n"}, "", "policy.nmvs_user: unknown setting"),
+    (
         {'on_scan = "verify"': 'on_scan = "sell"'},
         "",
         "policy.on_scan: must be one of verify, dispense, none, not 'sell'",
@@ -261,7 +532,23 @@ def test_missing_certificate_file_is_named(secrets: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value) == f"{path}: mqtt.cert_file: file not found: {secrets / 'client.pem'}"
+    assert str(info.value) == (
+        f"{path}: mqtt.cert_file: file not found: {secrets / 'client.pem'} "
+        f"(nor a credential client.pem in {secrets / 'credstore'})"
+    )
+
+
+def test_an_engine_settings_error_stops_the_start_with_exit_78(secrets: Path) -> None:
+    path = minimal(secrets, **{'on_scan = "verify"': "bulk_min_group = 50\nbulk_max_group = 20"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(path), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == EXIT_CONFIG == 78
+    assert proc.stderr == (
+        f"nmvs-gateway: {path}: policy.bulk_min_group: must not exceed bulk_max_group\n"
+    )
 
 
 def test_unreadable_or_broken_files(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from gateway.daemon.config import DEFAULT_CREDENTIALS
 from gateway.install.installer import default_source
 from tests.brokers import Broker, find_binary, free_port
 
@@ -99,9 +100,19 @@ def test_unit_reaches_scanners_through_the_dedicated_group_only() -> None:
     ]  # fmt: skip
     assert settings["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6 AF_NETLINK"]
     assert settings["CapabilityBoundingSet"] == [""]
+    # the names gateway.daemon.config uses when no *_file key is set
     assert settings["LoadCredential"] == [
-        "nmvs-password", "nmvs-client.pem", "nmvs-client.key", "mqtt-password"
+        "nmvs-password", "nmvs-client.pem", "nmvs-client.key", "mqtt-password",
+        "mqtt-client.pem", "mqtt-client.key",
     ]  # fmt: skip
+    assert sorted(settings["LoadCredential"]) == sorted(DEFAULT_CREDENTIALS.values())
+
+
+def test_the_broker_snippet_disables_nagle() -> None:
+    """Nagle + delayed ACK cost ~40 ms per request/result exchange; ``acl_broker`` below runs a
+    real mosquitto on this very snippet, so the option is also checked to be accepted."""
+    conf = (SYSTEMD / "mosquitto/nmvs-gateway.conf").read_text()
+    assert "\nset_tcp_nodelay true\n" in conf
 
 
 @pytest.fixture

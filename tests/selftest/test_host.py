@@ -3,9 +3,13 @@ free disk."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from pathlib import Path
 
-from gateway.engine.store import FILENAME, insert_trx, open_store
+import pytest
+
+from gateway.engine.store import FILENAME, SCHEMA_VERSION, insert_trx, open_store
 from gateway.selftest.host import check_database, check_disk
 from gateway.selftest.results import Status
 
@@ -54,6 +58,45 @@ def test_queue_age(tmp_path: Path) -> None:
     queue(tmp_path, NOW - 3 * 86400)
     _, old = check_database(tmp_path, NOW)
     assert old.status is Status.WARNING and old.detail.endswith("the oldest for 3.0 days")
+
+
+def test_the_database_is_opened_read_only(tmp_path: Path) -> None:
+    """Run as root by hand, the self-test must not write the service's database: no migration,
+    and the -wal/-shm files SQLite may leave keep the database's owner."""
+    queue(tmp_path, NOW - 30)
+    path = tmp_path / FILENAME
+    with sqlite3.connect(path) as conn:  # an older schema: a writer would migrate it
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    before = path.read_bytes()
+    (only,) = check_database(tmp_path, NOW)
+    assert only.status is Status.FAIL
+    assert f"schema version {SCHEMA_VERSION - 1}, older than this gateway reads" in only.detail
+    assert path.read_bytes() == before
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    if os.geteuid() == 0:
+        for file in tmp_path.iterdir():
+            os.chown(file, 65534, 65534)  # the service's user (nobody stands for it)
+    before = path.read_bytes()
+    database, _ = check_database(tmp_path, NOW)
+    assert database.status is Status.OK
+    assert path.read_bytes() == before
+    if os.geteuid() == 0:
+        assert {f.name: f.stat().st_uid for f in tmp_path.iterdir()} == dict.fromkeys(
+            (f.name for f in tmp_path.iterdir()), 65534
+        )
+
+
+def test_the_read_only_connection_cannot_write(tmp_path: Path) -> None:
+    from gateway.engine.store import open_existing
+
+    queue(tmp_path, NOW)
+    store = open_existing(tmp_path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+            store.write(lambda conn: conn.execute("DELETE FROM transactions"))
+    finally:
+        store.close()
 
 
 def test_a_corrupt_database_fails_with_the_fix(tmp_path: Path) -> None:

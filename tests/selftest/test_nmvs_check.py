@@ -145,6 +145,19 @@ async def test_nothing_listening(pki: Pki) -> None:
     assert "network" in reach.fix
 
 
+async def test_a_bulk_host_that_does_not_answer_is_named(pki: Pki, sim: RunningSimulator) -> None:
+    """The credentials probe goes to the bulk service, which production runs on its own host."""
+    bulk = f"https://127.0.0.1:{free_port()}/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
+    report = await check_nmvs(
+        nmvs_config(pki, sim.single_url, bulk_endpoint=bulk), datetime.now(UTC)
+    )
+    assert statuses(report)["nmvs.reach"] is Status.OK
+    credentials = result(report, "nmvs.credentials")
+    assert credentials.status is Status.WARNING
+    assert f"could not answer now on its bulk service {bulk} (" in credentials.detail
+    assert "check nmvs.bulk_url" in credentials.fix
+
+
 async def test_the_clock_is_compared_with_the_nmvs_timestamp(
     pki: Pki, sim: RunningSimulator
 ) -> None:
@@ -166,7 +179,11 @@ def test_an_account_without_bulk_rights_is_not_a_credentials_failure() -> None:
     from gateway.nmvs.backend import NmvsPermanentError
     from gateway.selftest.nmvs_check import _credentials_failure
 
-    closed = _credentials_failure(NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_14"))
+    closed = _credentials_failure(
+        NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_14"), "https://bulk"
+    )
     assert closed.status is Status.WARNING and closed.detail.startswith("not confirmed")
-    other = _credentials_failure(NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_04"))
+    other = _credentials_failure(
+        NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_04"), "https://bulk"
+    )
     assert other.status is Status.FAIL
