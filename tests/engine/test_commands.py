@@ -46,10 +46,15 @@ async def fill(rig: Rig) -> None:
         await wait_final(engine, queued.view.id)
 
 
-def cli(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, check=True
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True
     )
+
+
+def cli(*args: str) -> str:
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
@@ -84,31 +89,14 @@ async def test_report_and_status_text(rig: Rig) -> None:
 
 def test_commands_name_a_missing_database(tmp_path: Path) -> None:
     for command in ("report", "status"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", command, "--state-dir", str(tmp_path)],
-            capture_output=True,
-            text=True,
-        )
+        proc = run_cli(command, "--state-dir", str(tmp_path))
         assert proc.returncode == 1
         assert f"no engine database at {tmp_path / FILENAME}" in proc.stderr
         assert "Traceback" not in proc.stderr
 
 
 def test_bad_since_is_a_usage_error(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "report",
-            "--state-dir",
-            str(tmp_path),
-            "--since",
-            "last week",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_cli("report", "--state-dir", str(tmp_path), "--since", "last week")
     assert proc.returncode == 2
     assert "--since must be a date like 2026-11-16, not 'last week'" in proc.stderr
 
@@ -160,15 +148,9 @@ def test_commands_name_a_configuration_problem_with_exit_78(tmp_path: Path) -> N
     config = tmp_path / "gateway.toml"
     config.write_text('[gateway]\nid = "counter 1"\n')
     for command in ("report", "status"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", command, "--config", str(config)],
-            capture_output=True,
-            text=True,
-        )
+        proc = run_cli(command, "--config", str(config))
         assert proc.returncode == 78
         assert proc.stderr.startswith(f"nmvs-gateway {command}: {config}: gateway.id: ")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "status"], capture_output=True, text=True
-    )
+    proc = run_cli("status")
     assert proc.returncode == 2
     assert "one of the arguments --config --state-dir is required" in proc.stderr
