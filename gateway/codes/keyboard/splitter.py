@@ -184,25 +184,29 @@ class ScanSplitter:
 
     def feed(self, event: KeyEvent) -> KeyTrace | None:
         """Take one event; returns the scan it completed, if any."""
-        if event.type != EV_KEY:
-            if event.type == EV_SYN:
-                if event.code == SYN_DROPPED:
-                    self._drop(event.time)
-                elif event.code == SYN_REPORT:
+        return self.feed_fields(event.type, event.code, event.value, event.time)
+
+    def feed_fields(self, kind: int, code: int, value: int, time: float) -> KeyTrace | None:
+        """:meth:`feed` with the event's type, code, value and time (seconds) as they are: the
+        evdev reader's per-event path, which builds no :class:`KeyEvent`."""
+        if kind != EV_KEY:
+            if kind == EV_SYN:
+                if code == SYN_DROPPED:
+                    self._drop(time)
+                elif code == SYN_REPORT:
                     self._resyncing = False
             return None
-        value = event.value
         if self._resyncing or (value != KEY_PRESSED and value != KEY_RELEASED):
             return None
         ended = None
         if self._last_time is not None:  # a scan is in progress
-            if self._gap is not None and event.time - self._last_time > self._gap:
+            if self._gap is not None and time - self._last_time > self._gap:
                 ended = self._finish("gap")
             else:
-                self._last_time = event.time
-        code, pressed = event.code, value == KEY_PRESSED
+                self._last_time = time
+        pressed = value == KEY_PRESSED
         if code in _MODIFIER_KEYS:
-            self._modifier(code, pressed, event.time)
+            self._modifier(code, pressed, time)
         elif not pressed:
             pass
         elif code == KEY_CAPSLOCK:
@@ -212,7 +216,7 @@ class ScanSplitter:
         elif code in self.settings.suffix_keys:
             return ended or self._finish("suffix")
         else:
-            self._key_down(code, event.time)
+            self._key_down(code, time)
         return ended
 
     def poll(self, now: float) -> KeyTrace | None:

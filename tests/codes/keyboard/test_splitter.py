@@ -48,6 +48,28 @@ def test_real_evdev_events_through_from_evdev() -> None:
     assert type_trace(trace, "fr").text == PACK
 
 
+def test_feed_fields_takes_evdev_fields_as_they_are_and_splits_like_feed() -> None:
+    # Two scans ended by the inter-key gap (no suffix): time must arrive in seconds, as is.
+    events = [
+        *emulate(PACK, "de", suffix=None, start=1_700_000_000.0),
+        *emulate("21AB", "de", suffix=None, start=1_700_000_001.0),
+    ]
+    raw = [
+        evdev.InputEvent(int(e.time), round(e.time % 1 * 1e6), e.type, e.code, e.value)
+        for e in events
+    ]
+    settings = KeyboardSettings(layout="de", gap_ms=50)
+    by_fields, by_events = ScanSplitter(settings), ScanSplitter(settings)
+    from_fields = [by_fields.feed_fields(e.type, e.code, e.value, e.timestamp()) for e in raw]
+    from_events = [by_events.feed(KeyEvent.from_evdev(e)) for e in raw]
+    assert from_fields == from_events
+    found = [t for t in [*from_fields, by_fields.flush()] if t is not None]
+    assert [(type_trace(t, "de").text, t.ended_by) for t in found] == [
+        (PACK, "gap"),
+        ("21AB", "flush"),
+    ]
+
+
 def test_repeat_events_are_ignored() -> None:
     events = emulate("88", "us", syn_reports=False)
     with_repeats = [
