@@ -520,10 +520,10 @@ def _base_url(r: _Reader, key: str, url: str | None, service: str) -> str:
     url = url.rstrip("/")
     parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError:
-        raise r.fail(key, f"the port in {url!r} is not a number from 1 to 65535") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number from 1 to 65535
+        valid = False
+    if not valid:
         raise r.fail(key, f"must be the http(s) base URL of the {service} host, not {url!r}")
     return url
 

@@ -38,7 +38,15 @@ EXAMPLE_CONFIG_SOURCE = "config/gateway.example.toml"
 EXAMPLE_CONFIG = SHARE / "gateway.example.toml"
 STATE_DIR = Path("/var/lib/nmvs-gateway")
 CREDSTORE = Path("/etc/credstore")
-CREDENTIALS = ("nmvs-password", "nmvs-client.pem", "nmvs-client.key", "mqtt-password")
+# The unit's LoadCredential= names, which the daemon's configuration uses without a *_file key.
+CREDENTIALS = (
+    "nmvs-password",
+    "nmvs-client.pem",
+    "nmvs-client.key",
+    "mqtt-password",
+    "mqtt-client.pem",
+    "mqtt-client.key",
+)
 UNIT = "nmvs-gateway.service"
 SYSUSERS = Path("/etc/sysusers.d/nmvs-gateway.conf")
 SOURCE_STAMP = "nmvs-gateway-source.sha256"
@@ -182,7 +190,8 @@ def next_steps(target: Target) -> str:
         [
             f"nmvs-gateway is installed{prefix}. Next steps for the technician:",
             f"  1. edit {config}: [gateway] id, the [nmvs] identifiers, the [[scanner]] entries",
-            f"  2. put the secrets in {CREDSTORE}/ (root, mode 0600): {', '.join(CREDENTIALS)}",
+            f"  2. put the secrets in {CREDSTORE}/ (root, mode 0600): {', '.join(CREDENTIALS[:3])}"
+            f" (and, if the broker wants them, {', '.join(CREDENTIALS[3:])})",
             "  3. plug in the scanners and check they are listed: ls -l /dev/nmvs/",
             f"  4. run the self-test: sudo nmvs-gateway selftest --config {config}",
             "  5. start the service: sudo systemctl enable --now nmvs-gateway",

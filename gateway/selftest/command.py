@@ -82,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
         found = [results.fail("config", str(exc), fix)]
         _print(found, args.json)
         return results.exit_code(found)
-    # the checks' own results are the report: only errors of the parts they drive are logged
-    configure_logging("error", "console", config.secrets, sys.stderr)
     scanner = None
     if args.calibrate:
         scanner = next((s for s in config.scanners if s.id == args.calibrate), None)
@@ -91,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(s.id for s in config.scanners) or "none configured"
             print(f"no scanner {args.calibrate!r} in {path} (scanners: {known})", file=sys.stderr)
             return EXIT_USAGE
+    # the checks' own results are the report: only errors of the parts they drive are logged
+    configure_logging("error", "console", config.secrets, sys.stderr)
     found = asyncio.run(
         run_checks(
             config,

@@ -14,6 +14,7 @@ import pytest
 from gateway.daemon import config as config_module
 from gateway.daemon.config import (
     EXIT_CONFIG,
+    GATEWAY_KEYS,
     MQTT_KEYS,
     NMVS_KEYS,
     POLICY_KEYS,
@@ -122,7 +123,12 @@ def test_systemd_credentials_and_state_directory(
 
 def test_every_key_is_documented_in_the_example() -> None:
     text = (ROOT / "config" / "gateway.example.toml").read_text()
-    for section, keys in (("mqtt", MQTT_KEYS), ("nmvs", NMVS_KEYS), ("policy", POLICY_KEYS)):
+    for section, keys in (
+        ("gateway", GATEWAY_KEYS),
+        ("mqtt", MQTT_KEYS),
+        ("nmvs", NMVS_KEYS),
+        ("policy", POLICY_KEYS),
+    ):
         for key in keys:
             assert f"\n{key} = " in text or f"\n# {key} = " in text, f"{section}.{key}"
 
@@ -426,6 +432,12 @@ CASES = [
         {'user_id = "USER01"': 'user_id = "U1"'},
         "",
         "nmvs.user_id: must be 4-20 characters A-Z a-z 0-9 -",
+    ),
+    (
+        {"http://127.0.0.1:8080": "http://127.0.0.1:99999"},
+        "",
+        "nmvs.url: must be the http(s) base URL of the single-pack host, "
+        "not 'http://127.0.0.1:99999'",
     ),
     (
         {"http://127.0.0.1:8080": "ftp://x"},

@@ -20,7 +20,7 @@ import aiomqtt
 import pytest
 
 from gateway.daemon.config import DEFAULT_CREDENTIALS
-from gateway.install.installer import default_source
+from gateway.install.installer import CREDENTIALS, default_source
 from tests.brokers import Broker, find_binary, free_port
 
 SYSTEMD = default_source() / "systemd"
@@ -106,6 +106,7 @@ def test_unit_reaches_scanners_through_the_dedicated_group_only() -> None:
         "mqtt-client.pem", "mqtt-client.key",
     ]  # fmt: skip
     assert sorted(settings["LoadCredential"]) == sorted(DEFAULT_CREDENTIALS.values())
+    assert tuple(settings["LoadCredential"]) == CREDENTIALS  # what uninstall --purge removes
 
 
 def test_the_broker_snippet_disables_nagle() -> None:
