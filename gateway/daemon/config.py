@@ -217,10 +217,7 @@ class _Reader:
         if name is None:
             credential = DEFAULT_CREDENTIALS.get(f"{self.section}.{key}")
             return find_credential(credential) if credential and when_absent else None
-        path = Path(name)
-        if path.is_absolute():
-            return path
-        return find_credential(name) or self.path.parent / path
+        return find_credential(name) or self.resolve(name)
 
     def file(self, key: str, when_absent: bool = True) -> Path | None:
         path = self.locate(key, when_absent)
@@ -230,7 +227,7 @@ class _Reader:
 
     def _not_a_credential(self, key: str) -> str:
         name = self.table[key]
-        if Path(name).is_absolute():
+        if "/" in name:  # a path, never a credential name
             return ""
         return f" (nor a credential {name} in {', '.join(map(str, credential_dirs()))})"
 
