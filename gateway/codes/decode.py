@@ -13,9 +13,12 @@ EOT are whitespace to Python) and no character is ever changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from gateway.codes.keyboard import AUTO_LAYOUT, LAYOUTS, KeyboardSettings, KeyTrace, TypedText
+from gateway.codes.keyboard.layouts import get_layout
+from gateway.codes.keyboard.splitter import UNMAPPED
 from gateway.codes.layout_typing import type_under
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error, has_error
@@ -96,7 +99,24 @@ class DecodedScan:
 
 
 def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
-    """Decode one scan that is already text (``text`` is reported back unchanged)."""
+    """Decode one scan that is already text (``text`` is reported back unchanged).
+
+    When it is not a valid pack but reads as one once its characters are taken back through a
+    (scanner layout, host layout) pair, the pair is named in a ``SUSPECT_LAYOUT_MISMATCH``
+    problem: a hint for the technician, never a correction (the pack stays the text's own).
+    """
+    scan = _read_text(text, settings)
+    if scan.pack is not None or scan.problems[0].code not in _NO_FIELDS_READ:
+        return scan  # valid, or fields were read and their own problems say what to do
+    hint = _layout_pair_hint(text, settings)
+    if hint is None:
+        return scan
+    rest = tuple(p for p in scan.problems if p.code is not ProblemCode.SUSPECT_LAYOUT_MISMATCH)
+    return replace(scan, problems=(hint, *rest))
+
+
+def _read_text(text: str, settings: DecodeSettings) -> DecodedScan:
+    """:func:`decode_text` without the layout-pair hint (each layout's text in layout ``auto``)."""
     if len(text) > MAX_SCAN_LENGTH:
         return bad_input(
             text,
@@ -192,7 +212,7 @@ def _decode_typed(
         return DecodedScan(text=typed.text, pack=None, problems=(problem,), layout=layout)
     scan = decoded.get(typed.text)
     if scan is None:
-        scan = decoded[typed.text] = decode_text(typed.text, settings)
+        scan = decoded[typed.text] = _read_text(typed.text, settings)
     return replace(scan, layout=layout)
 
 
@@ -254,6 +274,72 @@ def _decode_auto(
         ),
         aim=valid[0].aim,
         layouts=agreeing,
+    )
+
+
+@cache
+def _retyping(scanner: str, host: str) -> dict[int, str]:
+    """Character a host set to ``host`` shows → what a scanner set to ``scanner`` meant by the
+    same key (the host's preferred key for it); control characters and line ends pass."""
+    meant = get_layout(scanner)
+    table = {ord(char): char for char in "\x1d\x1e\x04\r\n"}
+    for shown, chord in get_layout(host).chords().items():
+        if len(shown) == 1:  # not a dead key
+            typed = meant.output(chord.code, chord.shift, chord.altgr)
+            table[ord(shown)] = typed if typed is not None and len(typed) == 1 else UNMAPPED
+    return table
+
+
+_MAX_NAMED = 3  # layouts or hosts named in a hint
+# Texts in which no field could be read: only then are layout pairs worth a try.
+_NO_FIELDS_READ = frozenset({ProblemCode.UNKNOWN_FORMAT, ProblemCode.SUSPECT_LAYOUT_MISMATCH})
+
+
+def _layout_pair_hint(text: str, settings: DecodeSettings) -> Problem | None:
+    """``SUSPECT_LAYOUT_MISMATCH`` naming the (scanner layout, host layout) pairs through which
+    a valid pack would have arrived as ``text``, or None when no pair explains it."""
+    codes = {ord(char) for char in text}
+    possible = _SCAN_CHARACTERS.union(
+        settings.prefix, settings.suffix, settings.gs_substitute or ""
+    )
+    readings: dict[str, DecodedScan | None] = {}
+    pairs: list[tuple[str, str, PackIdentifier]] = []
+    for host in LAYOUTS:
+        if not codes.issubset(_retyping(host, host)):  # the host cannot show every character
+            continue
+        for scanner in LAYOUTS:
+            if scanner == host:
+                continue
+            meant = text.translate(_retyping(scanner, host))
+            if meant not in readings:
+                valid = meant != text and possible.issuperset(meant)
+                reading = _read_text(meant, settings) if valid else None
+                readings[meant] = reading if reading and reading.ok and reading.pack else None
+            found = readings[meant]
+            if found is not None and found.pack is not None:
+                pairs.append((scanner, host, found.pack))
+    if not pairs:
+        return None
+    # Layouts that type a text alike come in families (us, pl, ro…): one line per host and pack.
+    scanners: dict[tuple[str, PackIdentifier], list[str]] = {}
+    for scanner, host, pack in pairs:
+        scanners.setdefault((host, pack), []).append(scanner)
+    groups = [
+        ("/".join(names[:_MAX_NAMED]) + ("/…" if len(names) > _MAX_NAMED else ""), host)
+        for (host, _), names in scanners.items()
+    ]
+    shown = ", or ".join(f"{names} on {host}" for names, host in groups[:_MAX_NAMED])
+    shown_fr = ", ou ".join(f"{names} sur {host}" for names, host in groups[:_MAX_NAMED])
+    more = len(groups) - _MAX_NAMED
+    count = len({pack for _, _, pack in pairs})
+    packs = "a valid pack" if count == 1 else f"{count} different valid packs"
+    packs_fr = "une boîte valide" if count == 1 else f"{count} boîtes valides différentes"
+    return error(
+        ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+        f"it reads as {packs} if typed with scanner layout {shown}"
+        + (f", and {more} more" if more > 0 else ""),
+        f"il se lit comme {packs_fr} s'il a été tapé avec la disposition de scanner {shown_fr}"
+        + (f", et {more} de plus" if more > 0 else ""),
     )
 
 

@@ -141,6 +141,36 @@ def test_json_output_has_the_contract_keys() -> None:
     }
 
 
+def test_text_from_a_layout_mix_up_names_the_scanner_and_host_layouts_never_corrects() -> None:
+    # What a PC set to us shows when an AZERTY scanner types the pack (the keys under "us").
+    text = "01" + "03400931408918" + "17270131" + "10JXdhVD" + GS + "21xnE3yLVRqXKg"
+    (trace,) = traces(emulate(text, "fr"), KeyboardSettings())
+    shown = type_trace(trace, "us").text
+    assert shown == ")!)#$))(#!$)*(!*!&@&)!#!!)JXdhVD" + GS + "@!xnE#yLVRaXKg"
+    scan = decode_text(shown, DecodeSettings())
+    assert (scan.pack, scan.text) == (None, shown)
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (
+            ProblemCode.SUSPECT_LAYOUT_MISMATCH,
+            "it reads as 2 different valid packs if typed with scanner layout fr/be on us, or "
+            "cz/sk on us, or fr/be on pl, and 9 more",
+        ),
+        (ProblemCode.UNKNOWN_FORMAT, "the code starts with ')'"),
+    ]
+    assert scan.to_json()["problems"][0]["message_fr"].startswith(
+        "Les caractères évoquent une confusion de clavier (il se lit comme 2 boîtes valides "
+        "différentes s'il a été tapé avec la disposition de scanner fr/be sur us, ou cz/sk sur us"
+    )
+
+
+def test_text_whose_fields_were_read_gets_no_layout_pair_hint() -> None:
+    # The serial's "#" could be a mix-up under many pairs, but the fields say what is wrong.
+    scan = decode_text("0103400936040540" + "17270500" + "10aB-1" + GS + "21ab#c", DecodeSettings())
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (ProblemCode.BAD_CHARSET, "serial (21) contains '#'")
+    ]
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 

@@ -122,7 +122,8 @@ CASES = [
         "+d2" + GTIN_OK + TAIL,  # ]d2 from a US scanner on a German table
         ProblemCode.SUSPECT_LAYOUT_MISMATCH,
         "error",
-        "The characters look like a keyboard-country mix-up ('+d2' at the start looks like an AIM id ']d…' typed with another keyboard country): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
+        # the text reads as a valid pack through the layouts: the pairs are named, not the "+"
+        "The characters look like a keyboard-country mix-up (it reads as a valid pack if typed with scanner layout us/gb/ie/… on de, or us/gb/ie/… on at, or us/gb/ie/… on it, and 1 more): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",
     ),
     (
         "à&à_(",
