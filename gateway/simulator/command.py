@@ -77,6 +77,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_GENERATED_PACKS = 1_000_000
+
+
 class _ConfigError(Exception):
     pass
 
@@ -134,8 +137,10 @@ def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None
     from gateway.simulator.server import open_market
 
     if args.generate is not None:
-        if args.generate < 1:
-            raise _ConfigError("--generate needs a positive number of packs")
+        if not 1 <= args.generate <= MAX_GENERATED_PACKS:
+            raise _ConfigError(
+                f"--generate needs a number of packs from 1 to {MAX_GENERATED_PACKS}"
+            )
         data = generate_market(args.generate, today=datetime.now(UTC).date(), seed=args.seed)
     elif args.packs is not None:
         data = load_market(args.packs)
@@ -152,6 +157,7 @@ def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None
         if args.generate is None or args.packs_out is None:
             raise _ConfigError("--generate-only needs --generate and --packs-out")
         return None, None
+    _check_rule_options(args)
     rules = MarketRules(
         max_failed_logins=args.max_failed_logins,
         own_repeat_info_limit=None if args.own_repeat_limit < 0 else args.own_repeat_limit,
@@ -166,6 +172,19 @@ def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None
             file=sys.stderr,
         )
     return market, store
+
+
+def _check_rule_options(args: argparse.Namespace) -> None:
+    import math
+
+    if not math.isfinite(args.bulk_delay) or not 0 <= args.bulk_delay <= 86400:
+        raise _ConfigError(f"--bulk-delay must be 0 to 86400 seconds, not {args.bulk_delay}")
+    if args.max_failed_logins < 1:
+        raise _ConfigError(f"--max-failed-logins must be at least 1, not {args.max_failed_logins}")
+    if args.own_repeat_limit < -1:
+        raise _ConfigError(
+            f"--own-repeat-limit must be -1 (no counter) or more, not {args.own_repeat_limit}"
+        )
 
 
 async def _serve(

@@ -19,6 +19,7 @@ them as a reachability probe). JSON (every key optional; ``{}`` clears all fault
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,10 +67,23 @@ class FaultPlan:
     source: dict[str, Any] | None = None
 
 
+def finite_number(raw: object) -> float | None:
+    """``raw`` as a float if it is a JSON number that a float holds exactly enough (not a
+    boolean, NaN, an infinity or an integer too large for a float), else None."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _number(raw: object, where: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
-        raise FaultConfigError(f"{where} must be a non-negative number, not {raw!r}")
-    return float(raw)
+    value = finite_number(raw)
+    if value is None or value < 0:
+        raise FaultConfigError(f"{where} must be a finite non-negative number, not {raw!r}")
+    return value
 
 
 def _latency(raw: object, where: str) -> Latency:

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.simulator.faults import FaultConfigError, FaultInjector, parse_faults
+from gateway.simulator.faults import FaultConfigError, FaultInjector, finite_number, parse_faults
 from gateway.simulator.market import (
     AlertRecord,
     Market,
@@ -57,6 +57,7 @@ ACCEPTED_CONTENT_TYPES = frozenset({"text/xml", "application/soap+xml", "applica
 RESPONSE_CONTENT_TYPE = "application/soap+xml"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a bulk request holds up to 100 000 packs
 RATE_LIMIT_RETRY_AFTER_SECONDS = 2
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400  # seconds; keeps every date the market computes valid
 
 MARKET_KEY = web.AppKey("market", Market)
 FAULTS_KEY = web.AppKey("faults", FaultInjector)
@@ -276,16 +277,17 @@ async def _clock(request: web.Request) -> web.Response:
     market = request.app[MARKET_KEY]
     if request.method == "POST":
         body = await _json_body(request)
-        seconds = body.get("advance_seconds")
-        if (
-            set(body) != {"advance_seconds"}
-            or isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-        ):
+        seconds = finite_number(body.get("advance_seconds"))
+        if set(body) != {"advance_seconds"} or seconds is None:
             return _bad_request('expected {"advance_seconds": N} with N a number of seconds')
         if seconds < 0:
             return _bad_request(
                 "advance_seconds must not be negative: the clock only moves forward"
+            )
+        if seconds > MAX_CLOCK_OFFSET - market.state.clock_offset.total_seconds():
+            return _bad_request(
+                f"advance_seconds {seconds:g} would move the clock more than"
+                f" {MAX_CLOCK_OFFSET:g} s (about 100 years) ahead in all"
             )
         market.advance(seconds)
     return web.json_response({"now": _iso(market.now())})

@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import trustme
 
+from gateway.cli import main
 from tests.simulator.marketfile_example import EXAMPLE_JSON
 from tests.simulator.soapxml import read_reply
 
@@ -147,3 +149,34 @@ def test_https_with_client_certificates(tmp_path: Path) -> None:
         ca.issue_cert("pharmacy-0001").configure_cert(context)
         response = httpx.get(url + "/_sim/transactions", verify=context)
         assert (response.status_code, response.json()) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--bulk-delay", "nan", "--bulk-delay must be 0 to 86400 seconds, not nan"),
+        ("--bulk-delay", "inf", "--bulk-delay must be 0 to 86400 seconds, not inf"),
+        ("--bulk-delay", "-1", "--bulk-delay must be 0 to 86400 seconds, not -1.0"),
+        ("--max-failed-logins", "0", "--max-failed-logins must be at least 1, not 0"),
+        (
+            "--own-repeat-limit",
+            "-2",
+            "--own-repeat-limit must be -1 (no counter) or more, not -2",
+        ),
+    ],
+)
+def test_bad_rule_options_exit_2_naming_the_option(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    code = main(["nmvs-sim", "--plain-http", "--generate", "3", option, value])
+    assert (code, capsys.readouterr().err) == (2, f"nmvs-sim: error: {message}\n")
+
+
+def test_an_absurd_market_size_is_refused_before_generating(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["nmvs-sim", "--plain-http", "--generate", str(10**20)])
+    assert (code, capsys.readouterr().err) == (
+        2,
+        "nmvs-sim: error: --generate needs a number of packs from 1 to 1000000\n",
+    )

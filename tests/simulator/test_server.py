@@ -91,6 +91,19 @@ async def test_clock_advance(http: httpx.AsyncClient) -> None:
         ("/_sim/clock", b"[1]", "the body must be a JSON object"),
         ("/_sim/clock", b'{"advance": 3}', 'expected {"advance_seconds": N}'),
         ("/_sim/clock", b'{"advance_seconds": -3}', "must not be negative"),
+        ("/_sim/clock", b'{"advance_seconds": NaN}', 'expected {"advance_seconds": N}'),
+        ("/_sim/clock", b'{"advance_seconds": Infinity}', 'expected {"advance_seconds": N}'),
+        ("/_sim/clock", b'{"advance_seconds": 1e400}', 'expected {"advance_seconds": N}'),
+        ("/_sim/clock", b'{"advance_seconds": 1' + b"0" * 30 + b"}", "more than 3.15576e+09 s"),
+        ("/_sim/clock", b'{"advance_seconds": 1e300}', "more than 3.15576e+09 s"),
+        ("/_sim/faults", b'{"latency_ms": NaN}', "latency_ms must be a finite non-negative"),
+        ("/_sim/faults", b'{"latency_ms": Infinity}', "latency_ms must be a finite non-negative"),
+        ("/_sim/faults", b'{"http_500_rate": NaN}', "http_500_rate must be a finite non-negative"),
+        (
+            "/_sim/faults",
+            b'{"latency_ms": {"uniform": [1, 1' + b"0" * 400 + b"]}}",
+            "latency_ms.uniform[1] must be a finite non-negative number",
+        ),
         ("/_sim/faults", b'{"http_500_rate": 2}', "http_500_rate must be between 0 and 1, not 2.0"),
         ("/_sim/faults", b'{"reset_rate": 0.5}', "unknown key 'reset_rate'"),
         (
@@ -225,3 +238,11 @@ async def test_a_simulator_bug_is_a_soap_fault_without_traceback() -> None:
     reply = read_reply(response.status_code, response.content)
     assert (reply.status, reply.root_name, reply.code) == (500, "Fault", "NMVS_ERROR")
     assert b"Traceback" not in response.content and b"internal detail" not in response.content
+
+
+async def test_clock_advances_up_to_a_century_in_all(http: httpx.AsyncClient) -> None:
+    century = 100 * 365.25 * 86400
+    assert (await http.post("/_sim/clock", json={"advance_seconds": century - 1})).is_success
+    refused = await http.post("/_sim/clock", json={"advance_seconds": 2})
+    assert refused.status_code == 400 and "about 100 years" in refused.json()["error"]
+    assert (await http.get("/_sim/clock")).json() == {"now": "2125-02-01T09:59:59Z"}  # 36 525 days
