@@ -106,7 +106,7 @@ def decode_text(text: str, settings: DecodeSettings) -> DecodedScan:
     problem: a hint for the technician, never a correction (the pack stays the text's own).
     """
     scan = _read_text(text, settings)
-    if scan.pack is not None or scan.problems[0].code not in _NO_FIELDS_READ:
+    if scan.pack is not None or not {p.code for p in scan.problems} & _NO_FIELDS_READ:
         return scan  # valid, or fields were read and their own problems say what to do
     hint = _layout_pair_hint(text, settings)
     if hint is None:

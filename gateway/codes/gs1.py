@@ -120,6 +120,12 @@ def element_is_valid(ai: ApplicationIdentifier, value: str) -> bool:
 
 def parse_gs1(text: str, aim: str | None) -> Reading:
     """Read a GS1 element string (AIM id already removed, GS substitutes already turned into GS)."""
+    if not text.replace(GS, ""):  # no element at all: never a reading without problem or pack
+        return Reading.refused(
+            ProblemCode.UNKNOWN_FORMAT,
+            "only group separators, no GS1 element",
+            "seulement des séparateurs de groupe, aucun élément GS1",
+        )
     literal, literal_problems = _literal_split(text)
     if literal is not None and not literal_problems:
         return Reading(_pack(literal, aim), ())

@@ -46,6 +46,10 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
             f"{body[:3]!r} at the start looks like an AIM id ']{body[1]}…' typed with another keyboard country",
             f"{body[:3]!r} au début ressemble à un identifiant AIM ']{body[1]}…' tapé avec un autre pays de clavier",
         )
+    if _PZN_CODE_39.fullmatch(body):  # before the AZERTY test: "-" is also what KEY_6 types
+        return Reading.refused(
+            ProblemCode.NOT_A_PACK_CODE, f"a PZN barcode {body}", f"un code-barres PZN {body}"
+        )
     digit = _azerty_digits().get(body[:1])
     if digit is not None:
         return Reading.refused(
@@ -83,10 +87,6 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
         return Reading(None, (suspicion,))
     elif _URL.match(body):
         return Reading.refused(ProblemCode.NOT_A_PACK_CODE, "a web address", "une adresse web")
-    elif _PZN_CODE_39.fullmatch(body):
-        return Reading.refused(
-            ProblemCode.NOT_A_PACK_CODE, f"a PZN barcode {body}", f"un code-barres PZN {body}"
-        )
     else:
         return Reading.refused(
             ProblemCode.UNKNOWN_FORMAT,

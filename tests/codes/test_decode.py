@@ -19,6 +19,7 @@ from gateway.codes import (
     decode_bytes,
     decode_keys,
     decode_text,
+    validate_pack,
 )
 from gateway.codes.keyboard import (
     LAYOUTS,
@@ -168,6 +169,40 @@ def test_text_whose_fields_were_read_gets_no_layout_pair_hint() -> None:
     scan = decode_text("0103400936040540" + "17270500" + "10aB-1" + GS + "21ab#c", DecodeSettings())
     assert [(p.code, p.detail) for p in scan.problems] == [
         (ProblemCode.BAD_CHARSET, "serial (21) contains '#'")
+    ]
+
+
+# Characters that make codes, mangled codes and control characters, and anything at all.
+_SCANNABLE = st.sampled_from([*"0123456789" * 4, *"]d2[)>\x1d\x1e\x04$+-(aAzZyY#£éàù§\r\n:;"])
+
+
+@hypothesis_settings(max_examples=max(300, hypothesis_settings().max_examples))
+@given(
+    text=st.text(_SCANNABLE, max_size=60) | st.text(max_size=40),
+    gs_substitute=st.sampled_from([None, "$", "§"]),
+)
+def test_any_text_gives_problems_or_an_exact_valid_pack(
+    text: str, gs_substitute: str | None
+) -> None:
+    scan = decode_text(text, DecodeSettings(gs_substitute=gs_substitute))
+    scan.to_json()
+    if scan.ok:
+        assert scan.pack is not None  # never "ok" without a pack
+        assert validate_pack(scan.pack) == ()
+        for value in (scan.pack.product_code, scan.pack.batch, scan.pack.expiry, scan.pack.serial):
+            assert value in text  # every field is in the text, character for character
+    else:
+        assert scan.problems
+
+
+@pytest.mark.parametrize(
+    "text", [GS, GS + GS, "]d2" + GS, "[)>\x1e05\x1d", "[)>\x1e05\x1d\x1e\x04"]
+)
+def test_separators_alone_are_refused_never_ok_without_a_pack(text: str) -> None:
+    scan = decode_text(text, DecodeSettings())
+    assert (scan.ok, scan.pack) == (False, None)
+    assert [(p.code, p.detail) for p in scan.problems] == [
+        (ProblemCode.UNKNOWN_FORMAT, "only group separators, no GS1 element")
     ]
 
 

@@ -138,6 +138,12 @@ CASES = [
         "This is not a medicine pack identifier (EAN-13 product barcode 3400930000120): scan the pack's DataMatrix code.",
     ),
     (
+        "-03752865",  # the German PZN Code 39: its "-" is no AZERTY digit key
+        ProblemCode.NOT_A_PACK_CODE,
+        "error",
+        "This is not a medicine pack identifier (a PZN barcode -03752865): scan the pack's DataMatrix code.",
+    ),
+    (
         "https://ordonnance.example/qr?id=42",
         ProblemCode.NOT_A_PACK_CODE,
         "error",
