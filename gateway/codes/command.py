@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ _ESCAPES = re.compile(r"\\x(1[cdefCDEF]|04)|<(GS|RS|EOT|FS|US)>")
 _NAMED = {"GS": "\x1d", "RS": "\x1e", "EOT": "\x04", "FS": "\x1c", "US": "\x1f"}
 _MAX_EVENT_TYPE = 0x1F  # EV_MAX
 _MAX_KEY_CODE = 0x2FF  # KEY_MAX
+_MIN_VALUE, _MAX_VALUE = -(2**31), 2**31 - 1  # the kernel's __s32
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +146,8 @@ def _event(line: str) -> KeyEvent | tuple[str, str]:
     if not (_is_int(kind) and _is_int(code) and _is_int(value)):
         return "needs integer type, code and value", "doit avoir type, code et value entiers"
     time = data.get("time", 0.0)
-    if not isinstance(time, int | float) or isinstance(time, bool):
+    # NaN and infinity are JSON to Python: a NaN time would disable the inter-key gap.
+    if not isinstance(time, int | float) or isinstance(time, bool) or not math.isfinite(time):
         return (
             "has a time that is not a number of seconds",
             "a un time qui n'est pas un nombre de secondes",
@@ -154,6 +157,8 @@ def _event(line: str) -> KeyEvent | tuple[str, str]:
             f"has an impossible event type {kind} or code {code}",
             f"a un type {kind} ou un code {code} impossible",
         )
+    if not _MIN_VALUE <= value <= _MAX_VALUE:
+        return f"has an impossible value {value}", f"a une valeur {value} impossible"
     return KeyEvent(kind, code, value, float(time))
 
 

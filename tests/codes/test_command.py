@@ -114,12 +114,22 @@ def test_keys_without_suffix_are_flushed_at_end_of_input_and_auto_detects_the_la
 def test_bad_input_is_an_object_with_a_problem_never_a_traceback() -> None:
     key_input = (
         b'not json\n[1, 2]\n{"type": 1, "code": 30}\n{"type": 1, "code": 99999, "value": 1}\n'
+        b'{"type": 1, "code": 30, "value": 1, "time": NaN}\n'
+        b'{"type": 1, "code": 30, "value": 1, "time": -Infinity}\n'
+        b'{"type": 1, "code": 30, "value": 1e400}\n'
+        b'{"type": 1, "code": 30, "value": 4294967296}\n'
     )
     code, results, stderr = decode(key_input, "--keys")
     assert code == 0
     assert "Traceback" not in stderr
-    assert [(r["ok"], r["problems"][0]["code"]) for r in results] == [(False, "BAD_INPUT")] * 4
-    assert [r["problems"][0]["message"] for r in results] == [
+    assert [(r["ok"], r["problems"][0]["code"]) for r in results] == [(False, "BAD_INPUT")] * 8
+    assert [r["problems"][0]["detail"] for r in results[4:]] == [
+        "line 5 has a time that is not a number of seconds",
+        "line 6 has a time that is not a number of seconds",
+        "line 7 needs integer type, code and value",
+        "line 8 has an impossible value 4294967296",
+    ]
+    assert [r["problems"][0]["message"] for r in results[:4]] == [
         "The input could not be read (line 1 is not JSON): send one scan or one JSON key event per line.",
         'The input could not be read (line 2 is not a JSON object like {"type": 1, "code": 30, "value": 1}): send one scan or one JSON key event per line.',
         "The input could not be read (line 3 needs integer type, code and value): send one scan or one JSON key event per line.",
