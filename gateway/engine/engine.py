@@ -14,12 +14,22 @@ ClientTrxId committed → sent → answer applied (ledger, result event) in one 
 between "attempt committed" and "answer applied" leaves the attempt unfinished: at the next
 start the transaction is reconciled by a verify. A large backlog is also replayed through
 bulk transactions (``_claim_bulks`` / ``_run_bulk``), each pack settled like a single answer.
+
+Outbox hand-off: right after each commit, still on the database thread, the events it made
+durable are read back and handed to the event loop in memory, so the relay publishes them
+without another trip to the database (at most ``OUTBOX_MEMORY`` are held; beyond that, and at
+start, the relay reads them from SQLite). Acknowledgements (after the broker's PUBACK) take
+effect in memory at once and are written to SQLite with the next commit, or after
+``ACK_DELAY`` seconds if none comes: a crash before that only republishes a few events, which
+the MQTT contract allows (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -94,6 +104,8 @@ Clock = Callable[[], float]
 SHUTDOWN_GRACE = 5.0
 IDLE_POLL = 1.0
 BULK_RESCAN = 2.0  # seconds between bulk scans that found no group
+OUTBOX_MEMORY = 1000  # committed, unacknowledged events held in memory for the relay
+ACK_DELAY = 0.5  # seconds an acknowledgement may wait for a commit to ride along with
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +239,14 @@ class Engine:
         self._flush_queued = False
         self._running: set[asyncio.Task[None]] = set()
         self._ready: list[_Job] = []  # prepared at acceptance, not started yet
+        self._start_job: Callable[[_Job], None] | None = None  # set while the dispatcher runs
+        # the outbox in memory: loop side (see the module docstring)
+        self._outbox: collections.deque[Event] = collections.deque()
+        self._outbox_trusted = False  # False: the relay must read SQLite (start, overflow)
+        self._acks: list[int] = []  # acknowledged in memory, not written yet (under _batch_lock)
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_tasks: set[asyncio.Task[None]] = set()
+        self._db_seen = 0  # database thread only: the last event id handed to the loop
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -247,6 +267,7 @@ class Engine:
             raise
         engine = cls(store, executor, backend, settings, clock)
         try:
+            await engine._read(engine._start_outbox)
             now = clock()
             recovered = await engine._write(
                 partial(
@@ -269,6 +290,7 @@ class Engine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(dispatcher), SHUTDOWN_GRACE)
                     dispatcher.cancel()
+                    await engine._write_acks()
         finally:
             await loop.run_in_executor(executor, store.close)
             executor.shutdown()
@@ -296,13 +318,51 @@ class Engine:
         """Database thread: commit every queued write together, then resolve their futures."""
         with self._batch_lock:
             batch, self._batch = self._batch, []
+            acks, self._acks = self._acks, []
             self._flush_queued = False
+        # acknowledgements first: a read of pending events in this batch must not see them
+        fns: list[Callable[[sqlite3.Connection], Any]] = []
+        if acks:
+            fns.append(partial(db.ack_events, ids=acks, now=self._clock()))
+        fns += [fn for fn, _ in batch]
         try:
-            outcomes = self._store.write_batch([fn for fn, _ in batch])
+            outcomes = self._store.write_batch(fns)
         except BaseException as exc:  # the commit itself failed: every write in it failed
-            outcomes = [(False, exc)] * len(batch)
+            outcomes = [(False, exc)] * len(fns)
+        else:
+            self._hand_over(loop)
+        outcomes = outcomes[len(fns) - len(batch) :]
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_resolve, future, ok, value)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Database thread, after a commit: pass the events it made durable to the loop."""
+        rows = self._store.conn.execute(
+            "SELECT id, kind, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (self._db_seen, OUTBOX_MEMORY + 1),
+        ).fetchall()
+        if not rows:
+            return
+        if len(rows) > OUTBOX_MEMORY:
+            self._db_seen = self._store.conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            loop.call_soon_threadsafe(self._take_events, None)
+            return
+        self._db_seen = rows[-1]["id"]
+        events = [Event(r["id"], r["kind"], json.loads(r["payload"])) for r in rows]
+        loop.call_soon_threadsafe(self._take_events, events)
+
+    def _start_outbox(self, conn: sqlite3.Connection) -> None:
+        """Database thread, at open: events already stored are read from SQLite, not handed."""
+        self._db_seen = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+    def _take_events(self, events: list[Event] | None) -> None:
+        """Loop side of :meth:`_hand_over`; ``None`` (too many) sends the relay to SQLite."""
+        if events is None or len(self._outbox) + len(events) > OUTBOX_MEMORY:
+            self._outbox.clear()
+            self._outbox_trusted = False
+        elif self._outbox_trusted:
+            self._outbox.extend(events)
+        self._events_flag.set()
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -341,8 +401,12 @@ class Engine:
         return None if row is None else scan_view_of(row)
 
     def _launch(self, ready: list[_Job]) -> None:
-        """Hand jobs prepared at acceptance (already committed as sending) to the dispatcher."""
-        self._ready.extend(ready)
+        """Start jobs prepared at acceptance (already committed as sending) at once."""
+        if self._start_job is not None:
+            for job in ready:
+                self._start_job(job)
+        else:
+            self._ready.extend(ready)
         self._notify()
 
     def _accept(
@@ -597,6 +661,8 @@ class Engine:
                 task.add_done_callback(running.discard)
                 task.add_done_callback(lambda _t: self._wake.set())
 
+            self._start_job = start
+
             def start_bulk(bulk: _BulkJob) -> None:
                 task = group.create_task(self._run_bulk(bulk))
                 bulks.add(task)
@@ -631,6 +697,7 @@ class Engine:
                 if jobs and len(jobs) == free:
                     continue  # there may be more due work
                 await self._idle(blocked or free <= 0)  # all busy: a finishing send wakes us
+            self._start_job = None
             for job in self._ready:  # committed as sending: send rather than leave to reconcile
                 start(job)
             self._ready = []
@@ -1036,13 +1103,55 @@ class Engine:
     # --- outbox ---------------------------------------------------------------------------------
 
     async def pending_events(self, limit: int = 100) -> list[Event]:
-        rows = await self._read(partial(db.pending_events, limit=limit))
-        return [Event(r["id"], r["kind"], json.loads(r["payload"])) for r in rows]
+        """The oldest committed events not acknowledged yet, in order (from memory if it can)."""
+        if self._outbox_trusted:
+            return list(itertools.islice(self._outbox, limit))
+        loop = asyncio.get_running_loop()
+        # a write, so that acknowledgements held in memory are stored before reading
+        return await self._write(partial(self._pending_from_db, limit, loop))
+
+    def _pending_from_db(
+        self, limit: int, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection
+    ) -> list[Event]:
+        rows = db.pending_events(conn, limit=limit)
+        events = [Event(r["id"], r["kind"], json.loads(r["payload"])) for r in rows]
+        if len(events) < limit:  # every unacknowledged event is here: memory can take over
+            self._start_outbox(conn)
+            loop.call_soon_threadsafe(self._trust_outbox, events)
+        return events
+
+    def _trust_outbox(self, events: list[Event]) -> None:
+        self._outbox = collections.deque(events)
+        self._outbox_trusted = True
 
     async def ack_events(self, ids: list[int]) -> None:
-        """Mark events published (call after the broker's PUBACK)."""
-        now = self._clock()
-        await self._write(partial(db.ack_events, ids=ids, now=now))
+        """Mark events published (call after the broker's PUBACK); stored with the next commit."""
+        done = set(ids)
+        while self._outbox and self._outbox[0].id in done:  # the usual case: oldest first
+            self._outbox.popleft()
+        if any(e.id in done for e in self._outbox):
+            self._outbox = collections.deque(e for e in self._outbox if e.id not in done)
+        with self._batch_lock:
+            self._acks.extend(ids)
+        if self._ack_timer is None:
+            loop = asyncio.get_running_loop()
+            self._ack_timer = loop.call_later(ACK_DELAY, self._ack_due)
+
+    def _ack_due(self) -> None:
+        self._ack_timer = None
+        task = asyncio.get_running_loop().create_task(self._write_acks())
+        self._ack_tasks.add(task)
+        task.add_done_callback(self._ack_tasks.discard)
+
+    async def _write_acks(self) -> None:
+        """Store the acknowledgements held in memory now (an empty write carries them)."""
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        with self._batch_lock:
+            waiting = bool(self._acks)
+        if waiting:
+            await self._write(lambda _conn: None)
 
     async def wait_events(self) -> None:
         """Return once events may be pending (after any write that appended some)."""

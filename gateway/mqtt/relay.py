@@ -1,8 +1,10 @@
 """The outbox relay: publishes the engine's durable events (scans, results) in order, and marks
 them published only after the broker's PUBACK.
 
-A crash between the PUBACK and the acknowledgement in the database republishes the event at the
-next start — at-least-once delivery; LGOs de-duplicate on ``id`` + ``status``. Results of
+The engine hands committed events over in memory and stores acknowledgements with its next
+commit (within half a second), so neither is a database round trip on the way to the broker. A
+crash between the PUBACK and that write republishes the event at the next start — at-least-once
+delivery; LGOs de-duplicate on ``id`` + ``status``. Results of
 requests that asked for an MQTT v5 response topic are also sent there, with their correlation
 data, until the final status.
 """

@@ -20,6 +20,7 @@ from gateway.engine import (
     Status,
     Submitted,
 )
+from gateway.engine import engine as engine_module
 from gateway.engine.model import UNDO_WINDOW
 from gateway.nmvs.arvato import ArvatoClient, Secret
 from gateway.nmvs.backend import Operation
@@ -391,6 +392,31 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         waiter = asyncio.create_task(engine.wait_events())
         await engine.submit(Request(V, rig.packs[31], id="next"))
         await asyncio.wait_for(waiter, 2)
+
+
+async def test_the_outbox_in_memory_keeps_order_overflows_to_sqlite_and_stores_acks(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "OUTBOX_MEMORY", 4)
+    quiet = settings(on_scan="none")  # one scan event per scan, nothing sent
+    async with Engine.open(rig.state_dir, rig.client, quiet) as engine:
+        # ten events in one commit: more than memory holds, so the relay reads SQLite
+        await asyncio.gather(
+            *(engine.submit_scan(scan(f"s{i}", None, 1000.0 + i)) for i in range(10))
+        )
+        first = await engine.pending_events(100)
+        assert [e.payload["id"] for e in first] == [f"s{i}" for i in range(10)]
+        await engine.ack_events([e.id for e in first[:4]])
+        await engine.submit_scan(scan("s10", None, 1010.0))  # handed over in memory
+        pending = await engine.pending_events(100)
+        assert [e.payload["id"] for e in pending] == [f"s{i}" for i in range(4, 11)]
+        await engine.ack_events([e.id for e in pending[:2]])
+        assert [e.payload["id"] for e in await engine.pending_events(2)] == ["s6", "s7"]
+    # acknowledgements held in memory are stored when the engine closes
+    async with Engine.open(rig.state_dir, rig.client, quiet) as engine:
+        again = await engine.pending_events(100)
+    assert [e.payload["id"] for e in again] == [f"s{i}" for i in range(6, 11)]
+    assert [e.id for e in again] == [e.id for e in pending[2:]]
 
 
 async def test_a_stored_scan_is_found_by_id_after_a_restart(rig: Rig) -> None:
