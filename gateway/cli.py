@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -104,13 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    module = importlib.import_module(args._module)
+    """Run one subcommand. Whatever happens, the user gets one line on stderr, never a
+    traceback (``NMVS_GATEWAY_TRACEBACK=1`` shows it, for a bug report)."""
+    prog = "nmvs-gateway"
     try:
-        result: int = module.run(args)
+        args = build_parser().parse_args(argv)
+        prog = f"nmvs-gateway {args.command}"
+        result: int = importlib.import_module(args._module).run(args)
     except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``| head``): say nothing, and keep the interpreter's final
+        # flush of stdout from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as error:  # the last resort: commands report their own errors
+        if os.environ.get("NMVS_GATEWAY_TRACEBACK") == "1":
+            traceback.print_exc()
+        print(
+            f"{prog}: unexpected error, please report it: {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return 70
     return result
 
 

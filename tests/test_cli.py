@@ -1,9 +1,19 @@
+"""The ``nmvs-gateway`` entry point: help, usage errors, and one line instead of a traceback."""
+
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import subprocess
 import sys
 
-from gateway.cli import COMMANDS, build_parser
+import pytest
+
+from gateway import cli
+from gateway.cli import COMMANDS, Command, build_parser
+
+GOOD_SCAN = "0105000456013482172612001000001210000000014\n"
 
 
 def test_help_lists_every_command_with_its_summary() -> None:
@@ -25,3 +35,57 @@ def test_missing_command_is_a_usage_error() -> None:
 def test_every_command_module_builds_its_parser() -> None:
     parser = build_parser()
     assert parser.prog == "nmvs-gateway"
+
+
+def test_ctrl_c_is_one_line_and_exit_130() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "decode"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(GOOD_SCAN)
+    proc.stdin.flush()
+    assert '"ok": true' in proc.stdout.readline()  # now inside the command, waiting on stdin
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "nmvs-gateway decode: interrupted\n")
+
+
+def test_a_reader_that_went_away_is_no_traceback() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` having exited: every write gets EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "scanners", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+# A command module for the test below: ``gateway.cli`` only needs configure() and run().
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise RuntimeError("the database moved")
+
+
+def test_a_bug_in_a_command_is_one_line_and_exit_70(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "COMMANDS", (Command("explode", __name__, "a command with a bug"),))
+    monkeypatch.delenv("NMVS_GATEWAY_TRACEBACK", raising=False)
+    assert cli.main(["explode", "--password", "Hunter-2-Secret"]) == 70
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "nmvs-gateway explode: unexpected error, please report it: RuntimeError: the database moved\n"
+    )
