@@ -579,7 +579,10 @@ async def test_pool_exhaustion_is_not_sent(
         slow = asyncio.create_task(
             arvato.execute(Operation.VERIFY, pack("SN007"), client_trx_id=trx())
         )
-        await asyncio.sleep(0.4)  # the slow request holds the only connection
+        for _ in range(1000):  # until the slow request, holding the only connection, is in
+            if not sim.faults.describe()["next_remaining"]:  # the simulator (not a fixed sleep)
+                break
+            await asyncio.sleep(0.01)
         with pytest.raises(NmvsNotSentError, match="PoolTimeout"):
             await arvato.execute(Operation.DISPENSE, pack("SN008"), client_trx_id=trx())
         assert (await slow).success
