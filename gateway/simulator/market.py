@@ -799,11 +799,3 @@ class Market:
 
 def _batch(product: ProductSpec, pack: Pack) -> BatchSpec:
     return next(b for b in product.batches if b.id == pack.batch_id)
-
-
-def serials_of(data: MarketData) -> Iterable[tuple[ProductSpec, BatchSpec, str]]:
-    """Every pack of a market, for tests, demos and benchmarks."""
-    for product in data.products:
-        for batch in product.batches:
-            for serial in batch.serials:
-                yield product, batch, serial
