@@ -13,7 +13,7 @@ EOT are whitespace to Python) and no character is ever changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from gateway.codes.keyboard import AUTO_LAYOUT, LAYOUTS, KeyboardSettings, KeyTrace, TypedText
@@ -278,18 +278,32 @@ def _decode_auto(
 
 
 @cache
-def _retyping(scanner: str, host: str) -> dict[int, str]:
-    """Character a host set to ``host`` shows → what a scanner set to ``scanner`` meant by the
-    same key (the host's preferred key for it); control characters and line ends pass."""
-    meant = get_layout(scanner)
-    table = {ord(char): char for char in "\x1d\x1e\x04\r\n"}
+def _meant_by_scanners(host: str) -> dict[str, tuple[str, ...]]:
+    """Character a host set to ``host`` shows → what a scanner set to each of :data:`LAYOUTS`
+    meant by the same key (the host's preferred key for it); control characters pass."""
+    scanners = [get_layout(name) for name in LAYOUTS]
+    table = {char: (char,) * len(LAYOUTS) for char in "\x1d\x1e\x04\r\n"}
     for shown, chord in get_layout(host).chords().items():
         if len(shown) == 1:  # not a dead key
-            typed = meant.output(chord.code, chord.shift, chord.altgr)
-            table[ord(shown)] = typed if typed is not None and len(typed) == 1 else UNMAPPED
+            typed = [layout.output(chord.code, chord.shift, chord.altgr) for layout in scanners]
+            table[shown] = tuple(t if t is not None and len(t) == 1 else UNMAPPED for t in typed)
     return table
 
 
+@lru_cache(maxsize=64)
+def _scan_character_masks(host: str, possible: frozenset[str]) -> dict[str, int]:
+    """Character the host shows → bit mask of the scanner layouts (:data:`LAYOUTS` order) under
+    which it means a character of ``possible``."""
+    return {
+        shown: sum(1 << bit for bit, char in enumerate(meant) if char in possible)
+        for shown, meant in _meant_by_scanners(host).items()
+    }
+
+
+# The hint's bounds: longer than any pack code (FMD fields, NHRN, AIM id, separators: ~120),
+# and how many distinct retyped texts are decoded at most (each may search splits).
+_MAX_HINT_LENGTH = 256
+_MAX_HINT_READINGS = 24
 _MAX_NAMED = 3  # layouts or hosts named in a hint
 # Texts in which no field could be read: only then are layout pairs worth a try.
 _NO_FIELDS_READ = frozenset({ProblemCode.UNKNOWN_FORMAT, ProblemCode.SUSPECT_LAYOUT_MISMATCH})
@@ -298,26 +312,42 @@ _NO_FIELDS_READ = frozenset({ProblemCode.UNKNOWN_FORMAT, ProblemCode.SUSPECT_LAY
 def _layout_pair_hint(text: str, settings: DecodeSettings) -> Problem | None:
     """``SUSPECT_LAYOUT_MISMATCH`` naming the (scanner layout, host layout) pairs through which
     a valid pack would have arrived as ``text``, or None when no pair explains it."""
-    codes = {ord(char) for char in text}
+    if len(text) > _MAX_HINT_LENGTH:
+        return None
+    distinct = tuple(set(text))  # what each pair makes of these decides the whole text
     possible = _SCAN_CHARACTERS.union(
         settings.prefix, settings.suffix, settings.gs_substitute or ""
     )
-    readings: dict[str, DecodedScan | None] = {}
+    readings: dict[tuple[str, ...], PackIdentifier | None] = {}
     pairs: list[tuple[str, str, PackIdentifier]] = []
-    for host in LAYOUTS:
-        if not codes.issubset(_retyping(host, host)):  # the host cannot show every character
+    for index, host in enumerate(LAYOUTS):
+        # Scanners (bits, in LAYOUTS order) under which every character means a scan character.
+        masks = _scan_character_masks(host, possible)
+        candidates = ~(1 << index)  # the host's own layout explains nothing
+        for char in distinct:
+            candidates &= masks.get(char, 0)  # 0 as well when the host cannot show it
+            if not candidates:
+                break
+        if not candidates:
             continue
-        for scanner in LAYOUTS:
-            if scanner == host:
+        meant_by = _meant_by_scanners(host)
+        for bit, scanner in enumerate(LAYOUTS):
+            if not candidates >> bit & 1:
                 continue
-            meant = text.translate(_retyping(scanner, host))
+            meant = tuple(meant_by[char][bit] for char in distinct)
             if meant not in readings:
-                valid = meant != text and possible.issuperset(meant)
-                reading = _read_text(meant, settings) if valid else None
-                readings[meant] = reading if reading and reading.ok and reading.pack else None
-            found = readings[meant]
-            if found is not None and found.pack is not None:
-                pairs.append((scanner, host, found.pack))
+                if len(readings) == _MAX_HINT_READINGS:
+                    break  # enough to say it is a layout problem; a storm cannot cost more
+                reading = None
+                if meant != distinct:
+                    retyped = text.translate(
+                        {ord(a): b for a, b in zip(distinct, meant, strict=True)}
+                    )
+                    reading = _read_text(retyped, settings)
+                readings[meant] = reading.pack if reading and reading.ok else None
+            pack = readings[meant]
+            if pack is not None:
+                pairs.append((scanner, host, pack))
     if not pairs:
         return None
     # Layouts that type a text alike come in families (us, pl, ro…): one line per host and pack.
