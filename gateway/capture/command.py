@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         except tomllib.TOMLDecodeError as exc:
             print(f"{args.config}: invalid TOML: {exc}", file=sys.stderr)
             return 2
+        except UnicodeDecodeError:
+            print(f"{args.config}: not UTF-8 text: give the gateway's TOML file", file=sys.stderr)
+            return 2
         except ConfigError as exc:
             print(f"{args.config}: {exc}", file=sys.stderr)
             return 2

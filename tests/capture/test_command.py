@@ -129,6 +129,16 @@ def test_configuration_errors_are_one_clear_line(tmp_path: Path, text: str, mess
     assert result.stderr.startswith(f"{path}: {message}") and result.stderr.count("\n") == 1
 
 
+def test_a_binary_configuration_file_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_bytes(b"\xf7\x00\x9a[[scanner]]\n")
+    result = scanners("--config", str(path))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"{path}: not UTF-8 text: give the gateway's TOML file\n",
+    )
+
+
 def test_missing_configuration_file(tmp_path: Path) -> None:
     result = scanners("--config", str(tmp_path / "nope.toml"))
     assert (result.returncode, result.stderr) == (
