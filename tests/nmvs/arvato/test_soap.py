@@ -14,6 +14,7 @@ from gateway.codes.pack import Nhrn, PackIdentifier
 from gateway.nmvs.arvato import soap
 from gateway.nmvs.arvato.secret import Secret
 from gateway.nmvs.backend import BulkPackResult, NmvsInvalidRequestError, Notification, Operation
+from tests.simulator.soapxml import REFERENCE_SKETCH
 
 T = "{urn:types.nmvs.eu:v5.0}"
 W = "{urn:wsdltypes.nmvs.eu:v5.0}"
@@ -38,33 +39,7 @@ PACK = PackIdentifier(
 TRX = "0f3c9d2e7a514b0c8e11d2a3b4c5d6e7"
 
 # nmvs-protocol.md §5, G110 sketch (prefixes w/t, as an existing Arvato client writes it).
-REFERENCE_G110 = b"""<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"
-               xmlns:w="urn:wsdltypes.nmvs.eu:v5.0" xmlns:t="urn:types.nmvs.eu:v5.0">
-  <soap:Header/>
-  <soap:Body>
-    <w:G110Request>
-      <t:Header>
-        <t:Auth>
-          <t:ClientLoginId>PHARMA01</t:ClientLoginId>
-          <t:UserId>SITE0001</t:UserId>
-          <t:Password>(from credential store)</t:Password>
-        </t:Auth>
-        <t:UserSoftware t:name="nmvs-gateway" t:supplier="(supplier)" t:version="0.1.0"/>
-        <t:Transaction>
-          <t:ClientTrxId>0f3c9d2e7a514b0c8e11d2a3b4c5d6e7</t:ClientTrxId>
-          <t:Language>eng</t:Language>
-        </t:Transaction>
-      </t:Header>
-      <t:Body>
-        <t:Product>
-          <t:ProductCode t:scheme="GTIN">05000456013482</t:ProductCode>
-          <t:Batch><t:Id>00001</t:Id><t:ExpDate>261200</t:ExpDate></t:Batch>
-        </t:Product>
-        <t:Pack t:sn="0000000014"/>
-      </t:Body>
-    </w:G110Request>
-  </soap:Body>
-</soap:Envelope>"""
+REFERENCE_G110 = REFERENCE_SKETCH.encode()
 
 # nmvs-protocol.md §5, response sketch with the notification filled in.
 REFERENCE_G120_RESPONSE = """<?xml version="1.0" encoding="UTF-8"?>
