@@ -262,12 +262,22 @@ def _serial(pack_el: etree._Element) -> str:
 
 
 def _parse_single_body(body_el: etree._Element, use_case: str) -> PackRequest:
-    manual = use_case in MANUAL_ENTRY
     names = ["Product", "Pack"] + (["RefClientTrxId?"] if use_case in UNDO_REASON else [])
     product_el, pack_el, *ref = _sequence(body_el, "Body", names)
     assert product_el is not None and pack_el is not None
+    return _pack_request(use_case, product_el, pack_el, ref[0] if ref else None)
+
+
+def _pack_request(
+    use_case: str,
+    product_el: etree._Element,
+    pack_el: etree._Element,
+    ref_el: etree._Element | None,
+) -> PackRequest:
+    """One pack operation; a manual-entry use case carries no batch or expiry."""
+    manual = use_case in MANUAL_ENTRY
     scheme, code, batch, expiry = _parse_product(product_el, with_batch=not manual)
-    ref_id = _text(ref[0], "RefClientTrxId") if ref and ref[0] is not None else None
+    ref_id = None if ref_el is None else _text(ref_el, "RefClientTrxId")
     return PackRequest(
         use_case,
         scheme,
@@ -310,20 +320,10 @@ def _parse_mixed_body(body_el: etree._Element) -> MixedBulkRequest:
             raise SoapRequestError("NMVS_TE_XM_02", f"{kind}@reqType {use_case!r} is not allowed")
         product_el, pack_el, transaction = _sequence(item, kind, ("Product", "Pack", "Transaction"))
         assert product_el is not None and pack_el is not None and transaction is not None
-        manual = use_case in MANUAL_ENTRY
-        scheme, code, batch, expiry = _parse_product(product_el, with_batch=not manual)
         names = ("ClientTrxId", "Language") + (("RefClientTrxId?",) if kind == "ItemUndo" else ())
         trx_id, language, *ref = _sequence(transaction, "Transaction", names)
         assert trx_id is not None and language is not None
-        request = PackRequest(
-            use_case,
-            scheme,
-            code,
-            _serial(pack_el),
-            None if manual else batch,
-            None if manual else expiry,
-            _text(ref[0], "RefClientTrxId") if ref and ref[0] is not None else None,
-        )
+        request = _pack_request(use_case, product_el, pack_el, ref[0] if ref else None)
         items.append(MixedItem(request, _text(trx_id, "ClientTrxId"), _text(language, "Language")))
     return MixedBulkRequest(tuple(items))
 
