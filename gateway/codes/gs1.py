@@ -72,7 +72,8 @@ def _load_ais() -> dict[str, ApplicationIdentifier]:
             format=entry.format,
             fixed_length=None if entry.separator_required else sum(lengths),
             max_length=max_length,
-            value_pattern=re.compile(entry.pattern[1 + len(ai) :]),
+            # ASCII: in Python "\\d" also matches "١" or "２", which no GS1 element holds
+            value_pattern=re.compile(entry.pattern[1 + len(ai) :], re.ASCII),
         )
     return table
 

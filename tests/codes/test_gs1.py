@@ -114,3 +114,16 @@ def test_without_any_separator_the_pack_is_exact_or_refused(
     else:
         assert reading.pack == pack
         assert codes(text) == [(ProblemCode.GS_MISSING, Severity.WARNING)]
+
+
+@pytest.mark.parametrize("digits", ["١٢", "１２", "12\u0663"])
+def test_a_non_fmd_element_with_non_ascii_digits_is_refused_not_skipped(digits: str) -> None:
+    # AI 30 (count) is not an FMD field, but a code holding "١" is not what was printed.
+    reading = parse_gs1("01" + GTIN + "17270500" + "10AB" + GS + "21XY" + GS + "30" + digits, None)
+    assert reading.pack is not None  # the FMD fields were read, so they are shown
+    assert [(p.code, p.detail) for p in reading.problems] == [
+        (
+            ProblemCode.BAD_CHARSET,
+            f"AI (30) contains {next(c for c in digits if not c.isascii())!r}",
+        )
+    ]
