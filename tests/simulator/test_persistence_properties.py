@@ -35,6 +35,13 @@ operation = st.one_of(
 )
 
 
+def pack_request(use_case: str, serial: str) -> PackRequest:
+    manual = use_case in ("G122", "G182")  # manual entry: no batch, no expiry
+    return PackRequest(
+        use_case, "GTIN", GTIN, serial, None if manual else BATCH, None if manual else EXPIRY
+    )
+
+
 @settings(max_examples=25)
 @given(st.lists(operation, max_size=25))
 def test_reopened_state_equals_the_live_state(operations: list[tuple]) -> None:
@@ -47,31 +54,13 @@ def test_reopened_state_equals_the_live_state(operations: list[tuple]) -> None:
             if op[0] == "advance":
                 market.advance(op[1])
             elif op[0] == "mixed":
-                manual = op[1] == "G122"
-                item = PackRequest(
-                    op[1],
-                    "GTIN",
-                    GTIN,
-                    op[2],
-                    None if manual else BATCH,
-                    None if manual else EXPIRY,
-                )
-                mixed = MixedBulkRequest((MixedItem(item, f"ITEM-{n:08d}"),))
+                mixed = MixedBulkRequest((MixedItem(pack_request(op[1], op[2]), f"ITEM-{n:08d}"),))
                 market.submit_bulk(header(trx=f"MIXED-{n:08d}"), mixed)
             elif op[0] == "bulk":
                 request = BulkRequest(op[1], "GTIN", GTIN, BATCH, EXPIRY, (op[2],))
                 market.submit_bulk(header(trx=f"BULK-{n:08d}"), request)
             else:
-                manual = op[1] in ("G122", "G182")
-                request = PackRequest(
-                    op[1],
-                    "GTIN",
-                    GTIN,
-                    op[2],
-                    None if manual else BATCH,
-                    None if manual else EXPIRY,
-                )
-                market.single(header(op[3], f"TRX-{n:08d}"), request)
+                market.single(header(op[3], f"TRX-{n:08d}"), pack_request(op[1], op[2]))
         store.close()
         reopened, store = open_market(None, state_file=path, time_source=clock)
         assert store is not None
