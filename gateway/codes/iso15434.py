@@ -21,7 +21,7 @@ RS = "\x1e"
 EOT = "\x04"
 HEADER = "[)>"
 
-_DATA_IDENTIFIER = re.compile(r"(\d{0,3}[A-Z])(.*)", re.DOTALL)
+_DATA_IDENTIFIER = re.compile(r"([0-9]{0,3}[A-Z])(.*)", re.DOTALL)  # ASCII digits only
 
 
 def parse_iso15434(text: str, aim: str | None) -> Reading:

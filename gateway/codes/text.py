@@ -26,7 +26,7 @@ _AIM = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 _PACK_SYMBOLOGIES = frozenset("dCQeJ")
 _MISREAD_AIM = re.compile(r"[$+][dCQe].")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_PZN_CODE_39 = re.compile(r"-\d{7,8}")
+_PZN_CODE_39 = re.compile(r"-[0-9]{7,8}")
 _RETAIL_BARCODES = {8: "EAN-8", 12: "UPC-A", 13: "EAN-13", 14: "GTIN-14"}
 
 

@@ -56,6 +56,11 @@ def test_duplicate_and_malformed_data_identifiers() -> None:
     assert [(p.code, p.detail) for p in reading.problems] == [
         (ProblemCode.UNKNOWN_FORMAT, "no data identifier at '?x'")
     ]
+    # "٨P" is no data identifier (Python's \d would take "٨" for a digit and skip the field)
+    text = f"{HEAD}9N110375286414{GS}1TA{GS}D270900{GS}S1{GS}\u0668P04150138327077"
+    assert [(p.code, p.detail) for p in parse_iso15434(text, None).problems] == [
+        (ProblemCode.UNKNOWN_FORMAT, "no data identifier at '\u0668P04'")
+    ]
 
 
 def test_two_messages_in_one_code_are_refused() -> None:
