@@ -250,7 +250,7 @@ class SqliteStore:
                 return data_if_new, state
             data = market_from_json(json.loads(row[0]))
             return data, self._load_state(data)
-        except (sqlite3.Error, ValueError, KeyError, TypeError) as error:
+        except (sqlite3.Error, ValueError, KeyError, TypeError, OverflowError) as error:
             raise StateFileError(f"{self.path}: cannot read the simulator state: {error}") from None
 
     def _load_state(self, data: MarketData) -> MarketState:

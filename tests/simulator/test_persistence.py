@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from gateway.simulator.market import BulkRequest, PackRequest
+from gateway.simulator.persistence import StateFileError
 from gateway.simulator.server import open_market
 from tests.simulator.markets import BATCH, EXPIRY, GTIN, MARKET, Clock, header
 
@@ -82,3 +86,18 @@ def test_a_new_state_file_needs_a_market(tmp_path: Path) -> None:
         assert "holds no market yet; give --packs or --generate" in str(error)
     else:
         raise AssertionError("expected a StateFileError")
+
+
+@pytest.mark.parametrize("offset", ["1e300", "nan", "soon"])
+def test_an_impossible_clock_in_the_state_file_is_a_state_file_error(
+    tmp_path: Path, offset: str
+) -> None:
+    path = tmp_path / "sim.sqlite"
+    _, store = open_market(MARKET, state_file=path)
+    assert store is not None
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'clock_offset'", (offset,))
+    db.close()
+    with pytest.raises(StateFileError, match=r"sim\.sqlite: cannot read the simulator state: "):
+        open_market(None, state_file=path)
