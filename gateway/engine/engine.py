@@ -245,7 +245,6 @@ class Engine:
         self._outbox_trusted = False  # False: the relay must read SQLite (start, overflow)
         self._acks: list[int] = []  # acknowledged in memory, not written yet (under _batch_lock)
         self._ack_timer: asyncio.TimerHandle | None = None
-        self._ack_tasks: set[asyncio.Task[None]] = set()
         self._db_seen = 0  # database thread only: the last event id handed to the loop
 
     @classmethod
@@ -290,7 +289,8 @@ class Engine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(dispatcher), SHUTDOWN_GRACE)
                     dispatcher.cancel()
-                    await engine._write_acks()
+                    with contextlib.suppress(Exception):  # unstored acks only mean republishing
+                        await engine._write_acks()
         finally:
             await loop.run_in_executor(executor, store.close)
             executor.shutdown()
@@ -1135,13 +1135,16 @@ class Engine:
             self._acks.extend(ids)
         if self._ack_timer is None:
             loop = asyncio.get_running_loop()
-            self._ack_timer = loop.call_later(ACK_DELAY, self._ack_due)
+            self._ack_timer = loop.call_later(ACK_DELAY, self._ack_due, loop)
 
-    def _ack_due(self) -> None:
+    def _ack_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """No commit came within ``ACK_DELAY``: start one for the acknowledgements alone."""
         self._ack_timer = None
-        task = asyncio.get_running_loop().create_task(self._write_acks())
-        self._ack_tasks.add(task)
-        task.add_done_callback(self._ack_tasks.discard)
+        with self._batch_lock:
+            start = bool(self._acks) and not self._flush_queued
+            self._flush_queued = self._flush_queued or start
+        if start:
+            self._executor.submit(self._flush, loop)
 
     async def _write_acks(self) -> None:
         """Store the acknowledgements held in memory now (an empty write carries them)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -22,9 +24,11 @@ from gateway.engine import (
 )
 from gateway.engine import engine as engine_module
 from gateway.engine.model import UNDO_WINDOW
+from gateway.engine.store import FILENAME
 from gateway.nmvs.arvato import ArvatoClient, Secret
 from gateway.nmvs.backend import Operation
 from gateway.simulator.server import running_simulator
+from tests.brokers import eventually
 from tests.engine.conftest import FakeClock, wait_final
 from tests.engine.support import Rig, arvato_config, settings
 
@@ -394,10 +398,18 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         await asyncio.wait_for(waiter, 2)
 
 
+def stored_acks(rig: Rig) -> int:
+    with contextlib.closing(sqlite3.connect(rig.state_dir / FILENAME)) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM events WHERE acked_at IS NOT NULL").fetchone()[0]
+        )
+
+
 async def test_the_outbox_in_memory_keeps_order_overflows_to_sqlite_and_stores_acks(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine_module, "OUTBOX_MEMORY", 4)
+    monkeypatch.setattr(engine_module, "ACK_DELAY", 0.05)
     quiet = settings(on_scan="none")  # one scan event per scan, nothing sent
     async with Engine.open(rig.state_dir, rig.client, quiet) as engine:
         # ten events in one commit: more than memory holds, so the relay reads SQLite
@@ -412,6 +424,8 @@ async def test_the_outbox_in_memory_keeps_order_overflows_to_sqlite_and_stores_a
         assert [e.payload["id"] for e in pending] == [f"s{i}" for i in range(4, 11)]
         await engine.ack_events([e.id for e in pending[:2]])
         assert [e.payload["id"] for e in await engine.pending_events(2)] == ["s6", "s7"]
+        # with no commit to ride along, the acknowledgements get one of their own
+        await eventually(lambda: stored_acks(rig) == 6, within=5)
     # acknowledgements held in memory are stored when the engine closes
     async with Engine.open(rig.state_dir, rig.client, quiet) as engine:
         again = await engine.pending_events(100)
