@@ -50,7 +50,8 @@ def test_ctrl_c_is_one_line_and_exit_130() -> None:
     proc.stdin.flush()
     assert '"ok": true' in proc.stdout.readline()  # now inside the command, waiting on stdin
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)  # before closing stdin: an end of input would also end the command
+    _, err = proc.communicate()
     assert (proc.returncode, err) == (130, "nmvs-gateway decode: interrupted\n")
 
 
