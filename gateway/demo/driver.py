@@ -139,19 +139,15 @@ class Play:
         view = self.view
         before, repeats = len(view.scans), view.prevented(REPEAT_SCAN_RULE)
         await self.scanners.send(step.scanner, step.text)
-        await view.wait_for(
-            lambda v: len(v.scans) > before or v.prevented(REPEAT_SCAN_RULE) > repeats,
-            STEP_TIMEOUT,
-        )
-        if step.expect == "collapsed" or len(view.scans) == before:
-            # A collapsed repeat starts no transaction; the firewall counts it in <base>/health
-            # (published every second). docs/mqtt.md says the repeat is published as a scan too;
-            # the engine does not publish it (yet): the caption says which happened.
+        await view.wait_for(lambda v: len(v.scans) > before, STEP_TIMEOUT)
+        scan = view.scans[before]
+        if scan.get("collapsed_into"):
+            # A repeat within the window is published as a scan naming the first one and starts
+            # nothing; the firewall also counts it in <base>/health (published every second).
             await view.wait_for(lambda v: v.prevented(REPEAT_SCAN_RULE) > repeats, STEP_TIMEOUT)
-            published = len(view.scans) > before
             view.caption(
-                f"  ({'published' if published else 'not published'} as a scan; <base>/health "
-                f"counts it: {REPEAT_SCAN_RULE} = {view.prevented(REPEAT_SCAN_RULE)})"
+                f"  (published as a scan collapsed into …{str(scan['collapsed_into'])[-6:]}; "
+                f"<base>/health counts it: {REPEAT_SCAN_RULE} = {view.prevented(REPEAT_SCAN_RULE)})"
             )
             return "collapsed"
         scan = view.scans[before]

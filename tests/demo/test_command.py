@@ -78,12 +78,10 @@ def test_the_demo_plays_its_scenario_and_exits_0_with_its_summary() -> None:
     assert "NMVS_SUCCESS INACTIVE EXPIRED" in out and "NMVS_SUCCESS INACTIVE SUPPLIED" in out
     # the summary
     assert "scenario: done; 15 steps played, 0 unexpected" in out
-    # the collapsed repeat is published as a scan or not (docs/mqtt.md says it is; the engine
-    # does not publish it today): the caption says which, and the count follows
-    repeat_published = "▶   (published as a scan;" in out
-    assert repeat_published or "▶   (not published as a scan;" in out
+    # the collapsed repeat is published as a scan naming the first one, and starts nothing
+    assert "▶   (published as a scan collapsed into …" in out
     scan_rows = re.findall(r"^\S+ +scan +till-", out, re.MULTILINE)
-    assert summary_number(out, "scans") == len(scan_rows) == 7 + repeat_published
+    assert summary_number(out, "scans") == len(scan_rows) == 8
     assert "(2 refused by the decoder)" in out
     assert summary_number(out, "nmvs calls") == 7
     assert "(G110 x5, G120 x1, G121 x1); 1 by another user" in out
