@@ -86,7 +86,7 @@ class _ConfigError(Exception):
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535 or not host:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535 or not host:
         raise _ConfigError(f"--listen must be HOST:PORT, not {value!r}")
     return host.strip("[]"), int(port)
 

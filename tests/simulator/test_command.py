@@ -180,3 +180,12 @@ def test_an_absurd_market_size_is_refused_before_generating(
         2,
         "nmvs-sim: error: --generate needs a number of packs from 1 to 1000000\n",
     )
+
+
+@pytest.mark.parametrize("listen", ["nope", ":8443", "127.0.0.1:65536", "127.0.0.1:\u0663\u0663"])
+def test_a_bad_listen_address_exits_2(capsys: pytest.CaptureFixture[str], listen: str) -> None:
+    code = main(["nmvs-sim", "--plain-http", "--generate", "3", "--listen", listen])
+    assert (code, capsys.readouterr().err) == (
+        2,
+        f"nmvs-sim: error: --listen must be HOST:PORT, not {listen!r}\n",
+    )
