@@ -63,7 +63,7 @@ class MatchKind(StrEnum):
 # Scanners type at ~1 ms per character; Bluetooth and HID POS reports come slower.
 DEFAULT_GAP_MS = {Kind.EVDEV: 100, Kind.SERIAL: 50, Kind.HIDPOS: 100}
 
-_VIDPID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_VIDPID = re.compile(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})")
 MATCH_HELP = (
     'a device path such as "/dev/input/by-id/usb-…-event-kbd", "vid:pid" such as "0c2e:0b61", '
     '"name:Honeywell*", or "any" (any device that looks like a scanner)'
@@ -88,7 +88,7 @@ class DeviceMatch:
             return cls(MatchKind.PATH, text, pattern=text)
         if text.startswith("name:") and len(text) > len("name:"):
             return cls(MatchKind.NAME, text, pattern=text[len("name:") :])
-        found = _VIDPID.match(text)
+        found = _VIDPID.fullmatch(text)
         if found:
             return cls(MatchKind.VIDPID, text, int(found[1], 16), int(found[2], 16))
         raise ValueError(f"must be {MATCH_HELP}")
@@ -178,7 +178,7 @@ _KEY_KINDS: dict[str, tuple[Kind, ...]] = {
     ),
     "path": (Kind.SERIAL, Kind.HIDPOS),
 }
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Parser:
@@ -223,7 +223,7 @@ class _Parser:
             raise self.fail(
                 "id", 'is required (the scanner\'s name in scan events, e.g. "counter-1-a")'
             )
-        if not _ID.match(ident):
+        if not _ID.fullmatch(ident):
             raise self.fail(
                 "id",
                 "must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",

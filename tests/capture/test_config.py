@@ -120,6 +120,16 @@ WEDGE = {"id": "counter-1-b", "kind": "evdev", "match": "0c2e:0b61"}
             {**SERIAL, "id": "counter 1"},
             "scanner[1].id: must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",
         ),
+        (
+            {**SERIAL, "id": "counter-1\n"},  # re's $ also matches before a final newline
+            "scanner[1].id: must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ),
+        (
+            {**WEDGE, "match": "0c2e:0b61\n"},
+            'scanner[1].match: must be a device path such as "/dev/input/by-id/usb-…-event-kbd", '
+            '"vid:pid" such as "0c2e:0b61", "name:Honeywell*", or "any" (any device that looks '
+            "like a scanner)",
+        ),
         ({**SERIAL, "baud": "fast"}, "scanner[1].baud: must be an integer, not 'fast'"),
         ({**SERIAL, "baud": True}, "scanner[1].baud: must be an integer, not True"),
         ({**SERIAL, "baud": 0}, "scanner[1].baud: must be between 50 and 4000000, not 0"),
