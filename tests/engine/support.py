@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -88,7 +89,7 @@ class Rig:
         return (await self.admin.get("/_sim/transactions")).json()  # type: ignore[no-any-return]
 
     async def pack_state(self, pack: PackIdentifier) -> dict[str, Any]:
-        r = await self.admin.get(f"/_sim/packs/{pack.product_code}/{pack.serial}")
+        r = await self.admin.get(f"/_sim/packs/{pack.product_code}/{quote(pack.serial, safe='/')}")
         return r.json()  # type: ignore[no-any-return]
 
 

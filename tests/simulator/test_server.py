@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from gateway.simulator.market import Market
+from gateway.simulator.market import BatchSpec, Market, MarketData, ProductSpec
 from gateway.simulator.server import SINGLE_PATH, RunningSimulator, running_simulator
 from tests.simulator.markets import GTIN, MARKET, Clock
 from tests.simulator.soapxml import header_xml, read_reply, single
@@ -72,6 +73,21 @@ async def test_pack_view_transactions_and_reset(http: httpx.AsyncClient) -> None
 async def test_pack_view_of_a_serial_with_a_slash(http: httpx.AsyncClient) -> None:
     response = await http.get(f"/_sim/packs/{GTIN}/abc-def/12")
     assert (response.status_code, response.json()["serial"]) == (200, "abc-def/12")
+
+
+async def test_pack_view_of_serials_with_url_characters_percent_encoded() -> None:
+    # set 82 allows ? and %: an admin client must percent-encode them, and the view decodes them
+    market = MarketData(
+        users=MARKET.users,
+        products=(ProductSpec("GTIN", GTIN, (BatchSpec("B1", "301200", ("a?b%c", "x/y%2F")),)),),
+    )
+    async with (
+        running_simulator(market, plain_http=True, admin=True) as sim,
+        httpx.AsyncClient(base_url=sim.url) as client,
+    ):
+        for serial in ("a?b%c", "x/y%2F"):
+            response = await client.get(f"/_sim/packs/{GTIN}/{quote(serial, safe='/')}")
+            assert (response.status_code, response.json()["serial"]) == (200, serial)
 
 
 async def test_unknown_pack_is_404(http: httpx.AsyncClient) -> None:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -152,7 +153,7 @@ async def fault(admin: httpx.AsyncClient, plan: dict[str, Any]) -> None:
 
 
 async def sim_pack(admin: httpx.AsyncClient, serial: str, code: str = GTIN) -> dict[str, Any]:
-    response = await admin.get(f"/_sim/packs/{code}/{serial}")
+    response = await admin.get(f"/_sim/packs/{code}/{quote(serial, safe='/')}")
     assert response.status_code == 200
     result: dict[str, Any] = response.json()
     return result
