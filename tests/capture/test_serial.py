@@ -3,8 +3,11 @@ the production framer and the text decoder."""
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import os
+import termios
 import tty
 from pathlib import Path
 
@@ -46,6 +49,20 @@ class SerialPort:
                 view = view[os.write(self.master, view) :]
 
         await asyncio.to_thread(write_all)
+
+    async def read_by_the_gateway(self) -> None:
+        """Wait until the reader has taken everything sent (the port's input queue is empty)."""
+        slave = os.open(self.link, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            pending = array.array("i", [1])
+            for _ in range(1000):
+                fcntl.ioctl(slave, termios.FIONREAD, pending)
+                if pending[0] == 0:
+                    return
+                await asyncio.sleep(0.005)
+            raise AssertionError(f"the reader left {pending[0]} bytes unread")
+        finally:
+            os.close(slave)
 
     def close(self) -> None:
         if self.master >= 0:
@@ -159,7 +176,7 @@ async def test_port_disappearing_mid_scan_and_coming_back(port: SerialPort) -> N
         scans = Scans(hub)
         await scans.until(ready)
         await port.send(SCAN[:20])
-        await asyncio.sleep(0.05)  # let the reader take the partial scan
+        await port.read_by_the_gateway()
         port.unplug()
         cut = await scans.next()
         await scans.until(lambda h: h["counter-1-a"].state is ScannerState.WAITING)
