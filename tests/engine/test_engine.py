@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from gateway.engine.model import UNDO_WINDOW
 from gateway.engine.store import FILENAME
 from gateway.nmvs.arvato import ArvatoClient, Secret
 from gateway.nmvs.backend import Operation
+from gateway.simulator.market import Market, MarketRules
 from gateway.simulator.server import running_simulator
 from tests.brokers import eventually
 from tests.engine.conftest import FakeClock, wait_final
@@ -513,17 +515,18 @@ async def test_a_failing_request_does_not_undo_the_others_committed_with_it(rig:
         assert await engine.get("taken") is not None
 
 
+def by_batch(packs: list[PackIdentifier]) -> dict[tuple[str, str], list[PackIdentifier]]:
+    batches: dict[tuple[str, str], list[PackIdentifier]] = {}
+    for pack in packs:
+        batches.setdefault((pack.product_code, pack.batch), []).append(pack)
+    return batches
+
+
 async def test_a_backlog_drains_through_bulk_and_bulk_changes_can_be_undone(
     market: Any, tmp_path: Any
 ) -> None:
     data, packs = market
-    from datetime import timedelta
-
-    from gateway.simulator.market import Market, MarketRules
-
-    batches: dict[tuple[str, str], list[PackIdentifier]] = {}
-    for pack in packs:
-        batches.setdefault((pack.product_code, pack.batch), []).append(pack)
+    batches = by_batch(packs)
     big = max(batches.values(), key=len)[:12]
     others = [b[0] for b in batches.values() if b[0].batch != big[0].batch][:5]  # one per batch
     core = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=0.2)))
@@ -557,13 +560,7 @@ async def test_an_unclear_bulk_submission_is_verified_only_once_the_bulk_must_be
     market: Any, tmp_path: Any
 ) -> None:
     data, packs = market
-    from datetime import timedelta
-
-    from gateway.simulator.market import Market, MarketRules
-
-    batches: dict[tuple[str, str], list[PackIdentifier]] = {}
-    for pack in packs:
-        batches.setdefault((pack.product_code, pack.batch), []).append(pack)
+    batches = by_batch(packs)
     big = max(batches.values(), key=len)[:8]
     core = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=0.5)))
     tuned = settings(
