@@ -14,8 +14,27 @@ Scheme = Literal["GTIN", "PPN"]
 SCHEMES: tuple[Scheme, ...] = ("GTIN", "PPN")
 
 
+PACK_KEYS = ("scheme", "product_code", "batch", "expiry", "serial", "nhrn", "aim")
+NHRN_KEYS = ("ai", "value")
+
+
 class PackFormatError(ValueError):
-    """A pack given as JSON (e.g. by an LGO over MQTT) is not well formed; the message names the field."""
+    """A pack given as JSON (e.g. by an LGO over MQTT) is not well formed; the message names the
+    field, ``fr`` says the same in French."""
+
+    def __init__(self, message: str, fr: str = "") -> None:
+        super().__init__(message)
+        self.fr = fr
+
+
+def _reject_unknown_keys(where: str, data: dict[Any, Any], keys: tuple[str, ...]) -> None:
+    unknown = sorted(str(key) for key in data if key not in keys)
+    if unknown:
+        listed = ", ".join(keys)
+        raise PackFormatError(
+            f"{where}: unknown key {unknown[0]!r} (keys are {listed})",
+            f"{where} : clé inconnue {unknown[0]!r} (les clés sont {listed})",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +84,34 @@ class PackIdentifier:
         Content (check digits, charset, dates) is validated by :func:`gateway.codes.validate_pack`.
         """
         if not isinstance(data, dict):
-            raise PackFormatError("pack must be a JSON object")
-        for name in ("scheme", "product_code", "batch", "expiry", "serial"):
+            raise PackFormatError("pack must be a JSON object", "pack doit être un objet JSON")
+        _reject_unknown_keys("pack", data, PACK_KEYS)
+        for name in PACK_KEYS[:5]:
             if not isinstance(data.get(name), str):
-                raise PackFormatError(f"pack.{name} must be a string")
+                raise PackFormatError(
+                    f"pack.{name} must be a string", f"pack.{name} doit être une chaîne"
+                )
         scheme = data["scheme"]
         if scheme not in SCHEMES:
             raise PackFormatError(
-                f"pack.scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}"
+                f"pack.scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}",
+                f"pack.scheme doit valoir {' ou '.join(SCHEMES)}, pas {scheme!r}",
             )
         nhrn = None
         raw_nhrn = data.get("nhrn")
         if raw_nhrn is not None:
+            shape = '{"ai": "71x", "value": "..."}'
+            if isinstance(raw_nhrn, dict):
+                _reject_unknown_keys("pack.nhrn", raw_nhrn, NHRN_KEYS)
             if not (
                 isinstance(raw_nhrn, dict)
-                and isinstance(raw_nhrn.get("ai"), str)
-                and isinstance(raw_nhrn.get("value"), str)
+                and all(isinstance(raw_nhrn.get(key), str) for key in NHRN_KEYS)
             ):
-                raise PackFormatError('pack.nhrn must be {"ai": "71x", "value": "..."}')
+                raise PackFormatError(f"pack.nhrn must be {shape}", f"pack.nhrn doit être {shape}")
             nhrn = Nhrn(ai=raw_nhrn["ai"], value=raw_nhrn["value"])
         aim = data.get("aim")
         if aim is not None and not isinstance(aim, str):
-            raise PackFormatError("pack.aim must be a string")
+            raise PackFormatError("pack.aim must be a string", "pack.aim doit être une chaîne")
         return cls(
             scheme=scheme,
             product_code=data["product_code"],

@@ -40,10 +40,6 @@ def first_outside_set_82(value: str) -> str | None:
     return None
 
 
-def is_set_82(value: str) -> bool:
-    return first_outside_set_82(value) is None
-
-
 def gtin_check_digit(payload: str) -> int:
     """The GS1 mod-10 check digit of the digits before it (weights 3, 1, 3, … from the right)."""
     return int(gs1_standard_check_digit(payload))

@@ -10,7 +10,10 @@ after the broker's PUBACK.
 
 Incoming messages are handed to one handler, one at a time and in order, and acknowledged only
 after the handler returned (paho's manual acknowledgement): a request the handler committed is
-never lost, a request it did not is redelivered by the broker.
+never lost, a request it deferred (:class:`Deferred`) is redelivered by the broker. A handler that
+fails otherwise is logged, counted and acknowledged all the same: the broker redelivers
+unacknowledged messages on every reconnect and stops delivering once its in-flight window is
+full, so a message that always fails would otherwise block every later one, across restarts.
 """
 
 from __future__ import annotations
@@ -177,6 +180,7 @@ class MqttBridge:
         self._connects = 0
         self._connected_since: float | None = None
         self._closing = False
+        self._handler_failures = 0
 
     # -- state -----------------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class MqttBridge:
             "connects": self._connects,
             "connected_since": self._connected_since,
             "last_error": self._last_error,
+            "handler_failures": self._handler_failures,
         }
 
     # -- connection loop -------------------------------------------------------------------
@@ -306,9 +311,9 @@ class MqttBridge:
             except Deferred:
                 return
             except Exception:
-                # Not acknowledged: the broker redelivers it after the next reconnect.
+                # Acknowledged anyway: retrying a message that fails could block the queue.
+                self._handler_failures += 1
                 self._log.exception("mqtt_handler_failed", topic=str(message.topic))
-                return
         client._client.ack(message.mid, message.qos)
 
     # -- publishing ------------------------------------------------------------------------

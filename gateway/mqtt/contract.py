@@ -84,70 +84,163 @@ class LgoRequest:
 
 
 class RequestRejected(Exception):
-    """The request cannot be accepted; ``id``/``op`` are set when they could be read."""
+    """The request cannot be accepted; ``id``/``op`` are set when they could be read.
 
-    def __init__(self, detail: str, *, id: str | None = None, op: str | None = None) -> None:
+    ``detail`` names what to fix; ``fr`` is its French wording (the English one when empty).
+    """
+
+    def __init__(
+        self, detail: str, *, fr: str = "", id: str | None = None, op: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.fr = fr
         self.id = id
         self.op = op
 
     @property
     def problem(self) -> Problem:
-        return error(ProblemCode.BAD_REQUEST, self.detail)
+        return error(ProblemCode.BAD_REQUEST, self.detail, self.fr)
 
 
 def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoRequest:
-    """Parse ``<base>/request``; raises :class:`RequestRejected` naming the first thing to fix."""
+    """Parse ``<base>/request``; raises :class:`RequestRejected` naming the first thing to fix.
+
+    A leading UTF-8 byte order mark is ignored (RFC 8259 allows it; some Windows software
+    writes one).
+    """
     if len(payload) > max_bytes:
         raise RequestRejected(
             f"the request is {len(payload)} bytes, the limit is {max_bytes}",
+            fr=f"la requête fait {len(payload)} octets, la limite est {max_bytes}",
             id=_id_of_oversized(payload),
         )
-    try:
-        data = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RequestRejected("the request is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise RequestRejected(f"the request is not valid JSON ({exc})") from None
+    data = _load(payload)
     if not isinstance(data, dict):
-        raise RequestRejected("the request must be a JSON object")
+        raise RequestRejected(
+            "the request must be a JSON object", fr="la requête doit être un objet JSON"
+        )
     request_id = data.get("id")
     if not isinstance(request_id, str) or not request_id.strip():
-        raise RequestRejected("id must be a non-empty string (your idempotency key)")
+        raise RequestRejected(
+            "id must be a non-empty string (your idempotency key)",
+            fr="id doit être une chaîne non vide (votre clé d'idempotence)",
+        )
+    if not _encodable(request_id):
+        detail, fr = _not_unicode("id")
+        raise RequestRejected(detail, fr=fr)
     if len(request_id) > MAX_ID_LENGTH or not request_id.isprintable():
         raise RequestRejected(
             f"id must be at most {MAX_ID_LENGTH} printable characters",
+            fr=f"id doit faire au plus {MAX_ID_LENGTH} caractères imprimables",
             id=request_id[:MAX_ID_LENGTH],
         )
     raw_op = data.get("op")
-    op_text = raw_op if isinstance(raw_op, str) else None
+    op_text = _echoable(raw_op) if isinstance(raw_op, str) else None
 
-    def reject(detail: str) -> RequestRejected:
-        return RequestRejected(detail, id=request_id, op=op_text)
+    def reject(detail: str, fr: str) -> RequestRejected:
+        return RequestRejected(detail, fr=fr, id=request_id, op=op_text)
 
+    not_text = _first_unencodable(data)
+    if not_text is not None:
+        raise reject(*_not_unicode(not_text))
     unknown = sorted(set(data) - REQUEST_FIELDS)
     if unknown:
-        raise reject(f"unknown field {unknown[0]!r}; the fields are id, op, pack, scan_id, user")
+        raise reject(
+            f"unknown field {unknown[0]!r}; the fields are id, op, pack, scan_id, user",
+            f"champ inconnu {unknown[0]!r} ; les champs sont id, op, pack, scan_id, user",
+        )
     if op_text not in OPERATION_VALUES:
-        raise reject(f"op must be one of {OPERATIONS}, not {json.dumps(raw_op)}")
+        raise reject(
+            f"op must be one of {OPERATIONS}, not {json.dumps(raw_op)}",
+            f"op doit être l'une de {OPERATIONS}, pas {json.dumps(raw_op)}",
+        )
     op = Operation(op_text)
     user = data.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
-        raise reject(f"user must be a string of at most {MAX_USER_LENGTH} characters")
+        raise reject(
+            f"user must be a string of at most {MAX_USER_LENGTH} characters",
+            f"user doit être une chaîne d'au plus {MAX_USER_LENGTH} caractères",
+        )
     has_pack, has_scan = "pack" in data, "scan_id" in data
     if has_pack == has_scan:
-        raise reject("give exactly one of pack (the pack identifier) or scan_id (a scan's id)")
+        raise reject(
+            "give exactly one of pack (the pack identifier) or scan_id (a scan's id)",
+            "donnez soit pack (l'identifiant de la boîte), soit scan_id (l'id d'un scan), "
+            "pas les deux",
+        )
     if has_scan:
         scan_id = data["scan_id"]
         if not isinstance(scan_id, str) or not scan_id:
-            raise reject("scan_id must be a non-empty string")
+            raise reject(
+                "scan_id must be a non-empty string", "scan_id doit être une chaîne non vide"
+            )
         return LgoRequest(request_id, op, None, scan_id, user)
     try:
         pack = PackIdentifier.from_json(data["pack"])
     except PackFormatError as exc:
-        raise reject(str(exc)) from None
+        raise reject(str(exc), exc.fr) from None
     return LgoRequest(request_id, op, pack, None, user)
+
+
+def _load(payload: bytes) -> Any:
+    """The JSON value of a request, or :class:`RequestRejected` saying why there is none."""
+    try:
+        return json.loads(payload.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise RequestRejected(
+            "the request is not UTF-8 text", fr="la requête n'est pas du texte UTF-8"
+        ) from None
+    except RecursionError:
+        raise RequestRejected(
+            "the request is not valid JSON (nesting too deep)",
+            fr="la requête n'est pas du JSON valide (imbrication trop profonde)",
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
+        raise RequestRejected(
+            f"the request is not valid JSON ({exc})",
+            fr=f"la requête n'est pas du JSON valide ({exc})",
+        ) from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # only lone surrogates (JSON "\ud800") cannot be encoded
+        return False
+    return True
+
+
+def _not_unicode(name: str) -> tuple[str, str]:
+    """The English and French details for a string that is not UTF-8 encodable."""
+    return (
+        f"{name} is not valid Unicode text (it contains a lone surrogate)",
+        f"{name} n'est pas un texte Unicode valide (il contient un surrogate isolé)",
+    )
+
+
+def _echoable(text: str) -> str | None:
+    """``text`` if it can be echoed back in a result, else ``None``."""
+    return text if _encodable(text) else None
+
+
+def _first_unencodable(data: dict[str, Any]) -> str | None:
+    """The name of the first string (field name or value, at any depth) that is not UTF-8
+    encodable, e.g. ``pack.serial``; walked without recursion, whatever the nesting."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if not _encodable(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if not _encodable(key):
+                    return f"the field name {key!r}" + (f" in {path}" if path else "")
+                pending.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 def _id_of_oversized(payload: bytes) -> str | None:
@@ -155,11 +248,16 @@ def _id_of_oversized(payload: bytes) -> str | None:
     if len(payload) > OVERSIZED_PARSE_LIMIT:
         return None
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = _load(payload)
+    except RequestRejected:
         return None
     request_id = data.get("id") if isinstance(data, dict) else None
-    if isinstance(request_id, str) and request_id.strip() and len(request_id) <= MAX_ID_LENGTH:
+    if (
+        isinstance(request_id, str)
+        and request_id.strip()
+        and len(request_id) <= MAX_ID_LENGTH
+        and request_id.isprintable()
+    ):
         return request_id
     return None
 

@@ -166,28 +166,43 @@ async def test_requests_sent_while_the_gateway_is_down_are_kept_by_its_session(
     assert [json.loads(m.payload)["id"] for m in received] == [f"q{n}" for n in range(5)]
 
 
-async def test_a_request_the_handler_crashed_on_is_not_lost_to_the_daemon(broker: Broker) -> None:
-    # The handler is the daemon's: it must not raise, but if it does the bridge keeps running.
+async def test_messages_the_handler_fails_on_are_acknowledged_so_they_cannot_block_the_queue(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # More failing messages than mosquitto's in-flight window (20): were they left
+    # unacknowledged, "after" would never be delivered, and they would return on every connect.
     seen: list[bytes] = []
 
     async def handler(message: Incoming) -> None:
         seen.append(message.payload)
-        if message.payload == b"boom":
+        if message.payload.startswith(b"boom"):
             raise ValueError("handler bug")
 
-    bridge = MqttBridge(
-        settings_for(broker),
-        status_topic=STATUS,
-        online_payload=lambda: ONLINE,
-        offline_payload=OFFLINE,
-        subscriptions=(REQUEST,),
-        handler=handler,
-    )
-    async with running(bridge), MqttProbe(broker, ()) as lgo:
-        await lgo.publish(REQUEST, b"boom")
+    def bridge() -> MqttBridge:
+        return MqttBridge(
+            settings_for(broker),
+            status_topic=STATUS,
+            online_payload=lambda: ONLINE,
+            offline_payload=OFFLINE,
+            subscriptions=(REQUEST,),
+            handler=handler,
+        )
+
+    booms = [f"boom{n}".encode() for n in range(25)]
+    first = bridge()
+    async with running(first), MqttProbe(broker, ()) as lgo:
+        for boom in booms:
+            await lgo.publish(REQUEST, boom)
         await lgo.publish(REQUEST, b"after")
         await eventually(lambda: b"after" in seen, within=15)
-    assert seen[0] == b"boom"
+        assert first.health()["handler_failures"] == 25
+    assert seen == [*booms, b"after"]
+    assert capsys.readouterr().out.count("mqtt_handler_failed") == 25
+    async with MqttProbe(broker, ()) as lgo:
+        await lgo.publish(REQUEST, b"while away")  # kept by the persistent session
+    async with running(bridge()):
+        await eventually(lambda: b"while away" in seen, within=15)
+    assert seen == [*booms, b"after", b"while away"]  # nothing failed came back
 
 
 async def _only_3_1_1_proxy(target: Broker) -> tuple[asyncio.Server, int]:

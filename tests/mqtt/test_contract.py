@@ -147,6 +147,64 @@ def test_a_scan_id_request() -> None:
             "unknown field 'transaction'; the fields are id, op, pack, scan_id, user",
             True,
         ),
+        (b"[" * 3000 + b"]" * 3000, "the request is not valid JSON (nesting too deep)", False),
+        (
+            b'{"id": "r", "op": "verify", "x": ' + b"[" * 900 + b"]" * 900 + b"}",
+            "unknown field 'x'; the fields are id, op, pack, scan_id, user",
+            True,
+        ),
+        (
+            request(id="r\ud800", op="verify", pack=PACK),
+            "id is not valid Unicode text (it contains a lone surrogate)",
+            False,
+        ),
+        (
+            request(id="r", op="verify", scan_id="s\udfff"),
+            "scan_id is not valid Unicode text (it contains a lone surrogate)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, user="\ud800"),
+            "user is not valid Unicode text (it contains a lone surrogate)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "serial": "A\ud800"}),
+            "pack.serial is not valid Unicode text (it contains a lone surrogate)",
+            True,
+        ),
+        (
+            request(id="r", op="verify\ud800", pack=PACK),
+            "op is not valid Unicode text (it contains a lone surrogate)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "\ud800": 1}),
+            "the field name '\\ud800' in pack is not valid Unicode text (it contains a lone surrogate)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "NHRN": {"ai": "710", "value": "1"}}),
+            "pack: unknown key 'NHRN' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "extra": 1}),
+            "pack: unknown key 'extra' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim)",
+            True,
+        ),
+        (
+            request(
+                id="r", op="verify", pack={**PACK, "nhrn": {"ai": "710", "value": "1", "Ai": 2}}
+            ),
+            "pack.nhrn: unknown key 'Ai' (keys are ai, value)",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "nhrn": {"ai": "710"}}),
+            'pack.nhrn must be {"ai": "71x", "value": "..."}',
+            True,
+        ),
     ],
 )
 def test_bad_requests_are_rejected_with_what_to_fix(
@@ -162,6 +220,55 @@ def test_bad_requests_are_rejected_with_what_to_fix(
     assert problem["code"] == "BAD_REQUEST"
     assert (
         problem["message"] == f"The request is not valid ({detail}): correct it and send it again."
+    )
+
+
+def test_an_integer_too_long_to_convert_is_rejected_not_raised() -> None:
+    with pytest.raises(RequestRejected) as info:
+        parse_request(b'{"id": "r", "op": "verify", "n": ' + b"1" * 5000 + b"}")
+    assert info.value.detail.startswith("the request is not valid JSON (Exceeds the limit")
+
+
+def test_a_leading_byte_order_mark_is_ignored() -> None:
+    plain = request(id="r", op="verify", pack=PACK)
+    assert parse_request(b"\xef\xbb\xbf" + plain) == parse_request(plain)
+    with pytest.raises(RequestRejected) as info:
+        parse_request(b"\xef\xbb\xbf" + request(id="big", op="verify", pack=PACK, user="u" * 20000))
+    assert info.value.id == "big"
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail_fr"),
+    [
+        (
+            request(id="r", op="verify"),
+            "donnez soit pack (l'identifiant de la boîte), soit scan_id (l'id d'un scan), "
+            "pas les deux",
+        ),
+        (
+            b"[" * 3000 + b"]" * 3000,
+            "la requête n'est pas du JSON valide (imbrication trop profonde)",
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "NHRN": {}}),
+            "pack : clé inconnue 'NHRN' (les clés sont scheme, product_code, batch, expiry, serial, nhrn, aim)",
+        ),
+        (
+            request(id="r", op="verify", pack={**PACK, "serial": 1}),
+            "pack.serial doit être une chaîne",
+        ),
+        (
+            request(id="r", op="verify", scan_id="\ud800"),
+            "scan_id n'est pas un texte Unicode valide (il contient un surrogate isolé)",
+        ),
+    ],
+)
+def test_rejections_are_worded_in_french_too(payload: bytes, detail_fr: str) -> None:
+    with pytest.raises(RequestRejected) as info:
+        parse_request(payload)
+    problem = rejection_result(info.value)["problems"][0]
+    assert problem["message_fr"] == (
+        f"La requête n'est pas valide ({detail_fr}) : corrigez-la et renvoyez-la."
     )
 
 
@@ -205,6 +312,34 @@ def test_whatever_the_parser_accepts_the_schema_accepts(data: dict[str, Any]) ->
             validate("result", encode(rejection_result(rejected)))
         return
     validate("request", data)
+
+
+# Text with lone surrogates (JSON "\\ud800"), which hypothesis's text() never draws.
+any_text = st.text(max_size=4) | st.text(alphabet="a\ud800\udfffé", max_size=4)
+
+
+@given(
+    st.fixed_dictionaries(
+        {"id": any_text, "op": any_text | st.just("verify")},
+        optional={
+            "pack": st.fixed_dictionaries({k: any_text | st.just(v) for k, v in PACK.items()}),
+            "scan_id": any_text,
+            "user": any_text,
+        },
+    ),
+    st.dictionaries(any_text, any_text, max_size=2),
+)
+def test_whatever_the_parser_returns_can_be_encoded(
+    data: dict[str, Any], extra: dict[str, str]
+) -> None:
+    try:
+        accepted = parse_request(json.dumps({**extra, **data}).encode())
+    except RequestRejected as rejected:
+        encode(rejection_result(rejected))
+        return
+    encode({"id": accepted.id, "user": accepted.user, "scan_id": accepted.scan_id})
+    if accepted.pack is not None:
+        encode(accepted.pack.to_json())
 
 
 def test_the_result_schema_and_the_docs_know_every_outcome_of_the_engine() -> None:
