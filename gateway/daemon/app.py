@@ -4,8 +4,9 @@ Ownership: :func:`serve` owns the MQTT bridge task for the whole life of the pro
 ``offline`` is published last); inside it, :meth:`Gateway.run_engine` owns the engine, the
 scanner hub and their tasks (capture loop, outbox relay, health publisher, watchdog). Each task
 is kept alive by :class:`Supervisor`: a crash is logged, counted in ``<base>/health`` and the
-task restarted with backoff; a fatal error (the state database is unusable) ends the daemon with
-a non-zero exit so systemd restarts it.
+task restarted with backoff; a fatal error (the state database failing while running) ends the
+daemon with a non-zero exit so systemd restarts it. What only the operator can fix at start (an
+unusable certificate, a state database that cannot be opened) raises :class:`StartupError`.
 
 Stopping (SIGTERM): intake stops (requests stay unacknowledged at the broker, scans are no longer
 read), queued work gets ``DRAIN_GRACE`` seconds to finish and be published, the engine then waits
@@ -27,7 +28,7 @@ from gateway.capture.devices import InputBackend
 from gateway.capture.hub import ScannerHub
 from gateway.capture.scan import CapturedScan
 from gateway.codes.pack import PackIdentifier
-from gateway.daemon.config import Config
+from gateway.daemon.config import Config, nmvs_config_error
 from gateway.daemon.notify import Notifier
 from gateway.engine import Engine, Request, RequestConflictError, ScanRecord, StoreError
 from gateway.engine.model import iso
@@ -43,7 +44,7 @@ from gateway.mqtt.contract import (
     status_payload,
 )
 from gateway.mqtt.relay import Relay, ResponseRoutes, Route
-from gateway.nmvs.arvato import ArvatoClient
+from gateway.nmvs.arvato import ArvatoClient, ArvatoConfigError
 from gateway.nmvs.backend import NmvsBackend
 
 DRAIN_GRACE = 5.0  # seconds queued work may take to finish at shutdown
@@ -51,6 +52,11 @@ FIRST_CONNECT_WAIT = 5.0  # READY=1 is sent once connected, or after this many s
 FATAL: tuple[type[BaseException], ...] = (StoreError,)
 
 log = structlog.get_logger("gateway.daemon")
+
+
+class StartupError(Exception):
+    """The daemon cannot start until the operator fixes something (the state database…);
+    ``str()`` is the one line that says what and how. Restarting would not help."""
 
 
 @dataclass
@@ -130,12 +136,15 @@ class Gateway:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             if backend is None:
-                client = ArvatoClient(config.nmvs)
+                client = _nmvs_client(config)
                 stack.push_async_callback(client.aclose)
                 backend = client
-            engine = await stack.enter_async_context(
-                Engine.open(config.gateway.state_dir, backend, config.engine)
-            )
+            try:
+                engine = await stack.enter_async_context(
+                    Engine.open(config.gateway.state_dir, backend, config.engine)
+                )
+            except StoreError as exc:
+                raise StartupError(str(exc)) from None
             if config.scanners:
                 self.hub = await stack.enter_async_context(
                     ScannerHub(config.scanners, input_backend=input_backend)
@@ -346,6 +355,14 @@ class Gateway:
                 await self.engine.health()
             self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+
+def _nmvs_client(config: Config) -> ArvatoClient:
+    # the loader built the TLS context already; a file changed since is named the same way
+    try:
+        return ArvatoClient(config.nmvs)
+    except ArvatoConfigError as exc:
+        raise nmvs_config_error(config.path, exc) from None
 
 
 async def serve(

@@ -1,7 +1,14 @@
 """``nmvs-gateway run``: load the configuration, set up logging, run the daemon until SIGTERM.
 
-Exit codes: 0 after SIGTERM/SIGINT; 78 (``EX_CONFIG``) for a configuration problem, including
-an unusable certificate; 1 when a fatal error stopped the daemon (systemd restarts it).
+Exit codes:
+
+- 0 after SIGTERM/SIGINT;
+- 78 (``EX_CONFIG``): a human must fix something, and systemd will not restart the daemon
+  (``RestartPreventExitStatus=78``): the configuration, an unusable, unreadable or expired
+  certificate or key, a state directory that is not a directory, a state database that cannot be
+  opened (corrupt, newer schema, no permission). One line on stderr names the file and the fix;
+  ``--check`` finds the same problems (but the state database's) without starting;
+- 1 when a fatal error stopped the running daemon (systemd restarts it).
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
 async def _main(config: object) -> int:
     import structlog
 
-    from gateway.daemon.app import serve
-    from gateway.daemon.config import EXIT_CONFIG, Config
+    from gateway.daemon.app import StartupError, serve
+    from gateway.daemon.config import EXIT_CONFIG, Config, ConfigError
     from gateway.daemon.notify import Notifier
     from gateway.engine import StoreError
     from gateway.mqtt.bridge import TlsSetupError
@@ -67,6 +74,9 @@ async def _main(config: object) -> int:
         return EXIT_CONFIG
     except BaseExceptionGroup as group:
         cause = _first_leaf(group)
+        if isinstance(cause, ConfigError | StartupError):
+            print(f"nmvs-gateway: {cause}", file=sys.stderr)
+            return EXIT_CONFIG
         if isinstance(cause, StoreError):
             log.error("state_database_unusable", error=str(cause))
         else:

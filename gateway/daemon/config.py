@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +32,7 @@ from gateway.capture.config import ConfigError as ScannerConfigError
 from gateway.capture.config import ScannerConfig, parse_scanners
 from gateway.engine.model import Settings as EngineSettings
 from gateway.engine.model import SettingsError
-from gateway.mqtt.bridge import MqttSettings
+from gateway.mqtt.bridge import MqttSettings, TlsSetupError, tls_context
 from gateway.mqtt.contract import MAX_REQUEST_BYTES
 from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
 from gateway.nmvs.arvato.soap import BULK_PATH, SINGLE_PACK_PATH
@@ -41,6 +43,8 @@ NMVS_BACKENDS = ("arvato-soap",)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 DAY = 86_400
+# gateway.id goes into MQTT topics and client ids: ASCII only (no look-alike letters)
+GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 SECTIONS = ("gateway", "mqtt", "nmvs", "policy", "scanner")
 GATEWAY_KEYS = ("id", "state_dir", "log_level", "log_format", "health_interval")
@@ -370,13 +374,24 @@ def parse_config(path: Path, data: Mapping[str, Any]) -> Config:
 def _gateway(path: Path, table: Mapping[str, Any]) -> GatewaySettings:
     r = _Reader(path, "gateway", table, GATEWAY_KEYS)
     gateway_id = r.required("id")
-    if not all(c.isalnum() or c in "-_." for c in gateway_id) or len(gateway_id) > 64:
-        raise r.fail("id", "use at most 64 letters, digits, '-', '_' or '.' (it is part of topics)")
-    state_dir = r.text("state_dir", os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR))
-    assert state_dir is not None
+    if not GATEWAY_ID.fullmatch(gateway_id):
+        raise r.fail(
+            "id",
+            f"use at most 64 ASCII letters, digits, '-', '_' or '.' (it is part of the MQTT "
+            f"topics), not {gateway_id!r}",
+        )
+    state_text = r.text("state_dir", os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR))
+    assert state_text is not None
+    state_dir = r.resolve(state_text)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise r.fail(
+            "state_dir",
+            f"{state_dir} is not a directory: move it aside, or set gateway.state_dir to a "
+            "directory",
+        )
     return GatewaySettings(
         id=gateway_id,
-        state_dir=r.resolve(state_dir),
+        state_dir=state_dir,
         log_level=r.choice("log_level", LOG_LEVELS, "info"),
         log_format=r.choice("log_format", LOG_FORMATS, "auto"),
         health_interval=r.number("health_interval", 30.0, 1.0, 3600.0),
@@ -444,7 +459,21 @@ def _mqtt(
         reconnect_max_delay=r.number("reconnect_max_delay", 30.0, 1.0, 600.0),
     )
     max_bytes = r.integer("max_request_bytes", MAX_REQUEST_BYTES, 1024, 1024 * 1024)
+    if tls:
+        _check_mqtt_tls(r, settings)
     return settings, base_topic, max_bytes
+
+
+def _check_mqtt_tls(r: _Reader, settings: MqttSettings) -> None:
+    """Load the TLS material now, so a bad file is a configuration error (``--check`` too)."""
+    try:
+        tls_context(replace(settings, cert_file=None, key_file=None))
+    except TlsSetupError as exc:
+        raise r.fail("ca_file", str(exc)) from None
+    try:
+        tls_context(settings)
+    except TlsSetupError as exc:
+        raise r.fail("cert_file", str(exc)) from None
 
 
 def _nmvs(path: Path, table: Mapping[str, Any], secrets: list[str]) -> ArvatoConfig:
@@ -499,17 +528,34 @@ def _nmvs(path: Path, table: Mapping[str, Any], secrets: list[str]) -> ArvatoCon
     if "max_connections" in table:
         values["max_connections"] = r.integer("max_connections", 8, 1, 100)
     try:
-        return ArvatoConfig(**values)
+        config = ArvatoConfig(**values)
+        if config.uses_tls:
+            check_nmvs_tls(config, datetime.now(UTC))
     except ArvatoConfigError as exc:
-        message = str(exc).split(": ", 1)[-1]
-        key = {
-            "endpoint": "url",
-            "bulk_endpoint": "bulk_url",
-            "password": "password_file",
-            "key_password": "key_password_file",
-            "pkcs12_password": "pkcs12_password_file",
-        }.get(exc.field, exc.field)
-        raise r.fail(key, message) from None
+        raise nmvs_config_error(path, exc) from None
+    return config
+
+
+def nmvs_config_error(path: Path, exc: ArvatoConfigError) -> ConfigError:
+    """``exc`` as a :class:`ConfigError` of ``path`` (it already names the ``[nmvs]`` key)."""
+    return ConfigError(path, exc.key, exc.problem)
+
+
+def check_nmvs_tls(config: ArvatoConfig, now: datetime) -> None:
+    """Build the NMVS TLS context once (every file, key and password is read) and refuse an
+    expired client certificate: the NMVS would refuse it, only a new one helps. A certificate
+    not yet valid is let through: at boot the clock may still be wrong (the client refuses to
+    send with it, saying so, until the clock is right)."""
+    config.ssl_context()
+    certificate = config.client_certificate()
+    if certificate is not None and now > certificate.not_valid_after_utc:
+        field_name = "pkcs12_file" if config.pkcs12_file is not None else "cert_file"
+        raise ArvatoConfigError(
+            field_name,
+            f"the client certificate in {getattr(config, field_name)} expired on "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: install the new one "
+            "your NMVS issued",
+        )
 
 
 def _base_url(r: _Reader, key: str, url: str | None, service: str) -> str:

@@ -20,24 +20,42 @@ outcome and no alert was raised, 1 otherwise; 1 with a message when mosquitto is
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 EXIT_FAILED = 1
 DEFAULT_PACE = 0.6
 
 
+def seconds(*, zero_allowed: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, positive (or ``zero_allowed``)."""
+    wanted = "a number of seconds, 0 or more" if zero_allowed else "a positive number of seconds"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
+        return value
+
+    return parse
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
-        type=float,
+        type=seconds(zero_allowed=False),
         metavar="SECONDS",
         help="stop by itself after SECONDS, or as soon as the scenario is over "
         "(default: keep running after the scenario until Ctrl-C)",
     )
     parser.add_argument(
         "--pace",
-        type=float,
+        type=seconds(zero_allowed=True),
         default=DEFAULT_PACE,
         metavar="SECONDS",
         help=f"pause between the scenario's steps (default {DEFAULT_PACE})",
@@ -47,9 +65,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gateway.demo.mosquitto import MOSQUITTO_CANDIDATES, BinaryNotFound, find_binary
 
-    if args.duration is not None and args.duration <= 0:
-        print("nmvs-gateway demo: --duration must be a positive number of seconds", file=sys.stderr)
-        return 2
     try:
         find_binary("mosquitto", *MOSQUITTO_CANDIDATES)
     except BinaryNotFound as exc:
@@ -66,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     out: TextIO = sys.stdout
     try:
-        return asyncio.run(demo(out, duration=args.duration, pace=max(0.0, args.pace)))
+        return asyncio.run(demo(out, duration=args.duration, pace=args.pace))
     except (OSError, RuntimeError) as exc:  # a part could not start (port, pty, broker…)
         print(f"nmvs-gateway demo: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

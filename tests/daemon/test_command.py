@@ -1,6 +1,6 @@
 """``nmvs-gateway run`` as an operator meets it: exit 78 with one clear line for configuration
-mistakes (missing or unusable certificate included), 1 for a fatal start-up error, never a
-traceback."""
+mistakes (missing or unusable certificate included, more in ``test_startup_errors.py``), never
+a traceback."""
 
 from __future__ import annotations
 
@@ -71,20 +71,11 @@ def test_unusable_certificate_exits_78_naming_it(tmp_path: Path, broker: Broker)
             f'url = "mqtts://127.0.0.1:8883"\ncert_file = "{ca}"\nkey_file = "{key}"',
         )
     )
-    proc = run(config)
-    assert proc.returncode == 78
-    assert proc.stderr.startswith(
-        f"nmvs-gateway: {config}: mqtt: cannot load the client certificate {ca} with key {key}: "
-    )
-    assert "Traceback" not in proc.stderr + proc.stdout
-
-
-def test_an_unusable_state_directory_is_fatal_not_a_traceback(
-    tmp_path: Path, broker: Broker
-) -> None:
-    config = write_config(tmp_path, broker, NMVS_URL)
-    (tmp_path / "state").write_text("a file where the state directory should be")
-    proc = run(config)
-    assert proc.returncode == 1
-    assert "state_database_unusable" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    for extra in (("--check",), ()):
+        proc = run(config, *extra)
+        assert proc.returncode == 78
+        assert proc.stderr.startswith(
+            f"nmvs-gateway: {config}: mqtt.cert_file: cannot load the client certificate {ca} "
+            f"with key {key}: "
+        )
+        assert "Traceback" not in proc.stderr + proc.stdout

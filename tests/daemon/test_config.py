@@ -4,12 +4,14 @@ one exact error message per kind of mistake."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from gateway.daemon import config as config_module
 from gateway.daemon.config import (
@@ -55,6 +57,15 @@ def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(config_module, "SYSTEM_CREDSTORES", (tmp_path / "credstore",))
     (tmp_path / "nmvs-password").write_text(PASSWORD + "\n")
     return tmp_path
+
+
+@functools.cache
+def pem() -> dict[str, bytes]:
+    """Real TLS material: the loader loads every certificate and key it is given."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("client.pharmacy.test")
+    cert, key = leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+    return {"ca": ca.cert_pem.bytes(), "cert": cert, "key": key, "cert+key": cert + key}
 
 
 def minimal(tmp_path: Path, extra: str = "", **replace: str) -> Path:
@@ -139,8 +150,10 @@ def test_the_unit_credentials_need_no_configuration_line(
     """The names the unit loads are found in $CREDENTIALS_DIRECTORY without any *_file key."""
     creds = secrets / "creds"
     creds.mkdir()
-    for name in ("nmvs-client.pem", "nmvs-client.key", "mqtt-client.pem", "mqtt-client.key"):
-        (creds / name).write_text(name)
+    for name in ("nmvs-client.pem", "mqtt-client.pem"):
+        (creds / name).write_bytes(pem()["cert"])
+    for name in ("nmvs-client.key", "mqtt-client.key"):
+        (creds / name).write_bytes(pem()["key"])
     (creds / "nmvs-password").write_text("FromCredential1")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     path = secrets / "gateway.toml"
@@ -174,10 +187,10 @@ def test_one_rule_for_every_file_key(secrets: Path, monkeypatch: pytest.MonkeyPa
     creds = secrets / "creds"
     creds.mkdir()
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
-    for name in ("client.pem", "client.key", "ca.pem"):
-        (creds / name).write_text("credential")
-    (secrets / "ca.pem").write_text("next to the configuration")  # the credential wins
-    (secrets / "local-ca.pem").write_text("next to the configuration")
+    for name, kind in (("client.pem", "cert"), ("client.key", "key"), ("ca.pem", "ca")):
+        (creds / name).write_bytes(pem()[kind])
+    (secrets / "ca.pem").write_bytes(pem()["ca"])  # the credential wins
+    (secrets / "local-ca.pem").write_bytes(pem()["ca"])  # next to the configuration
     (secrets / "other-password").write_text("NextToTheConfig1")
     path = minimal(
         secrets,
@@ -284,7 +297,7 @@ def test_the_bulk_host_is_derived_from_the_single_pack_host(url: str, bulk: str)
 
 
 def test_bulk_url_tls_version_and_total_timeout_reach_the_client(secrets: Path) -> None:
-    (secrets / "client.pem").write_text("x")
+    (secrets / "client.pem").write_bytes(pem()["cert+key"])
     https = {
         "http://127.0.0.1:8080": "https://ws-single-transactions-prod-xx.nmvs.eu:8443",
         'user_id = "USER01"': 'user_id = "USER01"\ncert_file = "client.pem"',
@@ -347,7 +360,7 @@ def test_gateway_settings_alone_need_no_secret(secrets: Path) -> None:
 
 
 def test_tls_url_with_files(secrets: Path) -> None:
-    (secrets / "ca.pem").write_text("x")
+    (secrets / "ca.pem").write_bytes(pem()["ca"])
     config = load_config(
         minimal(
             secrets,
@@ -363,7 +376,8 @@ CASES = [
     (
         {'id = "counter-1"': 'id = "counter 1"'},
         "",
-        "gateway.id: use at most 64 letters, digits, '-', '_' or '.' (it is part of topics)",
+        "gateway.id: use at most 64 ASCII letters, digits, '-', '_' or '.' (it is part of the "
+        "MQTT topics), not 'counter 1'",
     ),
     ({'id = "counter-1"\n': ""}, "", "gateway.id: required"),
     ({"[mqtt]\n": "[mqtt]\nhots = 1\n"}, "", "mqtt.hots: unknown setting"),
@@ -447,7 +461,8 @@ CASES = [
     (
         {"http://127.0.0.1:8080": "https://nmvs.example"},
         "",
-        "nmvs.cert_file: the NMVS requires a client certificate: set cert_file or pkcs12_file",
+        "nmvs.cert_file: the NMVS requires a client certificate: set nmvs.cert_file or "
+        "nmvs.pkcs12_file",
     ),
     (
         {NMVS_URL: NMVS_URL + "\nbulk_url = 'ws-bulk'"},
@@ -516,6 +531,28 @@ def test_every_mistake_names_the_file_and_the_key(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    "gateway_id",
+    ["cöunter-1", "counter-١", "ｃounter", "counter/1", "counter+1", "x" * 65, "till 1"],
+)
+def test_the_gateway_id_is_ascii_because_it_is_in_the_topics(
+    secrets: Path, gateway_id: str
+) -> None:
+    path = minimal(secrets, **{'id = "counter-1"': f'id = "{gateway_id}"'})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: gateway.id: use at most 64 ASCII letters, digits, '-', '_' or '.' (it is part "
+        f"of the MQTT topics), not {gateway_id!r}"
+    )
+
+
+@pytest.mark.parametrize("gateway_id", ["c", "Till_2.back-office", "x" * 64])
+def test_ascii_gateway_ids_are_taken_as_written(secrets: Path, gateway_id: str) -> None:
+    path = minimal(secrets, **{'id = "counter-1"': f'id = "{gateway_id}"'})
+    assert load_config(path).gateway.id == gateway_id
 
 
 def test_secret_file_problems(secrets: Path) -> None:

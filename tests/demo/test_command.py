@@ -126,3 +126,27 @@ def test_without_mosquitto_it_says_how_to_install_it(
     error = capsys.readouterr().err
     assert "mosquitto not found" in error
     assert "sudo apt-get install mosquitto" in error and ".ci/setup" in error
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "wanted"),
+    [
+        ("--duration", "nan", "a positive number of seconds"),
+        ("--duration", "inf", "a positive number of seconds"),
+        ("--duration", "0", "a positive number of seconds"),
+        ("--duration", "-5", "a positive number of seconds"),
+        ("--duration", "soon", "a positive number of seconds"),
+        ("--pace", "nan", "a number of seconds, 0 or more"),
+        ("--pace", "inf", "a number of seconds, 0 or more"),
+        ("--pace", "-0.5", "a number of seconds, 0 or more"),
+    ],
+)
+def test_durations_that_are_no_number_of_seconds_are_refused(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, wanted: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", option, value])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"nmvs-gateway demo: error: argument {option}: must be {wanted}, not {value!r}"
+    )

@@ -1,8 +1,9 @@
 """Configuration of the Arvato SOAP v5 link, and the mutual-TLS context built from it.
 
-:class:`ArvatoConfig` is what the daemon fills from its TOML ``[nmvs.arvato]`` table (see
-:meth:`ArvatoConfig.from_mapping`). Every check names the field to fix. Secrets are held as
-:class:`Secret` and never printed.
+:class:`ArvatoConfig` is what the daemon's loader (``gateway/daemon/config.py``) fills from the
+``[nmvs]`` table of ``gateway.toml``, secrets read from their ``*_file`` keys. Every error names
+the ``[nmvs]`` key the operator edits (:data:`TOML_KEYS` maps a field to it), never a field name
+the operator cannot see. Secrets are held as :class:`Secret` and never printed.
 
 Default timeouts (the NMVS answers within 300 ms, 900 ms for an intermarket transaction,
 nmvs-protocol.md §12): a failure before the body is sent costs only a resend, one after it
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from gateway import __version__
@@ -41,13 +43,31 @@ from gateway.nmvs.arvato.soap import BULK_PATH, Credentials
 
 _ID = re.compile(r"[A-Za-z0-9-]+")
 
+# The [nmvs] key of gateway.toml that sets a field, where its name differs from the field's.
+TOML_KEYS = {
+    "endpoint": "url",
+    "bulk_endpoint": "bulk_url",
+    "password": "password_file",
+    "key_password": "key_password_file",
+    "pkcs12_password": "pkcs12_password_file",
+}
+
+
+def toml_key(field_name: str) -> str:
+    """``nmvs.<key>``: what the operator edits to change ``field_name``."""
+    return f"nmvs.{TOML_KEYS.get(field_name, field_name)}"
+
 
 class ArvatoConfigError(ValueError):
-    """A configuration value is wrong; ``field`` names it, the message says how to fix it."""
+    """A configuration value is wrong: ``field`` names it, ``key`` is the TOML key that sets it
+    (``nmvs.key_password_file`` for ``key_password``), ``problem`` says how to fix it;
+    ``str()`` is ``"<key>: <problem>"``."""
 
     def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(f"nmvs.arvato.{field_name}: {problem}")
         self.field = field_name
+        self.key = toml_key(field_name)
+        self.problem = problem
+        super().__init__(f"{self.key}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -129,17 +149,18 @@ class ArvatoConfig:
     def _check_certificate_fields(self) -> None:
         if self.pkcs12_file is not None and (self.cert_file or self.key_file):
             raise ArvatoConfigError(
-                "pkcs12_file", "give either pkcs12_file or cert_file/key_file, not both"
+                "pkcs12_file", "give either nmvs.pkcs12_file or nmvs.cert_file/key_file, not both"
             )
         if self.key_file is not None and self.cert_file is None:
-            raise ArvatoConfigError("cert_file", "key_file is set but cert_file is missing")
+            raise ArvatoConfigError("cert_file", "nmvs.key_file is set but nmvs.cert_file is not")
         if self.pkcs12_password is not None and self.pkcs12_file is None:
-            raise ArvatoConfigError("pkcs12_password", "set without pkcs12_file")
+            raise ArvatoConfigError("pkcs12_password", "set without nmvs.pkcs12_file")
         if self.key_password is not None and self.cert_file is None:
-            raise ArvatoConfigError("key_password", "set without cert_file")
+            raise ArvatoConfigError("key_password", "set without nmvs.cert_file")
         if urlsplit(self.endpoint).scheme == "https" and not (self.cert_file or self.pkcs12_file):
             raise ArvatoConfigError(
-                "cert_file", "the NMVS requires a client certificate: set cert_file or pkcs12_file"
+                "cert_file",
+                "the NMVS requires a client certificate: set nmvs.cert_file or nmvs.pkcs12_file",
             )
         for name in ("cert_file", "key_file", "pkcs12_file", "ca_file"):
             path = getattr(self, name)
@@ -175,7 +196,8 @@ class ArvatoConfig:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> ArvatoConfig:
-        """Build from a TOML table; unknown keys and wrong types are named in the error."""
+        """Build from a mapping of field names to plain values (secrets inline): the tests' way.
+        The daemon does not use it; its loader reads the ``[nmvs]`` table and builds the class."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(table) - set(known))
         if unknown:
@@ -209,7 +231,8 @@ class ArvatoConfig:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The client TLS context: server verified against ``ca_file`` (or the system store),
-        our certificate from PEM or PKCS#12. Errors name the file or password to fix."""
+        our certificate from PEM or PKCS#12. Errors name the key of the file or password to fix.
+        Validity dates are not checked here (the client refuses to send with an expired one)."""
         try:
             context = ssl.create_default_context(
                 cafile=str(self.ca_file) if self.ca_file is not None else None
@@ -218,12 +241,15 @@ class ArvatoConfig:
             raise ArvatoConfigError(
                 "ca_file", f"{self.ca_file} holds no usable CA certificate"
             ) from None
+        except OSError as exc:
+            raise _unreadable("ca_file", self.ca_file, exc) from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.tls_max_version == "1.2":
             context.maximum_version = ssl.TLSVersion.TLSv1_2
         if self.pkcs12_file is not None:
-            self._load_pkcs12(context, self.pkcs12_file)
+            self._load_pkcs12(context)
         elif self.cert_file is not None:
+            self.client_certificate()  # a bad certificate is named as such, not as a key problem
             password = self.key_password.reveal() if self.key_password is not None else None
             self._check_key_password(password)
             try:
@@ -235,43 +261,62 @@ class ArvatoConfig:
             except ssl.SSLError as exc:
                 raise ArvatoConfigError(
                     "key_file",
-                    f"cannot load the client certificate and key ({exc.reason or 'not PEM'}): "
-                    "is the key the one of cert_file?",
+                    f"cannot load the client certificate {self.cert_file} with the key "
+                    f"{self.key_file or self.cert_file} ({exc.reason or 'not PEM'}): "
+                    "is the key the one of nmvs.cert_file?",
                 ) from None
+            except OSError as exc:
+                raise _unreadable("key_file", self.key_file or self.cert_file, exc) from None
         return context
 
     def _check_key_password(self, password: str | None) -> None:
         """Tell a wrong or missing passphrase apart from a wrong key (ssl says "PEM lib")."""
         key_path = self.key_file or self.cert_file
         assert key_path is not None  # only called with cert_file set
-        data = key_path.read_bytes()
+        data = _read_file("key_file" if self.key_file else "cert_file", key_path)
         if b"PRIVATE KEY-----" not in data:
             return  # no key in this file: load_cert_chain reports it
         try:
             serialization.load_pem_private_key(data, password.encode() if password else None)
         except TypeError:
             problem = (
-                "the key is encrypted: set key_password"
+                f"the private key in {key_path} is encrypted: "
+                "set this to a file holding its passphrase"
                 if not password
-                else ("key_password is set but the key is not encrypted")
+                else f"set, but the private key in {key_path} is not encrypted: remove it"
             )
             raise ArvatoConfigError("key_password", problem) from None
         except ValueError:
-            field_name = "key_password" if password else "key_file"
+            if password:
+                raise ArvatoConfigError(
+                    "key_password",
+                    f"this passphrase does not decrypt the private key in {key_path}",
+                ) from None
             raise ArvatoConfigError(
-                field_name, f"cannot decrypt or read the private key in {key_path}"
+                "key_file", f"cannot read the private key in {key_path} (not a PEM key)"
             ) from None
 
-    def _load_pkcs12(self, context: ssl.SSLContext, path: Path) -> None:
+    def _read_pkcs12(
+        self,
+    ) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
+        path = self.pkcs12_file
+        assert path is not None
+        data = _read_file("pkcs12_file", path)
+        if not data.startswith(b"\x30"):  # every PKCS#12 file is one DER SEQUENCE
+            raise ArvatoConfigError("pkcs12_file", f"{path} is not a PKCS#12 (.p12/.pfx) file")
         password = self.pkcs12_password.reveal().encode() if self.pkcs12_password else None
         try:
-            key, cert, chain = pkcs12.load_key_and_certificates(path.read_bytes(), password)
+            key, cert, chain = pkcs12.load_key_and_certificates(data, password)
         except ValueError:
             raise ArvatoConfigError(
-                "pkcs12_password", f"cannot open {path} (wrong password or not PKCS#12)"
+                "pkcs12_password", f"cannot open {path}: wrong password, or not PKCS#12"
             ) from None
         if key is None or cert is None:
             raise ArvatoConfigError("pkcs12_file", f"{path} holds no private key and certificate")
+        return key, cert, list(chain or ())
+
+    def _load_pkcs12(self, context: ssl.SSLContext) -> None:
+        key, cert, chain = self._read_pkcs12()
         # Python's ssl loads keys only from files: hand it the key re-encrypted under a one-time
         # passphrase, through memory-only files (memfd), so the key never touches a disk in clear.
         one_time = secrets.token_urlsafe(32).encode()
@@ -280,26 +325,33 @@ class ArvatoConfig:
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(one_time),
         )
-        certs_pem = b"".join(
-            c.public_bytes(serialization.Encoding.PEM) for c in (cert, *(chain or ()))
-        )
+        certs_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain))
         with _memory_file(certs_pem) as cert_path, _memory_file(key_pem) as key_path:
             context.load_cert_chain(cert_path, key_path, password=one_time)
 
     def client_certificate(self) -> x509.Certificate | None:
-        """Our client certificate (for expiry monitoring by the self-test), if one is set."""
+        """Our client certificate (for its validity dates), if one is set."""
         if self.pkcs12_file is not None:
-            password = self.pkcs12_password.reveal().encode() if self.pkcs12_password else None
-            try:
-                return pkcs12.load_key_and_certificates(self.pkcs12_file.read_bytes(), password)[1]
-            except ValueError:
-                raise ArvatoConfigError("pkcs12_password", "cannot open the PKCS#12 file") from None
+            return self._read_pkcs12()[1]
         if self.cert_file is not None:
             try:
-                return x509.load_pem_x509_certificate(self.cert_file.read_bytes())
+                return x509.load_pem_x509_certificate(_read_file("cert_file", self.cert_file))
             except ValueError:
-                raise ArvatoConfigError("cert_file", "not a PEM certificate") from None
+                raise ArvatoConfigError(
+                    "cert_file", f"{self.cert_file} holds no PEM certificate"
+                ) from None
         return None
+
+
+def _read_file(field_name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(field_name, path, exc) from None
+
+
+def _unreadable(field_name: str, path: Path | None, exc: OSError) -> ArvatoConfigError:
+    return ArvatoConfigError(field_name, f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _check_id(name: str, value: object, min_len: int, max_len: int) -> None:

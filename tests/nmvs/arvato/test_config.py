@@ -13,6 +13,12 @@ from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
 from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki
 
 PASSWORD = "Very-Secret-Pw1!"
+# fields set by a differently named key of the daemon's [nmvs] table
+RENAMED = {
+    "endpoint": "url",
+    "password": "password_file",
+    "pkcs12_password": "pkcs12_password_file",
+}
 
 
 def table(pki: Pki, **changes: Any) -> dict[str, Any]:
@@ -60,9 +66,10 @@ def test_a_complete_table_loads(pki: Pki) -> None:
          "file not found: /nonexistent/client.crt"),
         ({"ca_file": "/nonexistent/ca.pem"}, "ca_file", "file not found"),
         ({"cert_file": None, "key_file": None}, "cert_file",
-         "the NMVS requires a client certificate: set cert_file or pkcs12_file"),
-        ({"pkcs12_file": "x.p12"}, "pkcs12_file", "give either pkcs12_file or cert_file/key_file"),
-        ({"pkcs12_password": "x"}, "pkcs12_password", "set without pkcs12_file"),
+         "the NMVS requires a client certificate: set nmvs.cert_file or nmvs.pkcs12_file"),
+        ({"pkcs12_file": "x.p12"}, "pkcs12_file",
+         "give either nmvs.pkcs12_file or nmvs.cert_file/key_file"),
+        ({"pkcs12_password": "x"}, "pkcs12_password", "set without nmvs.pkcs12_file"),
         ({"colour": "blue"}, "colour", "unknown setting"),
     ],
 )  # fmt: skip
@@ -74,8 +81,10 @@ def test_every_error_names_the_field(
     with pytest.raises(ArvatoConfigError) as caught:
         ArvatoConfig.from_mapping({k: v for k, v in raw.items() if v is not None})
     assert caught.value.field == field
-    assert str(caught.value).startswith(f"nmvs.arvato.{field}: ")
-    assert message in str(caught.value)
+    key = f"nmvs.{RENAMED.get(field, field)}"
+    assert caught.value.key == key
+    assert str(caught.value) == f"{key}: {caught.value.problem}"
+    assert message in caught.value.problem
 
 
 def test_plain_http_needs_no_certificate(pki: Pki) -> None:
@@ -119,14 +128,20 @@ def test_wrong_key_passphrase_names_the_field_without_echoing_it(pki: Pki) -> No
     )
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
-    assert caught.value.field == "key_password"
-    assert "Wrong-Passphrase" not in str(caught.value)
+    assert str(caught.value) == (
+        "nmvs.key_password_file: this passphrase does not decrypt the private key in "
+        f"{pki.client_key_encrypted}"
+    )
 
 
 def test_encrypted_key_without_passphrase(pki: Pki) -> None:
     config = ArvatoConfig.from_mapping(table(pki, key_file=str(pki.client_key_encrypted)))
-    with pytest.raises(ArvatoConfigError, match="the key is encrypted: set key_password"):
+    with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
+    assert str(caught.value) == (
+        f"nmvs.key_password_file: the private key in {pki.client_key_encrypted} is encrypted: "
+        "set this to a file holding its passphrase"
+    )
 
 
 def test_key_not_matching_the_certificate(pki: Pki) -> None:
@@ -161,16 +176,18 @@ def test_wrong_pkcs12_password_names_the_field(pki: Pki) -> None:
     config = ArvatoConfig.from_mapping(p12_table(pki, "Wrong-P12-Password"))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
-    assert caught.value.field == "pkcs12_password"
-    assert "Wrong-P12-Password" not in str(caught.value)
+    assert str(caught.value) == (
+        f"nmvs.pkcs12_password_file: cannot open {pki.client_p12}: wrong password, or not PKCS#12"
+    )
 
 
 def test_a_file_that_is_not_pkcs12(pki: Pki, tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.p12"
     bogus.write_bytes(b"not a keystore")
     config = ArvatoConfig.from_mapping({**p12_table(pki, P12_PASSWORD), "pkcs12_file": str(bogus)})
-    with pytest.raises(ArvatoConfigError, match="not PKCS#12"):
+    with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
+    assert str(caught.value) == f"nmvs.pkcs12_file: {bogus} is not a PKCS#12 (.p12/.pfx) file"
 
 
 def test_a_ca_file_that_holds_no_certificate(pki: Pki, tmp_path: Path) -> None:
@@ -179,3 +196,31 @@ def test_a_ca_file_that_holds_no_certificate(pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(ArvatoConfigError) as caught:
         ArvatoConfig.from_mapping(table(pki, ca_file=str(bogus))).ssl_context()
     assert caught.value.field == "ca_file"
+
+
+@pytest.mark.parametrize(
+    ("field", "label", "problem"),
+    [
+        ("cert_file", "CERTIFICATE", "{} holds no PEM certificate"),  # named before the key
+        ("key_file", "PRIVATE KEY", "cannot read the private key in {} (not a PEM key)"),
+    ],
+)
+def test_pem_garbage_is_named_by_its_key(
+    pki: Pki, tmp_path: Path, field: str, label: str, problem: str
+) -> None:
+    bogus = tmp_path / "garbage.pem"
+    bogus.write_text(f"-----BEGIN {label}-----\ngarbage\n-----END {label}-----\n")
+    config = ArvatoConfig.from_mapping(table(pki, **{field: str(bogus)}))
+    with pytest.raises(ArvatoConfigError) as caught:
+        config.ssl_context()
+    assert str(caught.value) == f"nmvs.{field}: {problem.format(bogus)}"
+
+
+def test_a_passphrase_for_a_key_that_has_none(pki: Pki) -> None:
+    config = ArvatoConfig.from_mapping(table(pki, key_password=KEY_PASSPHRASE))
+    with pytest.raises(ArvatoConfigError) as caught:
+        config.ssl_context()
+    assert str(caught.value) == (
+        f"nmvs.key_password_file: set, but the private key in {pki.client_key} is not encrypted: "
+        "remove it"
+    )
