@@ -177,7 +177,7 @@ class ArvatoClient:
         if now > not_after:
             raise NmvsPermanentError(
                 f"{use_case}: not sent, the client certificate expired on "
-                f"{not_after:%Y-%m-%d %H:%M} UTC: renew nmvs.arvato.cert_file/pkcs12_file"
+                f"{not_after:%Y-%m-%d %H:%M} UTC: renew nmvs.cert_file/pkcs12_file"
             )
         if now < not_before:
             raise NmvsPermanentError(
@@ -353,7 +353,7 @@ class ArvatoClient:
         if self._halted_by is not None:
             raise NmvsPermanentError(
                 f"sending stopped after {self._halted_by} (user or password refused): "
-                "fix nmvs.arvato.user_id/password, then reconfigure",
+                "fix nmvs.user_id/password_file, then reconfigure",
                 return_code=self._halted_by,
             )
         self._check_certificate(use_case)
@@ -422,7 +422,7 @@ class ArvatoClient:
             "nmvs.unreadable_answer", use_case=use_case, http_status=status, problem=problem
         )
         if status is not None and 300 <= status < 500 and status != 408:
-            raise NmvsPermanentError(f"{where}: check nmvs.arvato.endpoint ({problem})")
+            raise NmvsPermanentError(f"{where}: check nmvs.url ({problem})")
         if changes_state or (status is not None and status >= 500) or status == 408:
             raise NmvsAmbiguousError(f"{where}, the request may have been processed: {problem}")
         raise NmvsPermanentError(f"{where}: {problem}")
@@ -459,19 +459,17 @@ class ArvatoClient:
         log.warning("nmvs.transport_error", use_case=use_case, error=kind, tls=reason)
         if reason in _CERTIFICATE_REASONS:
             raise NmvsPermanentError(
-                f"{use_case}: TLS refused ({reason}): check nmvs.arvato.cert_file/pkcs12_file "
-                "(expired or not accepted by the NMVS) and nmvs.arvato.ca_file"
+                f"{use_case}: TLS refused ({reason}): check nmvs.cert_file/pkcs12_file "
+                "(expired or not accepted by the NMVS) and nmvs.ca_file"
             ) from exc
         if isinstance(exc, httpx.ConnectError) and reason in _HANDSHAKE_HANGUP:
             raise NmvsPermanentError(
                 f"{use_case}: not sent, the server closed the connection during the TLS "
                 "handshake: it most likely refused our certificate; check "
-                "nmvs.arvato.cert_file/pkcs12_file"
+                "nmvs.cert_file/pkcs12_file"
             ) from exc
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
-            raise NmvsPermanentError(
-                f"{use_case}: cannot send ({kind}): check nmvs.arvato.endpoint"
-            ) from exc
+            raise NmvsPermanentError(f"{use_case}: cannot send ({kind}): check nmvs.url") from exc
         if isinstance(
             exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
         ):
