@@ -234,7 +234,13 @@ class Gateway:
             )
         except RequestConflictError as exc:
             self.routes.forget(request.id)
-            conflict = RequestRejected(str(exc), id=request.id, op=request.op.value)
+            conflict = RequestRejected(
+                str(exc),
+                fr=f"l'identifiant de requête {request.id!r} a déjà servi pour une autre boîte ou "
+                "une autre opération ; utilisez un nouvel identifiant pour une nouvelle requête",
+                id=request.id,
+                op=request.op.value,
+            )
             await self._answer_rejection(conflict, message)
             return
         repeat = not submitted.new
@@ -259,6 +265,8 @@ class Gateway:
         if scan is None:
             raise RequestRejected(
                 f"scan_id {request.scan_id!r} is not a scan of this gateway; send the pack instead",
+                fr=f"scan_id {request.scan_id!r} n'est pas un scan de cette passerelle ; "
+                "envoyez la boîte elle-même",
                 id=request.id,
                 op=request.op.value,
             )
@@ -266,6 +274,8 @@ class Gateway:
         if pack is None:
             raise RequestRejected(
                 f"scan {request.scan_id!r} did not give a pack identifier; scan the pack again",
+                fr=f"le scan {request.scan_id!r} n'a pas donné d'identifiant de boîte ; "
+                "scannez la boîte à nouveau",
                 id=request.id,
                 op=request.op.value,
             )
