@@ -350,6 +350,29 @@ async def test_offline_verify_answers_at_once_and_decommissions_drain_in_order(
     assert core.state.alerts == []
 
 
+async def test_a_decommission_older_than_the_retry_horizon_gives_up_instead_of_sending(
+    market: Any, tmp_path: Any, clock: FakeClock
+) -> None:
+    data, packs = market
+    core = Market(data)
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    try:
+        async with Engine.open(tmp_path, client, settings(), clock=clock) as engine:
+            queued = (await engine.submit(Request(D, packs[1], id="old-sale"))).view
+            while (await engine.health()).nmvs_online is not False:  # noqa: ASYNC110 - first send failed
+                await asyncio.sleep(0.01)
+            clock.advance(settings().retry_horizon + 3600)
+            async with running_simulator(core, plain_http=True, port=port):
+                final = await wait_final(engine, queued.id)
+    finally:
+        await client.aclose()
+    assert final.status is Status.FAILED and final.outcome is Outcome.GAVE_UP
+    assert [p["code"] for p in final.problems] == ["GAVE_UP"]
+    assert [t.use_case for t in core.state.transactions if t.use_case == "G120"] == []
+
+
 async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
     pack = rig.packs[30]
     async with Engine.open(rig.state_dir, rig.client, settings(on_scan="verify")) as engine:
