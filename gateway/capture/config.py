@@ -18,6 +18,7 @@ from evdev import ecodes
 
 from gateway.capture.framing import HIDPOS_LAYOUTS
 from gateway.codes.decode import DecodeSettings
+from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, SPLIT_AIS
 from gateway.codes.keyboard import LAYOUTS, KeyboardSettings
 from gateway.codes.validation import SET_82
 
@@ -342,12 +343,20 @@ class _Parser:
                     f"must list layouts among {', '.join(LAYOUTS)}, not {unknown or 'none'}",
                 )
             extra["auto_layouts"] = tuple(auto_layouts)
+        split_ais = self.get("split_ais", str, DEFAULT_SPLIT_AIS)
+        if split_ais not in SPLIT_AIS:
+            raise self.fail(
+                "split_ais",
+                f"must be {' or '.join(map(repr, SPLIT_AIS))} (the AIs a code whose separators "
+                f"were all dropped may be cut at), not {split_ais!r}",
+            )
         return DecodeSettings(
             **extra,
             keyboard=keyboard_settings,
             prefix=self.get("prefix", str, ""),
             suffix=self.get("suffix", str, ""),
             gs_substitute=gs_substitute,
+            split_ais=split_ais,
         )
 
     def key_code(self, key: str, name: str) -> int:

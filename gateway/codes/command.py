@@ -3,8 +3,11 @@
 A contract other tools depend on; keep it stable.
 
 - Text mode (default): one scan per input line. Control characters may be raw or written as
-  ``\\x1d`` ``\\x1e`` ``\\x04`` (also ``\\x1c`` ``\\x1f``) or ``<GS>`` ``<RS>`` ``<EOT>`` (also
-  ``<FS>`` ``<US>``).
+  ``\\x1d`` ``\\x1e`` ``\\x04`` (also ``\\x1c`` ``\\x1f``): a backslash is outside GS1 set 82,
+  so it is never data. ``<GS>`` ``<RS>`` ``<EOT>`` (also ``<FS>`` ``<US>``) are read as control
+  characters only with ``--escapes``: ``<``, ``G``, ``S`` and ``>`` are all set-82 characters, so
+  a serial may really hold ``<GS>``. Without the flag such a line is read literally and a note
+  on stderr says so, once.
 - ``--keys``: one JSON evdev event per line, ``{"type": 1, "code": 30, "value": 1}`` with an
   optional ``"time"`` in seconds (used for the inter-key gap); other event types (EV_SYN,
   EV_MSC) are taken as the kernel sends them. Scans are split exactly as the daemon splits them
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
     from gateway.codes.decode import DecodedScan, DecodeSettings
     from gateway.codes.keyboard import KeyEvent
 
-_ESCAPES = re.compile(r"\\x(1[cdefCDEF]|04)|<(GS|RS|EOT|FS|US)>")
+_HEX_ESCAPES = re.compile(r"\\x(1[cdefCDEF]|04)")
+_NAMED_ESCAPES = re.compile(r"<(GS|RS|EOT|FS|US)>")
 _NAMED = {"GS": "\x1d", "RS": "\x1e", "EOT": "\x04", "FS": "\x1c", "US": "\x1f"}
 _MAX_EVENT_TYPE = 0x1F  # EV_MAX
 _MAX_KEY_CODE = 0x2FF  # KEY_MAX
@@ -47,6 +51,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--keys", action="store_true", help="stdin holds JSON evdev events, one per line"
     )
     parser.add_argument(
+        "--escapes",
+        action="store_true",
+        help="text mode: read <GS> <RS> <EOT> <FS> <US> as control characters "
+        "(they are set-82 data otherwise; \\x1d and the raw characters always work)",
+    )
+    parser.add_argument(
+        "--split-ais",
+        choices=("fmd", "gs1"),
+        default="fmd",
+        help="the AIs a message without any GS may be cut at: the FMD elements (default) or "
+        "every GS1 AI",
+    )
+    parser.add_argument(
         "--gs-substitute",
         metavar="C",
         help="a character the scanner sends instead of GS (outside GS1 set 82, e.g. '$')",
@@ -59,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = DecodeSettings(
-            keyboard=KeyboardSettings(layout=args.layout), gs_substitute=args.gs_substitute
+            keyboard=KeyboardSettings(layout=args.layout),
+            gs_substitute=args.gs_substitute,
+            split_ais=args.split_ais,
         )
     except ValueError as problem:
         print(f"nmvs-gateway decode: {problem}", file=sys.stderr)
@@ -67,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     scans = (
         _key_scans(sys.stdin.buffer, settings)
         if args.keys
-        else _text_scans(sys.stdin.buffer, settings)
+        else _text_scans(sys.stdin.buffer, settings, named_escapes=args.escapes)
     )
     try:
         for scan in scans:
@@ -79,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def unescape(line: str) -> str:
-    """Turn the written forms ``\\x1d`` / ``<GS>`` (and RS, EOT, FS, US) into the characters."""
-    return _ESCAPES.sub(
-        lambda match: chr(int(match[1], 16)) if match[1] else _NAMED[match[2]], line
-    )
+def unescape(line: str, named: bool = False) -> str:
+    """Turn the written forms ``\\x1d`` (and ``\\x1e``, ``\\x04``, ``\\x1c``, ``\\x1f``) into the
+    characters, and with ``named`` also ``<GS>`` (and RS, EOT, FS, US)."""
+    line = _HEX_ESCAPES.sub(lambda match: chr(int(match[1], 16)), line)
+    return _NAMED_ESCAPES.sub(lambda match: _NAMED[match[1]], line) if named else line
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
@@ -91,9 +110,12 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield number, raw.removesuffix(b"\n").removesuffix(b"\r")
 
 
-def _text_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedScan]:
+def _text_scans(
+    stream: BinaryIO, settings: DecodeSettings, named_escapes: bool
+) -> Iterator[DecodedScan]:
     from gateway.codes.decode import bad_input, decode_text
 
+    noted = named_escapes
     for number, raw in _lines(stream):
         try:
             line = raw.decode("utf-8")
@@ -104,7 +126,14 @@ def _text_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedS
                 f"la ligne {number} n'est pas en UTF-8 (octet 0x{raw[failure.start]:02X})",
             )
             continue
-        yield decode_text(unescape(line), settings)
+        if not noted and (written := _NAMED_ESCAPES.search(line)):
+            noted = True
+            print(
+                f"nmvs-gateway decode: line {number} holds {written[0]!r}, read as data; "
+                f"pass --escapes if it stands for a control character",
+                file=sys.stderr,
+            )
+        yield decode_text(unescape(line, named_escapes), settings)
 
 
 def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedScan]:

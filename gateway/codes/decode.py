@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any
 
+from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, SPLIT_AIS
 from gateway.codes.keyboard import AUTO_LAYOUT, LAYOUTS, KeyboardSettings, KeyTrace, TypedText
 from gateway.codes.keyboard.layouts import get_layout
 from gateway.codes.keyboard.splitter import UNMAPPED
@@ -44,6 +45,8 @@ class DecodeSettings:
     ``auto_layouts``: the candidates tried when the layout is ``auto``, in order of preference.
     ``prefix``/``suffix``: removed when present. ``gs_substitute``: a character the scanner sends
     instead of GS; it must be outside set 82 (e.g. ``$``) so that it can never be data.
+    ``split_ais``: the AIs a GS1 message without any GS may be cut at, ``fmd`` or ``gs1``
+    (:data:`gateway.codes.gs1.SPLIT_AIS`).
     """
 
     keyboard: KeyboardSettings = field(default_factory=KeyboardSettings)
@@ -51,6 +54,7 @@ class DecodeSettings:
     prefix: str = ""
     suffix: str = ""
     gs_substitute: str | None = None
+    split_ais: str = DEFAULT_SPLIT_AIS
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.auto_layouts if name not in LAYOUTS]
@@ -64,6 +68,10 @@ class DecodeSettings:
             raise ValueError(
                 f"gs_substitute must be one character outside GS1 set 82 (such as '$'), "
                 f"not {self.gs_substitute!r}"
+            )
+        if self.split_ais not in SPLIT_AIS:
+            raise ValueError(
+                f"split_ais must be one of {', '.join(SPLIT_AIS)}, not {self.split_ais!r}"
             )
 
 
@@ -136,7 +144,7 @@ def _read_text(text: str, settings: DecodeSettings) -> DecodedScan:
     if settings.suffix and body.endswith(settings.suffix):
         body = body[: -len(settings.suffix)]
     aim, body = split_aim(body)
-    reading = read_code(body, aim, settings.gs_substitute)
+    reading = read_code(body, aim, settings.gs_substitute, settings.split_ais)
     return DecodedScan(text=text, pack=reading.pack, problems=reading.problems, aim=aim)
 
 

@@ -3,17 +3,39 @@
 Why not ``biip.parse`` on its own: biip splits a variable-length field greedily up to the next
 separator, so a code whose GS were dropped comes back silently mis-split (``21ABC10LOT`` →
 serial ``ABC10LOT``), and a wrong GTIN check digit is only reported as a field. Both would send
-a wrong pack to the NMVS. This module therefore segments the message itself, and when the
-literal reading (a variable-length field runs to the next GS) is not a valid FMD code, it
-enumerates **every** segmentation that satisfies all the constraints — each AI's format and
-length from biip's GS1 AI table (all 500+ AIs, so a run-together non-FMD element such as
-``91…`` is considered too), GS1 set 82, the GTIN check digit, a valid ``YYMMDD`` date, AIs 01,
-17, 10 and 21 exactly once and at most one NHRN (710–717). Exactly one valid split is accepted
-with a ``GS_MISSING`` warning; more than one is refused. A literal reading that is valid is
-taken as is: scanners drop every GS or none, and a valid literal reading already holds 10 and 21
-as separate elements, so at least one GS arrived (re-splitting it would refuse good codes whose
-serial happens to contain ``91…`` or ``711…``). The search is a memoised count over
-(position, FMD fields seen), capped at two solutions and at :data:`MAX_STEPS` element checks.
+a wrong pack to the NMVS. This module therefore segments the message itself.
+
+**The literal reading** (a variable-length value runs to the next GS, a predefined-length one
+stops at its length) is the only reading of a message that holds at least one GS: when it is
+not a valid FMD code, the problems it has (``FIELD_TOO_LONG``, ``MISSING_FIELD``, …) are the
+answer. Such a message is never re-cut: a scanner drops every GS or none, so a message with
+separators that is invalid was printed or read wrong, and any other cut of it would be a pack
+that is not on the box.
+
+**The split search** is a recovery for scanners that drop *every* separator, so it runs only on
+a message without any GS. It enumerates every segmentation that satisfies all the constraints —
+each AI's format and length from biip's GS1 AI table, GS1 set 82, the GTIN check digit, a valid
+``YYMMDD`` date, AIs 01, 17, 10 and 21 exactly once and at most one NHRN (710–717). Exactly one
+valid split is accepted with a ``GS_MISSING`` warning; more than one is refused. It is a
+memoised count over (position, FMD fields seen), capped at two solutions and at
+:data:`MAX_STEPS` element checks.
+
+**Which AIs the search may cut at** is a setting, :data:`SPLIT_AIS`:
+
+- ``fmd`` (the default): only the elements of the FMD code, 01, 17, 10, 21 and the NHRNs
+  710–717. The delegated regulation's unique identifier is exactly these; other AIs are allowed
+  on the box but rare on medicine packs, and admitting all 500+ of them makes a serial that
+  happens to contain ``91…`` or ``240…`` a second possible split, so about one dropped-separator
+  scan in ten that is provably unique among FMD elements would be refused. The price: a box that
+  *does* carry a non-FMD element, read by a scanner that drops every GS, has that element run
+  into the field before it (a serial ``SER91XYZ`` for ``SER`` + AI 91 ``XYZ``). A scanner that
+  drops GS is refused as soon as it is fixed (``GS_MISSING`` warns on every such scan), and a
+  market whose packs carry extra AIs should set ``gs1``.
+- ``gs1``: every AI of the GS1 table; a run-together non-FMD element is a possible split too,
+  so such scans are refused as ambiguous instead.
+
+An element repeated with the same value is one element (GS1 allows repeating an element);
+repeated with different values it is ``DUPLICATE_FIELD``.
 
 biip still provides the AI dictionary (formats, predefined lengths) and the GS1 check digit.
 """
@@ -79,6 +101,10 @@ def _load_ais() -> dict[str, ApplicationIdentifier]:
 
 
 AIS = _load_ais()
+FMD_AIS = frozenset({"01", "17", "10", "21", *NHRN_AIS})
+# The AIs the split search may cut a run-together message at (see the module docstring).
+SPLIT_AIS: dict[str, frozenset[str]] = {"fmd": FMD_AIS, "gs1": frozenset(AIS)}
+DEFAULT_SPLIT_AIS = "fmd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +126,16 @@ class Reading:
         return cls(None, (error(code, detail, fr),))
 
 
-def lookup_ai(text: str, pos: int) -> ApplicationIdentifier | None:
-    """The AI starting at ``pos`` (GS1 AIs are prefix-free, so at most one matches)."""
+def lookup_ai(
+    text: str, pos: int, universe: frozenset[str] | None = None
+) -> ApplicationIdentifier | None:
+    """The AI starting at ``pos`` (GS1 AIs are prefix-free, so at most one matches), when it
+    is in ``universe`` (default: every AI)."""
     for size in (2, 3, 4):
-        found = AIS.get(text[pos : pos + size])
+        code = text[pos : pos + size]
+        found = AIS.get(code)
         if found is not None:
-            return found
+            return found if universe is None or code in universe else None
     return None
 
 
@@ -119,8 +149,11 @@ def element_is_valid(ai: ApplicationIdentifier, value: str) -> bool:
     return True
 
 
-def parse_gs1(text: str, aim: str | None) -> Reading:
-    """Read a GS1 element string (AIM id already removed, GS substitutes already turned into GS)."""
+def parse_gs1(text: str, aim: str | None, split_ais: str | None = DEFAULT_SPLIT_AIS) -> Reading:
+    """Read a GS1 element string (AIM id already removed, GS substitutes already turned into GS).
+
+    ``split_ais`` names the AIs the split search may use (a key of :data:`SPLIT_AIS`); None
+    turns the search off (inside an ISO/IEC 15434 envelope, whose GS did arrive)."""
     if not text.replace(GS, ""):  # no element at all: never a reading without problem or pack
         return Reading.refused(
             ProblemCode.UNKNOWN_FORMAT,
@@ -128,9 +161,9 @@ def parse_gs1(text: str, aim: str | None) -> Reading:
             "seulement des séparateurs de groupe, aucun élément GS1",
         )
     literal, literal_problems = _literal_split(text)
-    if literal is not None and not literal_problems:
-        return Reading(_pack(literal, aim), ())
-    search = _SplitSearch(text)
+    if (literal is not None and not literal_problems) or GS in text or split_ais is None:
+        return Reading(_pack(literal, aim) if literal is not None else None, literal_problems)
+    search = _SplitSearch(text, SPLIT_AIS[split_ais])
     try:
         count = search.count(0, 0)
     except _TooManySplits:
@@ -156,7 +189,7 @@ def parse_gs1(text: str, aim: str | None) -> Reading:
             "fields ran together and several splits are valid packs",
             "les champs se suivent sans séparateur et plusieurs découpages sont des boîtes valides",
         )
-    return Reading(_pack(literal, aim) if literal is not None else None, literal_problems)
+    return Reading(None, literal_problems)
 
 
 def _literal_split(text: str) -> tuple[list[Element] | None, tuple[Problem, ...]]:
@@ -228,6 +261,7 @@ def _fmd_fields(elements: list[Element]) -> tuple[list[Element] | None, list[Pro
     """The FMD elements when each required one is present exactly once, else the problems."""
     if not elements:
         return None, []
+    elements = list(dict.fromkeys(elements))  # the same element twice is one element
     by_ai: dict[str, list[str]] = {}
     for element in elements:
         if element.ai in _FMD_BITS:
@@ -287,24 +321,23 @@ class _TooManySplits(Exception):
 
 
 class _SplitSearch:
-    """Counts the valid segmentations of one message (capped at 2) and rebuilds a unique one."""
+    """Counts the valid segmentations of one message without GS (capped at 2) and rebuilds a
+    unique one; ``universe``: the AIs it may cut at."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, universe: frozenset[str]) -> None:
         self.text = text
+        self.universe = universe
         self.steps = 0
         # (position, FMD bits seen) → (number of valid completions capped at 2, first step taken)
         self.memo: dict[tuple[int, int], tuple[int, tuple[Element, int] | None]] = {}
 
     def count(self, pos: int, seen: int) -> int:
-        text = self.text
-        while pos < len(text) and text[pos] == GS:
-            pos += 1
         key = (pos, seen)
         cached = self.memo.get(key)
         if cached is not None:
             return cached[0]
         total, first = 0, None
-        if pos == len(text):
+        if pos == len(self.text):
             total = 1 if seen & _REQUIRED == _REQUIRED else 0
         else:
             for element, after in self._elements_at(pos, seen):
@@ -320,16 +353,14 @@ class _SplitSearch:
 
     def _elements_at(self, pos: int, seen: int) -> list[tuple[Element, int]]:
         text = self.text
-        ai = lookup_ai(text, pos)
+        ai = lookup_ai(text, pos, self.universe)
         if ai is None or _FMD_BITS.get(ai.ai, 0) & seen:
             return []
         start = pos + len(ai.ai)
-        chunk_end = text.find(GS, start)
-        chunk_end = len(text) if chunk_end < 0 else chunk_end
         if ai.fixed_length is not None:
-            stops = [start + ai.fixed_length] if start + ai.fixed_length <= chunk_end else []
+            stops = [start + ai.fixed_length] if start + ai.fixed_length <= len(text) else []
         else:
-            stops = list(range(start + 1, min(start + ai.max_length, chunk_end) + 1))
+            stops = list(range(start + 1, min(start + ai.max_length, len(text)) + 1))
         candidates = []
         for stop in stops:
             self.steps += 1
@@ -344,8 +375,6 @@ class _SplitSearch:
         elements: list[Element] = []
         pos, seen = 0, 0
         while True:
-            while pos < len(self.text) and self.text[pos] == GS:
-                pos += 1
             step = self.memo[(pos, seen)][1]
             if step is None:
                 return [element for element in elements if element.ai in _FMD_BITS]

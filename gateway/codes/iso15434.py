@@ -57,8 +57,8 @@ def parse_iso15434(text: str, aim: str | None) -> Reading:
             "more than one ISO/IEC 15434 format in one code",
             "plusieurs formats ISO/IEC 15434 dans un même code",
         )
-    if fmt == "05":
-        return parse_gs1(body, aim)
+    if fmt == "05":  # the envelope's GS arrived, so its fields are never re-cut
+        return parse_gs1(body, aim, split_ais=None)
     return _parse_format_06(body, aim)
 
 
@@ -75,8 +75,9 @@ def _parse_format_06(body: str, aim: str | None) -> Reading:
                 f"aucun identifiant de données à {field[:4]!r}",
             )
         identifier, value = match.groups()
-        if identifier in PPN_LABELS:
-            found.setdefault(identifier, []).append(value)
+        # the same field twice with the same value is one field
+        if identifier in PPN_LABELS and value not in found.setdefault(identifier, []):
+            found[identifier].append(value)
     problems = [
         error(ProblemCode.MISSING_FIELD, f"{label.en} is missing", f"{label.fr} est absent")
         for identifier, label in PPN_LABELS.items()

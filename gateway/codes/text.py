@@ -1,8 +1,10 @@
 """Scanned text → which kind of code it is → the pack reading, with a diagnosis when it is none.
 
 Input is the data as the scanner sent it, with the AIM symbology identifier already split off.
-Dispatch: ISO/IEC 15434 (``[)>``) to
-:mod:`gateway.codes.iso15434`; text starting with a digit to :mod:`gateway.codes.gs1`;
+Dispatch: the identifier first — another symbology is ``NOT_A_PACK_CODE``, and only the GS1
+identifiers (:data:`GS1_AIMS`) make the data GS1 element strings, so a ``]d1`` Data Matrix is
+read only as an ISO/IEC 15434 envelope (an IFA PPN code). Then by content: ISO/IEC 15434
+(``[)>``) to :mod:`gateway.codes.iso15434`; text starting with a digit to :mod:`gateway.codes.gs1`;
 recognisable non-pack codes (EAN/UPC, a PZN Code 39, a web address, another symbology) to
 ``NOT_A_PACK_CODE``. Characters that no pack code contains but a keyboard-country mix-up
 produces (``$d2`` or ``+d2`` for ``]d2``, a code starting with what an AZERTY digit key types
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from gateway.codes.gs1 import GS, Reading, parse_gs1
+from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, GS, Reading, parse_gs1
 from gateway.codes.iso15434 import HEADER, parse_iso15434
 from gateway.codes.keyboard.layouts import get_layout
 from gateway.codes.problems import Problem, ProblemCode, error
@@ -24,6 +26,10 @@ from gateway.codes.validation import char_name, gtin_check_digit
 _AIM = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 # Data Matrix, GS1-128, QR, GS1 DataBar, GS1 DotCode: the symbologies a pack code can arrive in.
 _PACK_SYMBOLOGIES = frozenset("dCQeJ")
+# The identifiers that say "GS1 data" (FNC1 in first position, ISO/IEC 15424): only under these
+# is the data a GS1 element string. Another modifier (``]d1`` plain Data Matrix, ``]Q1``, ``]C0``)
+# carries no AIs: an ISO/IEC 15434 envelope (an IFA PPN code, ``]d1``) is read, nothing else.
+GS1_AIMS = frozenset({"]d2", "]C1", "]Q3", "]e0", "]J1"})
 _MISREAD_AIM = re.compile(r"[$+][dCQe].")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _PZN_CODE_39 = re.compile(r"-[0-9]{7,8}")
@@ -37,8 +43,14 @@ def split_aim(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> Reading:
-    """Read one scan's data (without AIM id, prefix or suffix); ``gs_substitute`` stands for GS."""
+def read_code(
+    body: str,
+    aim: str | None,
+    gs_substitute: str | None = None,
+    split_ais: str = DEFAULT_SPLIT_AIS,
+) -> Reading:
+    """Read one scan's data (without AIM id, prefix or suffix); ``gs_substitute`` stands for GS;
+    ``split_ais``: the AIs a run-together GS1 message may be cut at (:data:`SPLIT_AIS`)."""
     if _MISREAD_AIM.match(body):  # before substitution: "$d2" stays visible with "$" for GS
         # A mangled AIM id: everything after it is mangled too, so this is the one diagnosis.
         return Reading.refused(
@@ -72,8 +84,15 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
             f"a barcode of symbology {aim}",
             f"un code-barres de symbologie {aim}",
         )
-    if body.startswith(HEADER):
+    if body.startswith(HEADER) and aim not in GS1_AIMS:
         reading = parse_iso15434(body, aim)
+    elif aim is not None and aim not in GS1_AIMS:
+        return Reading.refused(
+            ProblemCode.NOT_A_PACK_CODE,
+            f"a {aim} symbol holds no GS1 data (GS1 codes arrive as {', '.join(sorted(GS1_AIMS))})",
+            f"un symbole {aim} ne contient pas de données GS1 (les codes GS1 arrivent en "
+            f"{', '.join(sorted(GS1_AIMS))})",
+        )
     elif (body[0].isascii() and body[0].isdigit()) or body[0] == GS:
         name = _retail_barcode(body)
         if name is not None:
@@ -82,7 +101,7 @@ def read_code(body: str, aim: str | None, gs_substitute: str | None = None) -> R
                 f"{name} product barcode {body}",
                 f"code-barres produit {name} {body}",
             )
-        reading = parse_gs1(body, aim)
+        reading = parse_gs1(body, aim, split_ais)
     elif suspicion is not None:
         return Reading(None, (suspicion,))
     elif _URL.match(body):

@@ -141,7 +141,8 @@ WEDGE = {"id": "counter-1-b", "kind": "evdev", "match": "0c2e:0b61"}
         (
             {**SERIAL, "baudrate": 9600},
             "scanner[1].baudrate: unknown key (keys of a serial scanner: baud, bytesize, counter, gap_ms, "
-            "gs_substitute, id, kind, max_scan_bytes, parity, path, prefix, stopbits, suffix, terminator)",
+            "gs_substitute, id, kind, max_scan_bytes, parity, path, prefix, split_ais, stopbits, suffix, "
+            "terminator)",
         ),
         (
             {"id": "a", "kind": "serial"},
@@ -198,6 +199,11 @@ WEDGE = {"id": "counter-1-b", "kind": "evdev", "match": "0c2e:0b61"}
         ),
         ({**WEDGE, "gap_ms": 0}, "scanner[1].gap_ms: must be between 1 and 10000, not 0"),
         ({**WEDGE, "counter": 3}, "scanner[1].counter: must be a string, not 3"),
+        (
+            {**SERIAL, "split_ais": "all"},
+            "scanner[1].split_ais: must be 'fmd' or 'gs1' (the AIs a code whose separators were "
+            "all dropped may be cut at), not 'all'",
+        ),
     ],
 )
 def test_errors_name_the_key_and_what_is_allowed(table: dict[str, Any], message: str) -> None:
@@ -220,6 +226,7 @@ def test_decode_settings_of_a_wedge() -> None:
             "caps_lock": True,
             "max_scan_keys": 600,
             "auto_layouts": ["fr", "us"],
+            "split_ais": "gs1",
         },
         0,
     )
@@ -229,7 +236,9 @@ def test_decode_settings_of_a_wedge() -> None:
     assert (wedge.decode.prefix, wedge.decode.suffix, wedge.decode.gs_substitute) == ("<", ">", "$")
     assert (keyboard.caps_lock, keyboard.max_scan_keys) == (True, 600)
     assert wedge.decode.auto_layouts == ("fr", "us")
+    assert wedge.decode.split_ais == "gs1"
     assert ScannerConfig.from_toml(WEDGE, 0).decode.keyboard.layout == "auto"
+    assert ScannerConfig.from_toml(WEDGE, 0).decode.split_ais == "fmd"
 
 
 @pytest.mark.parametrize(

@@ -67,18 +67,36 @@ def test_the_bundled_sample_gives_one_object_per_line_in_order() -> None:
     assert results[2]["pack"]["scheme"] == "PPN"
 
 
-def test_control_characters_raw_or_written_as_escapes() -> None:
-    lines = [
-        BODY + GS + "21xY2",
-        BODY + "\\x1d21xY2",
-        BODY + "<GS>21xY2",
-        BODY + "\\x1D21xY2",
-    ]
-    code, results, _ = decode("\n".join(lines).encode() + b"\n")
+def test_control_characters_raw_or_written_as_hex_escapes() -> None:
+    lines = [BODY + GS + "21xY2", BODY + "\\x1d21xY2", BODY + "\\x1D21xY2"]
+    code, results, stderr = decode("\n".join(lines).encode() + b"\n")
     assert code == 0
-    assert [r["pack"] for r in results] == [PACK] * 4
+    assert [r["pack"] for r in results] == [PACK] * 3
     assert all(r["text"] == BODY + GS + "21xY2" for r in results)
     assert all(r["layout"] is None for r in results)
+    assert stderr == ""
+
+
+def test_named_escapes_are_set_82_data_unless_asked_for() -> None:
+    # "<GS>" is four set-82 characters: a serial may hold them, so they are data by default
+    line = (BODY + "<GS>21xY2\n").encode()
+    code, results, stderr = decode(line)
+    assert code == 0
+    assert results[0]["text"] == BODY + "<GS>21xY2"
+    assert results[0]["pack"] != PACK
+    assert "line 1 holds '<GS>', read as data; pass --escapes" in stderr
+    code, results, stderr = decode(line + line, "--escapes")
+    assert [r["pack"] for r in results] == [PACK, PACK]
+    assert stderr == ""
+
+
+def test_the_split_universe_is_an_option() -> None:
+    line = (BODY + "21SER91XYZ\n").encode()
+    _, results, _ = decode(line)
+    assert results[0]["pack"] == {**PACK, "serial": "SER91XYZ"}
+    _, results, _ = decode(line, "--split-ais", "gs1")
+    assert results[0]["pack"] is None
+    assert [p["code"] for p in results[0]["problems"]] == ["GS_MISSING"]
 
 
 def test_a_gs_substitute_is_read_as_gs_and_a_bad_one_is_a_usage_error() -> None:
@@ -135,7 +153,7 @@ def test_bad_input_is_an_object_with_a_problem_never_a_traceback() -> None:
         "The input could not be read (line 3 needs integer type, code and value): send one scan or one JSON key event per line.",
         "The input could not be read (line 4 has an impossible event type 1 or code 99999): send one scan or one JSON key event per line.",
     ]
-    text_input = b"\x00\x01\x02garbage\n\xff\xfe\xfd\n" + BODY.encode() + b"<GS>21xY2\n"
+    text_input = b"\x00\x01\x02garbage\n\xff\xfe\xfd\n" + BODY.encode() + b"\\x1d21xY2\n"
     code, results, stderr = decode(text_input)
     assert code == 0
     assert "Traceback" not in stderr

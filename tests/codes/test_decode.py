@@ -65,6 +65,38 @@ def test_prefix_suffix_and_line_end_are_removed_and_the_aim_id_kept() -> None:
     assert scan.text == "<<" + TEXT + "#\r\n"  # reported as received
 
 
+@pytest.mark.parametrize("aim", ["]d2", "]C1", "]Q3", "]e0", "]J1"])
+def test_only_gs1_symbology_identifiers_make_the_data_gs1(aim: str) -> None:
+    scan = decode_text(aim + TEXT.removeprefix("]d2"), DecodeSettings())
+    assert scan.ok and scan.pack is not None and scan.aim == aim
+
+
+@pytest.mark.parametrize("aim", ["]d1", "]d0", "]d3", "]Q1", "]C0", "]e1", "]J0", "]E0", "]A0"])
+def test_gs1_data_under_another_symbology_identifier_is_not_a_pack_code(aim: str) -> None:
+    scan = decode_text(aim + TEXT.removeprefix("]d2"), DecodeSettings())
+    assert scan.pack is None
+    assert [p.code for p in scan.problems] == [ProblemCode.NOT_A_PACK_CODE]
+    # and a run-together message is not searched for a split either
+    scan = decode_text(aim + TEXT.removeprefix("]d2").replace(GS, ""), DecodeSettings())
+    assert [p.code for p in scan.problems] == [ProblemCode.NOT_A_PACK_CODE]
+
+
+def test_a_ppn_code_reads_under_d1_but_not_under_a_gs1_identifier() -> None:
+    ppn = "[)>\x1e06\x1d9N110375286414\x1d1TB\x1dD270900\x1dS1\x1e\x04"
+    assert decode_text("]d1" + ppn, DecodeSettings()).ok
+    assert decode_text(ppn, DecodeSettings()).ok
+    scan = decode_text("]d2" + ppn, DecodeSettings())
+    assert scan.pack is None and not scan.ok
+
+
+def test_the_split_search_universe_is_a_setting() -> None:
+    text = "]d2" + "0103400936040540" + "17270500" + "10L21SER91XYZ"
+    assert decode_text(text, DecodeSettings()).pack is not None  # fmd by default
+    assert decode_text(text, DecodeSettings(split_ais="gs1")).pack is None
+    with pytest.raises(ValueError, match="split_ais must be one of fmd, gs1"):
+        DecodeSettings(split_ais="all")
+
+
 def test_a_gs_substitute_outside_set_82_is_turned_into_gs() -> None:
     scan = decode_text(TEXT.replace(GS, "$"), DecodeSettings(gs_substitute="$"))
     assert scan.pack == PACK

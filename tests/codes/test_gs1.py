@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.codes import PackIdentifier, ProblemCode, Severity
-from gateway.codes.gs1 import AIS, MAX_STEPS, lookup_ai, parse_gs1
+from gateway.codes.gs1 import AIS, MAX_STEPS, SPLIT_AIS, lookup_ai, parse_gs1
+from gateway.codes.problems import has_error
 from tests.codes.packs import GS, gs1_elements, gtin_packs, with_gs1_text
 
 GTIN = "03400936040540"
@@ -63,13 +64,75 @@ def test_an_expiry_inside_a_serial_is_found_or_refused() -> None:
     assert codes(text) == [(ProblemCode.GS_MISSING, Severity.ERROR)]
 
 
-def test_a_non_fmd_element_run_together_counts_as_a_possible_split() -> None:
-    # "21SER91XYZ": serial "SER" + AI 91 "XYZ", or serial "SER91XYZ": refuse, never guess
+def test_a_non_fmd_element_run_together_is_a_possible_split_only_in_the_gs1_universe() -> None:
+    # "21SER91XYZ": serial "SER" + AI 91 "XYZ", or serial "SER91XYZ"
     text = f"01{GTIN}17270500" + "10L" + GS + "21SER91XYZ"
     assert fields(text) == (GTIN, "270500", "L", "SER91XYZ")  # separators present: literal
     text = f"01{GTIN}17270500" + "10L21SER91XYZ"
+    gs1 = parse_gs1(text, None, "gs1")  # every AI: two valid splits, refused, never guessed
+    assert gs1.pack is None
+    assert [(p.code, p.severity) for p in gs1.problems] == [
+        (ProblemCode.GS_MISSING, Severity.ERROR)
+    ]
+    fmd = parse_gs1(text, None, "fmd")  # FMD elements only: one split
+    assert fmd.pack is not None and (fmd.pack.batch, fmd.pack.serial) == ("L", "SER91XYZ")
+    assert [(p.code, p.severity) for p in fmd.problems] == [
+        (ProblemCode.GS_MISSING, Severity.WARNING)
+    ]
+    assert parse_gs1(text, None).problems == fmd.problems  # fmd is the default
+
+
+def test_the_fmd_universe_holds_exactly_the_fmd_elements() -> None:
+    assert SPLIT_AIS["fmd"] == {"01", "17", "10", "21", *(f"71{d}" for d in range(8))}
+    assert SPLIT_AIS["gs1"] == set(AIS)
+    assert lookup_ai("91XYZ", 0, SPLIT_AIS["fmd"]) is None
+    assert lookup_ai("91XYZ", 0) is AIS["91"]
+
+
+@pytest.mark.parametrize("split_ais", ["fmd", "gs1"])
+@pytest.mark.parametrize(
+    ("text", "code", "detail"),
+    [
+        # From a differential run against the GS1 Barcode Syntax Engine: each was re-cut into a
+        # pack that is not on the box before the search was kept to messages without any GS.
+        (
+            "210UJSNVH8O0Z32GWQW" + GS + "01024092808667221745122010Z4EU21Y22QAMJVKV3RKZAAXO",
+            ProblemCode.FIELD_TOO_LONG,
+            "batch (10) has 24 characters",
+        ),
+        (
+            "17270717011406388812671521478248665605359266264" + GS + "10M2T",
+            ProblemCode.FIELD_TOO_LONG,
+            "serial (21) has 21 characters",
+        ),
+        (
+            "7149921048" + GS + "2167" + GS + "173009000146955001781736",
+            ProblemCode.MISSING_FIELD,
+            "batch",
+        ),
+        ("0197532109622020108Bn4k21thl8f" + GS + "17480500", ProblemCode.MISSING_FIELD, "serial"),
+    ],
+)
+def test_a_message_with_separators_is_never_re_cut(
+    text: str, code: ProblemCode, detail: str, split_ais: str
+) -> None:
+    reading = parse_gs1(text, "]d2", split_ais)
+    assert has_error(reading.problems)  # a pack may be shown, as the separators cut it; never sent
+    assert code in {p.code for p in reading.problems}
+    assert any(detail in p.detail for p in reading.problems if p.code is code)
+    assert ProblemCode.GS_MISSING not in {p.code for p in reading.problems}
+
+
+def test_an_element_repeated_with_the_same_value_is_one_element() -> None:
+    text = f"01{GTIN}17270500" + "10L" + GS + "21S" + GS + "10L"
+    assert fields(text) == (GTIN, "270500", "L", "S")
+    assert codes(text) == []
+    text = f"01{GTIN}17270500" + "10L" + GS + "21S" + GS + "10M"
     assert parse_gs1(text, None).pack is None
-    assert codes(text) == [(ProblemCode.GS_MISSING, Severity.ERROR)]
+    assert codes(text) == [(ProblemCode.DUPLICATE_FIELD, Severity.ERROR)]
+    # two different national numbers are two NHRNs, whatever their values
+    text = f"01{GTIN}17270500" + "10L" + GS + "21S" + GS + "7141" + GS + "7101"
+    assert codes(text) == [(ProblemCode.DUPLICATE_FIELD, Severity.ERROR)]
 
 
 def test_a_wrong_check_digit_cannot_be_rescued_by_a_split() -> None:

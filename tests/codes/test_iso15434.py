@@ -63,6 +63,19 @@ def test_duplicate_and_malformed_data_identifiers() -> None:
     ]
 
 
+def test_a_data_identifier_repeated_with_the_same_value_is_one_field() -> None:
+    reading = parse_iso15434(f"{HEAD}9N110375286414{GS}1TA{GS}1TA{GS}D270900{GS}S1", None)
+    assert reading.problems == ()
+    assert reading.pack == PackIdentifier("PPN", "110375286414", "A", "270900", "1")
+
+
+def test_format_05_fields_are_never_re_cut() -> None:
+    # GS arrived in the envelope, so a run-together 10/21 is a long batch, not two fields
+    text = f"[)>{RS}05{GS}0103400936040540{GS}17270500{GS}10L21S{RS}{EOT}"
+    reading = parse_iso15434(text, None)
+    assert [p.code for p in reading.problems] == [ProblemCode.MISSING_FIELD]
+
+
 def test_two_messages_in_one_code_are_refused() -> None:
     reading = parse_iso15434(f"{HEAD}9N110375286414{RS}06{GS}S1{RS}{EOT}", None)
     assert [p.code for p in reading.problems] == [ProblemCode.UNKNOWN_FORMAT]
