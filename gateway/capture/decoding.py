@@ -12,6 +12,7 @@ from dataclasses import replace
 from gateway.capture.framing import Frame, FrameEnd
 from gateway.codes.decode import DecodedScan, DecodeSettings, decode_bytes, decode_keys
 from gateway.codes.keyboard import KeyTrace
+from gateway.codes.layout_belief import LayoutBelief
 from gateway.codes.problems import ProblemCode, error
 
 
@@ -41,11 +42,13 @@ def decode_frame(frame: Frame, settings: DecodeSettings, terminator: str | None)
     return decoded
 
 
-def decode_trace(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
+def decode_trace(
+    trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief | None = None
+) -> DecodedScan:
     """Decode a keyboard-wedge scan. When the scanner is set to end scans with a suffix key, a
     scan ended by the inter-key gap never got its suffix: the scanner paused mid-code (a slow
     Bluetooth link), and the part read so far may parse as a valid but shorter serial."""
-    decoded = decode_keys(trace, settings)
+    decoded = decode_keys(trace, settings, belief)
     if trace.ended_by == "gap" and settings.keyboard.suffix_keys:
         return interrupted(
             decoded,

@@ -157,7 +157,8 @@ class EvdevReader:
                 self._wake.clear()
                 ready, self._ready = self._ready, []
                 for trace in ready:
-                    await self._rt.deliver(decode_trace(trace, self._settings), trace)
+                    decoded = decode_trace(trace, self._settings, self._rt.belief)
+                    await self._rt.deliver(decoded, trace)
                 if self._paused and self._failure is None:
                     self._paused = False
                     loop.add_reader(fd, self._on_readable)
@@ -244,7 +245,8 @@ class EvdevReader:
         trace = self._splitter.flush()
         if trace is not None:
             decoded = interrupted(
-                decode_keys(trace, self._settings), "the scanner was unplugged mid-scan"
+                decode_keys(trace, self._settings, self._rt.belief),
+                "the scanner was unplugged mid-scan",
             )
             await self._rt.deliver(decoded, trace)
         raise DeviceLost(f"{self._device.path} was removed ({exc.strerror})")

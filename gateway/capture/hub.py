@@ -9,14 +9,16 @@ The hub owns its tasks (an ``asyncio.TaskGroup``): leaving the ``async with`` ca
 releases every device. A reader that fails is restarted with exponential backoff; a missing or
 unplugged device is waited for (udev wakes the wait, a rescan timer bounds it); one failing
 scanner never stops the others. Decoded scans from all scanners go into one bounded queue.
+``layout_beliefs`` (scanner id → stored belief) resumes what ``layout = "auto"`` scanners had
+learned before a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.capture.config import Kind, ScannerConfig
 from gateway.capture.devices import InputBackend, KernelInput
@@ -57,6 +59,7 @@ class ScannerHub:
         backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
         watch_udev: bool = True,
         queue_size: int = QUEUE_SIZE,
+        layout_beliefs: Mapping[str, Any] | None = None,
     ) -> None:
         self._clock = clock
         self._queue: asyncio.Queue[CapturedScan] = asyncio.Queue(queue_size)
@@ -69,7 +72,11 @@ class ScannerHub:
         self.changes = ChangeSignal()  # notified on device arrival/removal
         self.hotplug = "rescan"  # "udev" once the netlink monitor runs (for the health report)
         self._scanners = [
-            (ScannerRuntime(c, clock, self._ids, self._queue), self._source(c)) for c in configs
+            (
+                ScannerRuntime(c, clock, self._ids, self._queue, (layout_beliefs or {}).get(c.id)),
+                self._source(c),
+            )
+            for c in configs
         ]
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from gateway.capture.scan import CapturedScan, Clock, ScanIdFactory
+from gateway.codes.keyboard import AUTO_LAYOUT
+from gateway.codes.layout_belief import LayoutBelief
+from gateway.codes.problems import ProblemCode
 
 if TYPE_CHECKING:
     from gateway.capture.config import ScannerConfig
@@ -57,6 +60,7 @@ class ScannerHealth:
     counts: Mapping[str, int] = field(default_factory=dict)
     last_error: str | None = None
     last_scan_at: float | None = None
+    layout: dict[str, Any] | None = None  # layout auto: the learned belief
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +71,7 @@ class ScannerHealth:
             "counts": dict(self.counts),
             "last_error": self.last_error,
             "last_scan_at": self.last_scan_at,
+            "layout": self.layout,
         }
 
 
@@ -79,6 +84,7 @@ class ScannerRuntime:
         clock: Clock,
         ids: ScanIdFactory,
         queue: asyncio.Queue[CapturedScan],
+        stored_belief: Any = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -92,6 +98,13 @@ class ScannerRuntime:
         self.log = structlog.get_logger("gateway.capture").bind(
             scanner_id=config.id, kind=config.kind.value
         )
+        decode = config.decode
+        # layout auto: what this scanner's scans showed, resumed from the state database
+        self.belief: LayoutBelief | None = None
+        if decode.keyboard.layout == AUTO_LAYOUT:
+            self.belief = LayoutBelief.from_stored(
+                stored_belief, decode.auto_layouts
+            ) or LayoutBelief.fresh(decode.auto_layouts)
 
     def event(
         self,
@@ -113,6 +126,7 @@ class ScannerRuntime:
 
     async def deliver(self, decoded: DecodedScan, raw: KeyTrace | bytes) -> None:
         now = self.clock.time()
+        changed = self._learn(decoded)
         scan = CapturedScan(
             scan_id=self._ids.new(),
             scanner_id=self.config.id,
@@ -120,12 +134,34 @@ class ScannerRuntime:
             at=CapturedScan.timestamp(now),
             decoded=decoded,
             raw=raw,
+            layout_belief=None if changed is None else changed.stored(),
         )
         self.counts["scans"] += 1
         if not decoded.ok:
             self.counts["scans_rejected"] += 1
         self.last_scan_at = now
         await self._queue.put(scan)
+
+    def _learn(self, decoded: DecodedScan) -> LayoutBelief | None:
+        """Keep the belief this scan's decoding arrived at; return it when it changed (logged)."""
+        before, after = self.belief, decoded.belief
+        if before is None or after is None or after == before:
+            return None
+        self.belief = after
+        changed = [p for p in decoded.problems if p.code is ProblemCode.LAYOUT_CHANGED]
+        if changed and after.candidates != before.candidates:
+            self.log.warning(
+                "layout_relearned", learned=list(after.candidates), before=list(before.candidates)
+            )
+        elif changed:
+            self.log.warning(
+                "layout_misfit", layouts=list(decoded.layouts), learned=list(before.candidates)
+            )
+        elif after.calibrated and not before.calibrated:
+            self.log.info("layout_calibrated", learned=list(after.candidates))
+        elif after.settled and not before.settled:
+            self.log.info("layout_settled", learned=list(after.candidates), proofs=after.proofs)
+        return after
 
     def health(self) -> ScannerHealth:
         return ScannerHealth(
@@ -136,4 +172,5 @@ class ScannerRuntime:
             counts=dict(self.counts),
             last_error=self.last_error,
             last_scan_at=self.last_scan_at,
+            layout=None if self.belief is None else self.belief.to_json(),
         )

@@ -81,6 +81,8 @@ class CapturedScan:
     at: datetime  # wall clock, UTC, when the scan was complete
     decoded: DecodedScan
     raw: KeyTrace | bytes
+    # layout auto: the scanner's belief after this scan, when this scan changed it (to store)
+    layout_belief: dict[str, Any] | None = None
 
     @staticmethod
     def timestamp(seconds: float) -> datetime:

@@ -12,6 +12,9 @@ A contract other tools depend on; keep it stable.
   optional ``"time"`` in seconds (used for the inter-key gap); other event types (EV_SYN,
   EV_MSC) are taken as the kernel sends them. Scans are split exactly as the daemon splits them
   (:class:`~gateway.codes.keyboard.ScanSplitter`), and the scan in progress is flushed at EOF.
+  With ``--layout auto`` the whole input is one scanner: what its scans show about its layout
+  (:mod:`gateway.codes.layout_belief`) applies to the scans that follow, and each result
+  carries ``layout_belief``.
 - Output per scan: ``{"ok", "text", "layout", "pack", "problems": [{"code", "severity",
   "message", …}], …}`` (:meth:`DecodedScan.to_json`), flushed line by line, in input order.
 - Bad input (invalid UTF-8, a non-JSON line, an impossible event) gives an ``ok: false`` object
@@ -141,6 +144,7 @@ def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedSc
     from gateway.codes.keyboard import ScanSplitter
 
     splitter = ScanSplitter(settings.keyboard)
+    belief = None  # layout auto: the whole input is one scanner, learned scan after scan
     for number, raw in _lines(stream):
         if not raw.strip(b" \t\r"):
             continue
@@ -152,10 +156,12 @@ def _key_scans(stream: BinaryIO, settings: DecodeSettings) -> Iterator[DecodedSc
             continue
         trace = splitter.feed(event)
         if trace is not None:
-            yield decode_keys(trace, settings)
+            scan = decode_keys(trace, settings, belief)
+            belief = scan.belief
+            yield scan
     trace = splitter.flush()
     if trace is not None:
-        yield decode_keys(trace, settings)
+        yield decode_keys(trace, settings, belief)
 
 
 def _event(line: str) -> KeyEvent | tuple[str, str]:

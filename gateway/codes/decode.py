@@ -20,10 +20,18 @@ from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, SPLIT_AIS
 from gateway.codes.keyboard import AUTO_LAYOUT, LAYOUTS, KeyboardSettings, KeyTrace, TypedText
 from gateway.codes.keyboard.layouts import get_layout
 from gateway.codes.keyboard.splitter import UNMAPPED
+from gateway.codes.layout_belief import (
+    RELEARN_AFTER,
+    LayoutBelief,
+    Observation,
+    Verdict,
+    digest,
+    observe,
+)
 from gateway.codes.layout_typing import type_under
 from gateway.codes.pack import PackIdentifier
-from gateway.codes.problems import Problem, ProblemCode, error, has_error
-from gateway.codes.text import read_code, split_aim
+from gateway.codes.problems import Problem, ProblemCode, error, has_error, warning
+from gateway.codes.text import CALIBRATION_CODE, read_code, split_aim
 from gateway.codes.validation import SET_82, char_name
 
 # Control characters no scanner sends as data (it may send GS, RS, EOT, FS, US, CR, LF, TAB).
@@ -84,9 +92,10 @@ class DecodedScan:
     problems: tuple[Problem, ...]
     aim: str | None = None
     layout: str | None = None
-    layouts: tuple[
-        str, ...
-    ] = ()  # layout "auto": every layout under which the scan is a valid pack
+    # layout "auto": the layouts whose reading counts (or, refused, that read a valid pack)
+    layouts: tuple[str, ...] = ()
+    # layout "auto": what the scanner's scans have shown about its layout, this one included
+    belief: LayoutBelief | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,6 +112,8 @@ class DecodedScan:
         }
         if self.layouts:
             data["layouts"] = list(self.layouts)
+        if self.belief is not None:
+            data["layout_belief"] = self.belief.to_json()
         return data
 
 
@@ -153,8 +164,14 @@ def decode_bytes(data: bytes, settings: DecodeSettings) -> DecodedScan:
     return decode_text(data.decode("latin-1"), settings)
 
 
-def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
-    """Decode one keyboard-wedge scan under the configured layout, or every candidate for ``auto``."""
+def decode_keys(
+    trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief | None = None
+) -> DecodedScan:
+    """Decode one keyboard-wedge scan under the configured layout, or for ``auto`` under the
+    layouts ``belief`` (what this scanner's earlier scans showed; none: a first scan) still
+    allows; the result carries the updated belief (:mod:`gateway.codes.layout_belief`)."""
+    if settings.keyboard.layout == AUTO_LAYOUT and belief is None:
+        belief = LayoutBelief.fresh(settings.auto_layouts)
     if trace.interrupted or trace.truncated:
         problem = (
             error(
@@ -169,12 +186,13 @@ def decode_keys(trace: KeyTrace, settings: DecodeSettings) -> DecodedScan:
                 f"{trace.keys_discarded} touches au-delà de la limite par scan ont été ignorées",
             )
         )
-        layout = settings.keyboard.layout
-        shown = settings.auto_layouts[0] if layout == AUTO_LAYOUT else layout
+        shown = settings.keyboard.layout if belief is None else belief.candidates[0]
         partial = type_under(trace, (shown,))[shown].text  # what did arrive, for the technician
-        return DecodedScan(text=partial, pack=None, problems=(problem,), layout=shown)
-    if settings.keyboard.layout == AUTO_LAYOUT:
-        return _decode_auto(trace, settings, settings.auto_layouts)
+        return DecodedScan(
+            text=partial, pack=None, problems=(problem,), layout=shown, belief=belief
+        )
+    if belief is not None:
+        return _decode_auto(trace, settings, belief)
     layout = settings.keyboard.layout
     scan = _decode_typed(layout, type_under(trace, (layout,))[layout], settings, {})
     if scan.ok:
@@ -243,35 +261,70 @@ def _valid_readings(
     return valid
 
 
-def _decode_auto(
-    trace: KeyTrace, settings: DecodeSettings, candidates: tuple[str, ...]
-) -> DecodedScan:
-    """Keep the layouts under which the trace is a valid pack; refuse when they disagree."""
+def _decode_auto(trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief) -> DecodedScan:
+    """Read the trace under the layouts the belief allows; refuse when they disagree."""
     decoded: dict[str, DecodedScan] = {}
-    valid = _valid_readings(trace, settings, candidates, decoded)
+    learned = belief.candidates
+    others = tuple(name for name in settings.auto_layouts if name not in learned)
+    # The learned layouts alone answer when one reads a valid pack and no misfit is pending;
+    # otherwise every layout is needed to see where the scan fits.
+    valid = _valid_readings(trace, settings, learned, decoded)
+    if not valid or belief.pending:
+        valid += _valid_readings(trace, settings, others, decoded)
     if not valid:
-        # Nothing valid: report the reading with the fewest problems (unmapped keys last).
         scans = [
             _decode_typed(name, typed, settings, decoded)
-            for name, typed in type_under(trace, candidates).items()
+            for name, typed in type_under(trace, learned + others).items()
         ]
-        return min(
+        calibration = tuple(
+            scan.layout or "" for scan in scans if scan.problems == (CALIBRATION_CODE,)
+        )
+        if calibration:
+            belief = LayoutBelief.from_calibration(calibration, belief)
+            return replace(scans[0], layout=calibration[0], layouts=calibration, belief=belief)
+        # Nothing valid: report the reading with the fewest problems (unmapped keys last),
+        # preferring the learned layouts.
+        worst = min(
             scans,
             key=lambda scan: (
                 any(p.code is ProblemCode.UNMAPPED_KEY for p in scan.problems),
                 len(scan.problems),
             ),
         )
-    packs = {scan.pack for scan in valid}
-    agreeing = tuple(scan.layout or "" for scan in valid)
+        return replace(worst, belief=belief)
+    by_layout = {scan.layout or "": scan for scan in valid}
+    strokes = tuple((k.code, k.modifiers, k.fixed, k.alt_digits) for k in trace.strokes)
+    seen = observe(
+        belief,
+        {name: scan.pack for name, scan in by_layout.items() if scan.pack},
+        digest(repr(strokes)),
+    )
+    readings = [by_layout[name] for name in seen.layouts]
+    if seen.verdict is Verdict.MISFIT:
+        return DecodedScan(
+            text=readings[0].text,
+            pack=None,
+            problems=(_misfit(seen, learned),),
+            aim=readings[0].aim,
+            layouts=seen.layouts,
+            belief=seen.belief,
+        )
+    packs = {scan.pack for scan in readings}
     if len(packs) == 1:
-        return replace(valid[0], layouts=agreeing)
+        warnings = (_relearned(seen, learned),) if seen.verdict is Verdict.RELEARNED else ()
+        first = readings[0]
+        return replace(
+            first,
+            problems=(*warnings, *first.problems),
+            layouts=seen.layouts,
+            belief=seen.belief,
+        )
     distinct: dict[PackIdentifier | None, str | None] = {}
-    for scan in valid:
+    for scan in readings:
         distinct.setdefault(scan.pack, scan.layout)
     named = ", ".join(str(name) for name in distinct.values())
     return DecodedScan(
-        text=valid[0].text,
+        text=readings[0].text,
         pack=None,
         problems=(
             error(
@@ -280,8 +333,36 @@ def _decode_auto(
                 f"les dispositions {named} lisent {len(packs)} boîtes valides différentes",
             ),
         ),
-        aim=valid[0].aim,
-        layouts=agreeing,
+        aim=readings[0].aim,
+        layouts=seen.layouts,
+        belief=seen.belief,
+    )
+
+
+def _named(layouts: tuple[str, ...]) -> str:
+    return "/".join(layouts[:_MAX_NAMED]) + ("/…" if len(layouts) > _MAX_NAMED else "")
+
+
+def _misfit(seen: Observation, learned: tuple[str, ...]) -> Problem:
+    count, proofs = len(seen.belief.misfits), seen.belief.proofs
+    return error(
+        ProblemCode.LAYOUT_CHANGED,
+        f"it reads as a valid pack only with layout {_named(seen.layouts)}, but this scanner "
+        f"has typed as {_named(learned)} ({proofs} scans); {count} of {RELEARN_AFTER} different "
+        "codes so far",
+        f"il ne se lit comme une boîte valide qu'avec la disposition {_named(seen.layouts)}, "
+        f"mais ce scanner tape en {_named(learned)} ({proofs} scans) ; {count} codes différents "
+        f"sur {RELEARN_AFTER} jusqu'ici",
+    )
+
+
+def _relearned(seen: Observation, learned: tuple[str, ...]) -> Problem:
+    return warning(
+        ProblemCode.LAYOUT_CHANGED,
+        f"the scanner now types as {_named(seen.layouts)}, no longer as {_named(learned)}: "
+        f"{RELEARN_AFTER} different codes showed it",
+        f"le scanner tape désormais en {_named(seen.layouts)} et non plus en {_named(learned)} : "
+        f"{RELEARN_AFTER} codes différents l'ont montré",
     )
 
 

@@ -28,6 +28,7 @@ class ProblemCode(StrEnum):
     DUPLICATE_FIELD = "DUPLICATE_FIELD"
     GS_MISSING = "GS_MISSING"
     LAYOUT_AMBIGUOUS = "LAYOUT_AMBIGUOUS"
+    LAYOUT_CHANGED = "LAYOUT_CHANGED"
     SUSPECT_LAYOUT_MISMATCH = "SUSPECT_LAYOUT_MISMATCH"
     NOT_A_PACK_CODE = "NOT_A_PACK_CODE"
     UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
@@ -84,6 +85,11 @@ CATALOGUE: dict[ProblemCode, ProblemText] = {
     ProblemCode.LAYOUT_AMBIGUOUS: ProblemText(
         en="The scanner's keyboard country could not be told apart ({detail}): set the scanner layout in the configuration.",
         fr="Le pays de clavier du scanner est ambigu ({detail}) : indiquez la disposition du scanner dans la configuration.",
+    ),
+    ProblemCode.LAYOUT_CHANGED: ProblemText(
+        en="The scanner no longer types like the keyboard country it has shown so far ({detail}): if it was reconfigured or replaced, scan other packs and the gateway learns the new one; otherwise set this pack aside.",
+        fr="Le scanner ne tape plus selon le pays de clavier montré jusqu'ici ({detail}) : s'il a été reconfiguré ou remplacé, scannez d'autres boîtes et la passerelle apprend le nouveau ; sinon, mettez cette boîte de côté.",
+        when="error while the change is unconfirmed; warning on the scan that confirms it (then used)",
     ),
     ProblemCode.SUSPECT_LAYOUT_MISMATCH: ProblemText(
         en="The characters look like a keyboard-country mix-up ({detail}): set the scanner's keyboard country in the gateway configuration, or calibrate the scanner (nmvs-gateway selftest --calibrate).",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from gateway.codes.calibration_code import CALIBRATION_PAYLOAD
 from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, GS, Reading, parse_gs1
 from gateway.codes.iso15434 import HEADER, parse_iso15434
 from gateway.codes.keyboard.layouts import get_layout
@@ -34,6 +35,13 @@ _MISREAD_AIM = re.compile(r"[$+][dCQe].")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _PZN_CODE_39 = re.compile(r"-[0-9]{7,8}")
 _RETAIL_BARCODES = {8: "EAN-8", 12: "UPC-A", 13: "EAN-13", 14: "GTIN-14"}
+
+
+CALIBRATION_CODE = error(
+    ProblemCode.NOT_A_PACK_CODE,
+    "the gateway's calibration code, from the technician's card",
+    "le code d'étalonnage de la passerelle, de la carte du technicien",
+)
 
 
 def split_aim(text: str) -> tuple[str | None, str]:
@@ -84,6 +92,8 @@ def read_code(
             f"a barcode of symbology {aim}",
             f"un code-barres de symbologie {aim}",
         )
+    if body == CALIBRATION_PAYLOAD:  # a valid GS1 string, but GS1's example GTIN: never sent
+        return Reading(None, (CALIBRATION_CODE,))
     if body.startswith(HEADER) and aim not in GS1_AIMS:
         reading = parse_iso15434(body, aim)
     elif aim is not None and aim not in GS1_AIMS:

@@ -147,7 +147,11 @@ class Gateway:
                 raise StartupError(str(exc)) from None
             if config.scanners:
                 self.hub = await stack.enter_async_context(
-                    ScannerHub(config.scanners, input_backend=input_backend)
+                    ScannerHub(
+                        config.scanners,
+                        input_backend=input_backend,
+                        layout_beliefs=await engine.layout_beliefs(),
+                    )
                 )
             self.engine = engine
             relay = Relay(engine, self.bridge, self.topics, self.routes)
@@ -205,6 +209,7 @@ class Gateway:
                 counter=scan.counter,
                 at=scan.at.timestamp(),
                 decoded=scan.decoded,
+                layout_belief=scan.layout_belief,
             )
         )
 

@@ -391,6 +391,10 @@ class Engine:
         self._launch(ready)
         return outcome
 
+    async def layout_beliefs(self) -> dict[str, Any]:
+        """Scanner id → its stored layout belief (JSON data), for the capture stage to resume."""
+        return await self._read(db.layout_beliefs)
+
     async def get(self, trx_id: str) -> TransactionView | None:
         row = await self._read(partial(db.trx_by_id, trx_id=trx_id))
         return None if row is None else view_of(row)
@@ -491,6 +495,8 @@ class Engine:
                 conn, "1_decode_error", now, scan_id=scan.id, scanner_id=scan.scanner_id
             )
         self._insert_scan(conn, row)
+        if scan.layout_belief is not None:
+            db.save_layout_belief(conn, scan.scanner_id, scan.layout_belief, now)
         stored = db.scan_by_id(conn, scan.id)
         assert stored is not None
         db.append_event(conn, "scan", scan_view_of(stored).to_json(), now)

@@ -40,6 +40,7 @@ transaction: the caller gets the first transaction back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -189,13 +190,17 @@ class DecodedScanLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ScanRecord:
-    """One physical scan: ``id`` is unique per scan (the capture layer makes it)."""
+    """One physical scan: ``id`` is unique per scan (the capture layer makes it).
+
+    ``layout_belief``: the scanner's layout belief after this scan when the scan changed it
+    (:meth:`gateway.codes.layout_belief.LayoutBelief.stored`), stored in the same commit."""
 
     id: str
     scanner_id: str
     counter: str | None
     at: float
     decoded: DecodedScanLike
+    layout_belief: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,15 @@ Tables
 - ``ledger``: per pack, what this gateway last saw and the decommission it made.
 - ``firewall``: one row per request the firewall answered instead of the NMVS.
 - ``events``: the ordered outbox the MQTT relay publishes and acknowledges.
+- ``layout_beliefs``: per ``layout = "auto"`` scanner, what its scans showed about its keyboard
+  country (:class:`gateway.codes.layout_belief.LayoutBelief`), written with the scan that changed it.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,6 +147,13 @@ MIGRATIONS: tuple[str, ...] = (
         packs INTEGER NOT NULL,
         created_at REAL NOT NULL,
         finished_at REAL
+    );
+    """,
+    """
+    CREATE TABLE layout_beliefs(
+        scanner_id TEXT PRIMARY KEY,
+        belief TEXT NOT NULL,
+        updated_at REAL NOT NULL
     );
     """,
 )
@@ -291,6 +300,31 @@ class Store:
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return fn(self.conn)
+
+
+# --- layout beliefs ----------------------------------------------------------------------
+
+
+def save_layout_belief(
+    conn: sqlite3.Connection, scanner_id: str, belief: Mapping[str, Any], now: float
+) -> None:
+    conn.execute(
+        """INSERT INTO layout_beliefs(scanner_id, belief, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT(scanner_id) DO UPDATE SET belief = excluded.belief,
+           updated_at = excluded.updated_at""",
+        (scanner_id, dumps(belief), now),
+    )
+
+
+def layout_beliefs(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Scanner id → the stored belief (as JSON data; unreadable rows are left out)."""
+    found = {}
+    for row in conn.execute("SELECT scanner_id, belief FROM layout_beliefs"):
+        try:
+            found[row["scanner_id"]] = json.loads(row["belief"])
+        except ValueError:
+            continue
+    return found
 
 
 # --- ledger -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from gateway.codes.keyboard import GS, LAYOUTS, KeyStroke, KeyTrace, Modifier, key_name, type_trace
 from gateway.codes.keyboard.layouts import get_layout
+from gateway.codes.layout_belief import layout_families
 from gateway.codes.validation import SET_82
 from gateway.selftest.card_codes import CALIBRATION_AIM, CALIBRATION_PAYLOAD, shown
 from gateway.selftest.results import CheckResult, fail, ok, warning
@@ -50,8 +51,6 @@ _CONVERT: dict[CaseMode, Callable[[str], str]] = {
     "lower": str.lower,
     "invert": str.swapcase,
 }
-# Characters whose keys decide how any pack code is typed: set 82 and the ISO 15434 / AIM brackets.
-_PACK_CHARACTERS: Final = "".join(sorted(SET_82 | set("[]")))
 _NOT_SENT_CASE = {
     "upper": "converts every letter to upper case",
     "lower": "converts every letter to lower case",
@@ -341,7 +340,7 @@ def _from_keys(
     caps_lock_style: bool,
 ) -> Calibration:
     candidates = tuple(matches)
-    classes = _equivalence_classes(candidates)
+    classes = layout_families(candidates)
     if configured_layout in matches:
         chosen: str | None = configured_layout
     else:
@@ -416,13 +415,3 @@ def _gs_style(stroke: KeyStroke, sep: str, layout: str) -> tuple[GsStyle, str | 
             return "unreadable", chord
         return "function_key", key_name(stroke.code)
     return "substitute", chord
-
-
-def _equivalence_classes(layouts: tuple[str, ...]) -> list[list[str]]:
-    """Group layouts that type every pack character with the same keys (interchangeable)."""
-    classes: dict[tuple[object, ...], list[str]] = {}
-    for layout in layouts:
-        chords = get_layout(layout).chords()
-        key = tuple(chords.get(char) for char in _PACK_CHARACTERS)
-        classes.setdefault(key, []).append(layout)
-    return list(classes.values())

@@ -1,13 +1,8 @@
 """The codes printed on the calibration card, and the exact data a scanner must transmit for each.
 
-Pure data, no I/O: the calibration logic imports :data:`CALIBRATION_PAYLOAD` (and
-:data:`CALIBRATION_AIM`) from here to compare a scanner's key events with what the card holds;
-:mod:`gateway.selftest.card` renders these codes.
-
-The calibration code is a valid GS1 element string that contains every GS1 set-82 character
-that moves between the US, French and German keyboard layouts (``scanners.md`` §2.3/§2.4): the
-twenty punctuation characters in the batch, the letters that move in both cases in the serial,
-every digit, and two FNC1 separators (transmitted as GS).
+Pure data, no I/O: :mod:`gateway.selftest.card` renders these codes. The calibration code itself
+(:data:`CALIBRATION_PAYLOAD`, :data:`CALIBRATION_AIM`) is defined beside the decoder, in
+:mod:`gateway.codes.calibration_code`, which recognises it; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -15,37 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-GS: Final = "\x1d"
-RS: Final = "\x1e"
-EOT: Final = "\x04"
-
-# GS1 element strings whose AI starts with these two digits have a predefined length and need no
-# separator after them (GS1 General Specifications, gs1-barcode-engine ``fixedAIprefixes``).
-_PREDEFINED_LENGTH_PREFIXES: Final = frozenset(
-    [f"{n:02d}" for n in (*range(5), *range(11, 21), *range(31, 37), 41)]
+from gateway.codes.calibration_code import (
+    CALIBRATION_AIM,
+    CALIBRATION_ELEMENTS,
+    CALIBRATION_PAYLOAD,
+    GS,
+    LAYOUT_SENSITIVE_LETTERS,
+    LAYOUT_SENSITIVE_PUNCTUATION,
+    Element,
+    gs1_payload,
+    separated,
 )
 
-LAYOUT_SENSITIVE_PUNCTUATION: Final = "!\"%&'()*+,-./:;<=>?_"
-LAYOUT_SENSITIVE_LETTERS: Final = "aqwzymAQWZYM"
-
-Element = tuple[str, str]
-"""A GS1 element string as (application identifier, value)."""
-
-
-def _separated(elements: tuple[Element, ...]) -> list[tuple[str, str, bool]]:
-    """Each element with whether an FNC1 separator (transmitted as GS) follows it: after a
-    variable-length element that is not last."""
-    last = len(elements) - 1
-    return [
-        (ai, value, index != last and ai[:2] not in _PREDEFINED_LENGTH_PREFIXES)
-        for index, (ai, value) in enumerate(elements)
-    ]
-
-
-def gs1_payload(elements: tuple[Element, ...]) -> str:
-    """What a scanner transmits for a GS1 DataMatrix holding ``elements``, without the AIM id
-    (the leading FNC1 is the AIM identifier ``]d2``, not data)."""
-    return "".join(ai + value + (GS if gs else "") for ai, value, gs in _separated(elements))
+RS: Final = "\x1e"
+EOT: Final = "\x04"
 
 
 def gs1_bracketed(elements: tuple[Element, ...]) -> str:
@@ -82,7 +60,7 @@ class CardCode:
         if self.kind == "gs1":
             return [
                 f"({ai}) {value}" + (" <GS>" if gs else "")
-                for ai, value, gs in _separated(self.elements)
+                for ai, value, gs in separated(self.elements)
             ]
         fields = self.payload.split(GS)
         return [
@@ -96,18 +74,6 @@ def _gs1_code(
 ) -> CardCode:
     return CardCode(key, "gs1", gs1_payload(elements), elements, caption_en, caption_fr)
 
-
-CALIBRATION_ELEMENTS: Final[tuple[Element, ...]] = (
-    ("01", "09506000134352"),
-    ("17", "281231"),
-    ("10", LAYOUT_SENSITIVE_PUNCTUATION),
-    ("21", LAYOUT_SENSITIVE_LETTERS),
-    ("710", "0123456789"),
-)
-CALIBRATION_AIM: Final = "]d2"
-CALIBRATION_PAYLOAD: Final = gs1_payload(CALIBRATION_ELEMENTS)
-"""Exactly what a correctly configured scanner transmits for the calibration code (after the AIM
-identifier ``]d2`` when the scanner sends it)."""
 
 PPN_PAYLOAD: Final = f"[)>{RS}06{GS}9N110375286414{GS}1TX4711A{GS}D280630{GS}SPX7Y3ZQK9R{RS}{EOT}"
 
@@ -139,3 +105,17 @@ DAY_00_EXPIRY = _gs1_code(
 )
 
 CARD_CODES: Final = (CALIBRATION, FRENCH_PACK, GERMAN_PPN, DAY_00_EXPIRY)
+
+__all__ = [
+    "CALIBRATION_AIM",
+    "CALIBRATION_PAYLOAD",
+    "CARD_CODES",
+    "EOT",
+    "GS",
+    "LAYOUT_SENSITIVE_LETTERS",
+    "LAYOUT_SENSITIVE_PUNCTUATION",
+    "RS",
+    "CardCode",
+    "gs1_bracketed",
+    "shown",
+]

@@ -25,9 +25,9 @@ from gateway.codes.keyboard import (
 )
 from gateway.codes.keyboard.events import KEY_DOWN, KEY_ENTER, KEY_F12, KEY_LEFTCTRL
 from gateway.codes.keyboard.layouts import get_layout
+from gateway.codes.layout_belief import layout_families
 from gateway.selftest.calibration import (
     Calibration,
-    _equivalence_classes,
     diagnose_bytes,
     diagnose_keys,
 )
@@ -116,7 +116,7 @@ def test_every_emulated_scanner_is_diagnosed(
     if configured:
         assert found.layout == layout
     else:
-        same_keys = next(c for c in _equivalence_classes(found.layouts) if layout in c)
+        same_keys = next(c for c in layout_families(found.layouts) if layout in c)
         assert found.layout in same_keys or (found.layout is None and not found.equivalent)
     statuses = results_by_name(found.results())
     if case in ("upper", "lower"):
