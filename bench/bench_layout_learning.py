@@ -8,7 +8,8 @@ order, twice in the same process:
 
 - **per scan** (the gateway before layout learning: every scan judged alone), and
 - **learned** (one :class:`~gateway.codes.layout_belief.LayoutBelief` carried through the
-  stream, as the daemon keeps one per scanner).
+  stream, as the daemon keeps one per scanner), and
+- **card first** (the same, after one scan of the calibration card).
 
 It also prints the CPU time per scan (p50/p99) of both, learned from a settled belief.
 
@@ -24,6 +25,7 @@ import time
 
 from timing import p50_p99
 
+from gateway.codes.calibration_code import CALIBRATION_AIM, CALIBRATION_PAYLOAD
 from gateway.codes.decode import DecodeSettings, decode_keys
 from gateway.codes.keyboard import GS, CannotType, KeyboardSettings, KeyTrace, ScanSplitter, emulate
 from gateway.codes.layout_belief import LayoutBelief
@@ -67,8 +69,14 @@ def trace_of(text: str, layout: str) -> KeyTrace | None:
     return traces[0]
 
 
-def run_stream(layout: str, packs: list[PackIdentifier], learn: bool) -> dict[str, object]:
+def run_stream(
+    layout: str, packs: list[PackIdentifier], learn: bool, card_first: bool = False
+) -> dict[str, object]:
     belief = LayoutBelief.fresh(SETTINGS.auto_layouts) if learn else None
+    if card_first:
+        card = trace_of(CALIBRATION_AIM + CALIBRATION_PAYLOAD, layout)
+        assert card is not None
+        belief = decode_keys(card, SETTINGS, belief).belief
     exact = refused = wrong = typed = 0
     settled_after: int | None = None
     for number, pack in enumerate(packs, 1):
@@ -119,31 +127,34 @@ def main() -> None:
     packs = [real_shaped_pack(rng) for _ in range(args.packs)]
     print(f"{args.packs} real-shaped packs per scanner layout, layout = auto, seed {args.seed}")
     print(
-        f"{'layout':7} {'per scan: exact':>16} {'wrong':>6} {'learned: exact':>15} "
-        f"{'wrong':>6} {'settled after':>14}  learned as"
+        f"{'layout':7} {'per scan':>11} {'learned':>11} {'settled after':>14} "
+        f"{'card first':>11}  learned as"
     )
-    totals = {"alone": [0, 0, 0], "learned": [0, 0, 0]}
+    modes = {"per scan": {}, "learned": {}, "card first": {}}  # type: dict[str, dict[str, int]]
     learned_cpu: list[float] = []
     alone_cpu: list[float] = []
     for layout in LAYOUTS:
-        alone = run_stream(layout, packs, learn=False)
-        learned = run_stream(layout, packs, learn=True)
-        for key, result in (("alone", alone), ("learned", learned)):
-            totals[key][0] += int(str(result["scans"]))
-            totals[key][1] += int(str(result["exact"]))
-            totals[key][2] += int(str(result["wrong"]))
-        belief = learned["belief"]
+        results = {
+            "per scan": run_stream(layout, packs, learn=False),
+            "learned": run_stream(layout, packs, learn=True),
+            "card first": run_stream(layout, packs, learn=True, card_first=True),
+        }
+        for mode, result in results.items():
+            for key in ("scans", "exact", "wrong"):
+                modes[mode][key] = modes[mode].get(key, 0) + int(str(result[key]))
+        belief = results["learned"]["belief"]
         assert isinstance(belief, LayoutBelief)
+        shown = {m: f"{r['exact']}/{r['scans']}" for m, r in results.items()}
         print(
-            f"{layout:7} {alone['exact']:>10}/{alone['scans']:<5} {alone['wrong']:>6} "
-            f"{learned['exact']:>9}/{learned['scans']:<5} {learned['wrong']:>6} "
-            f"{learned['settled'] or '-':>14}  {'/'.join(belief.candidates)}"
+            f"{layout:7} {shown['per scan']:>11} {shown['learned']:>11} "
+            f"{results['learned']['settled'] or '-':>14} {shown['card first']:>11}  "
+            f"{'/'.join(belief.candidates)}"
         )
         alone_cpu += cpu_per_scan(layout, packs, None)
         learned_cpu += cpu_per_scan(layout, packs, belief)
-    for key, label in (("alone", "per scan"), ("learned", "learned")):
-        scans, exact, wrong = totals[key]
-        print(f"{label:9}: {exact}/{scans} exact ({100 * exact / scans:.1f} %), {wrong} wrong")
+    for mode, total in modes.items():
+        scans, exact, wrong = total["scans"], total["exact"], total["wrong"]
+        print(f"{mode:10}: {exact}/{scans} exact ({100 * exact / scans:.1f} %), {wrong} wrong")
     for label, samples in (("per scan", alone_cpu), ("learned (settled)", learned_cpu)):
         p50, p99 = p50_p99(samples)
         print(f"CPU per scan, {label}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")

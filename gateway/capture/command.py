@@ -21,17 +21,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="the gateway's TOML configuration ([[scanner]] tables)"
     )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="the gateway's state directory, for what layout-auto scanners have learned "
+        "(default: [gateway] state_dir of --config, else /var/lib/nmvs-gateway)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
     from gateway.capture.config import ConfigError, ScannerConfig, parse_scanners
+    from gateway.daemon.config import DEFAULT_STATE_DIR
 
     configs: tuple[ScannerConfig, ...] = ()
+    state_dir = args.state_dir
     if args.config:
         try:
             with open(args.config, "rb") as handle:
-                tables = tomllib.load(handle).get("scanner", [])
+                document = tomllib.load(handle)
+            tables = document.get("scanner", [])
+            if state_dir is None:
+                state_dir = _configured_state_dir(args.config, document)
             if not isinstance(tables, list):
                 raise ConfigError("scanner: must be an array of tables ([[scanner]])")
             configs = parse_scanners(tables)
@@ -48,11 +59,47 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.config}: {exc}", file=sys.stderr)
             return 2
     report = survey(configs)
+    add_learned_layouts(report, configs, state_dir or DEFAULT_STATE_DIR)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print(render(report))
     return 0
+
+
+def _configured_state_dir(config_path: str, document: dict[str, Any]) -> str | None:
+    gateway = document.get("gateway")
+    state_dir = gateway.get("state_dir") if isinstance(gateway, dict) else None
+    if not isinstance(state_dir, str):
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), state_dir)
+
+
+def add_learned_layouts(report: dict[str, Any], configs: tuple[Any, ...], state_dir: str) -> None:
+    """Each layout-auto scanner's entry gets ``layout`` (what its scans showed, or null) and
+    ``layout_text``; the report gets ``layout_source`` (where that was read, or why not)."""
+    from gateway.codes.keyboard import AUTO_LAYOUT
+    from gateway.codes.layout_belief import LayoutBelief
+    from gateway.engine.model import StoreError
+    from gateway.engine.store import read_layout_beliefs
+
+    auto = [c for c in configs if c.decode.keyboard.layout == AUTO_LAYOUT]
+    if not auto:
+        return
+    try:
+        stored = read_layout_beliefs(state_dir)
+        report["layout_source"] = state_dir
+    except StoreError as exc:
+        stored = {}
+        report["layout_source"] = str(exc)
+    entries = {entry["id"]: entry for entry in report["scanners"]}
+    for config in auto:
+        belief = LayoutBelief.from_stored(stored.get(config.id), config.decode.auto_layouts)
+        entry = entries[config.id]
+        entry["layout"] = None if belief is None else belief.to_json()
+        entry["layout_text"] = (
+            "auto, nothing learned yet" if belief is None else ("auto, " + belief.describe())
+        )
 
 
 def survey(configs: tuple[Any, ...]) -> dict[str, Any]:
@@ -193,6 +240,8 @@ def render(report: dict[str, Any]) -> str:
         for entry in report["scanners"]:
             where = entry["device"] or "-"
             lines.append(f"  {entry['id']} ({entry['kind']}): {where}")
+            if entry.get("layout_text"):
+                lines.append(f"      layout: {entry['layout_text']}")
             if entry.get("problem"):
                 lines.append(f"      problem: {entry['problem']}")
     lines.append("Input devices:" if report["input"] else "Input devices: none")
@@ -220,5 +269,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"      link: {link}")
         if node["problem"]:
             lines.append(f"      problem: {node['problem']}")
+    if "layout_source" in report:
+        lines.append(f"Learned layouts from: {report['layout_source']}")
     lines.extend(f"Note: {note}" for note in report["notes"])
     return "\n".join(lines)

@@ -276,12 +276,11 @@ def _decode_auto(trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief
             _decode_typed(name, typed, settings, decoded)
             for name, typed in type_under(trace, learned + others).items()
         ]
-        calibration = tuple(
-            scan.layout or "" for scan in scans if scan.problems == (CALIBRATION_CODE,)
-        )
-        if calibration:
+        cards = [scan for scan in scans if scan.problems == (CALIBRATION_CODE,)]
+        if cards:  # the calibration code: the layouts that typed it exactly are the scanner's
+            calibration = tuple(card.layout or "" for card in cards)
             belief = LayoutBelief.from_calibration(calibration, belief)
-            return replace(scans[0], layout=calibration[0], layouts=calibration, belief=belief)
+            return replace(cards[0], layouts=calibration, belief=belief)
         # Nothing valid: report the reading with the fewest problems (unmapped keys last),
         # preferring the learned layouts.
         worst = min(

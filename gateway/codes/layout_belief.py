@@ -103,6 +103,29 @@ class LayoutBelief:
         """Every remaining candidate types pack codes the same way."""
         return len(layout_families(self.candidates)) == 1
 
+    def describe(self) -> str:
+        """One line for the technician (``scanners``, ``selftest``)."""
+        shown = ", ".join(self.candidates[:6]) + (", …" if len(self.candidates) > 6 else "")
+        if self.calibrated:
+            text = f"learned {shown} from the calibration card"
+        elif self.settled:
+            text = f"learned {shown} ({self.proofs} scans proved it)"
+        elif self.proofs:
+            text = (
+                f"learning: {len(self.candidates)} candidates left ({shown}) after "
+                f"{self.proofs} scans"
+            )
+        else:
+            text = "nothing learned yet"
+        if self.misfits:
+            text += (
+                f"; {len(self.misfits)} of {RELEARN_AFTER} different codes fit only "
+                f"{', '.join(self.pending[:6])} (reconfigured?)"
+            )
+        if self.changes:
+            text += f"; found reconfigured {self.changes} time(s)"
+        return text
+
     def to_json(self) -> dict[str, Any]:
         return {
             "candidates": list(self.candidates),

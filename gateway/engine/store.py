@@ -327,6 +327,16 @@ def layout_beliefs(conn: sqlite3.Connection) -> dict[str, Any]:
     return found
 
 
+def read_layout_beliefs(state_dir: Path | str) -> dict[str, Any]:
+    """The stored beliefs of a gateway that has run (read-only; StoreError when there is no
+    usable database), for ``scanners`` and ``selftest``."""
+    store = open_existing(state_dir)
+    try:
+        return store.read(layout_beliefs)
+    finally:
+        store.close()
+
+
 # --- ledger -------------------------------------------------------------------------------
 
 

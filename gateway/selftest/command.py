@@ -117,7 +117,7 @@ async def run_checks(
     scan_timeout: float = SCAN_TIMEOUT_S,
 ) -> list[CheckResult]:
     """Every check, calibration first (the technician is at the scanner when it starts)."""
-    from gateway.capture.command import survey
+    from gateway.capture.command import add_learned_layouts, survey
     from gateway.selftest.host import check_clock, check_database, check_disk
     from gateway.selftest.mqtt_check import check_mqtt
     from gateway.selftest.nmvs_check import check_nmvs
@@ -132,7 +132,9 @@ async def run_checks(
             flush=True,
         )
         found += await calibrate_scanner(config.path, calibrate, scan_timeout, write_config)
-    found += scanner_results(config.scanners, await asyncio.to_thread(survey, config.scanners))
+    report = await asyncio.to_thread(survey, config.scanners)
+    add_learned_layouts(report, config.scanners, str(config.gateway.state_dir))
+    found += scanner_results(config.scanners, report)
     nmvs = await check_nmvs(config.nmvs, datetime.now(UTC))
     found += nmvs.results
     found += await check_mqtt(config.mqtt, config.base_topic)

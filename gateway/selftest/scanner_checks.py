@@ -78,6 +78,8 @@ def scanner_results(
     results = []
     for config, entry in zip(configs, report["scanners"], strict=True):
         name = f"scanner.{config.id}"
+        if "layout_text" in entry:
+            results.append(_learned_layout(name, config, entry))
         device = entry["device"]
         if device is None:
             results.append(fail(f"{name}.present", entry["problem"], PRESENT_FIX))
@@ -92,6 +94,19 @@ def scanner_results(
         results.append(ok(f"{name}.access", f"{device} can be opened by this user"))
         results.append(_exclusive(name, device, row.get("grab"), found_holders(device)))
     return results
+
+
+def _learned_layout(name: str, config: ScannerConfig, entry: dict[str, Any]) -> CheckResult:
+    """What a ``layout = "auto"`` scanner's scans have shown (``nmvs-gateway scanners`` too)."""
+    belief = entry["layout"]
+    if belief is not None and belief["settled"] and not belief["misfits"]:
+        return ok(f"{name}.layout", entry["layout_text"])
+    return warning(
+        f"{name}.layout",
+        entry["layout_text"],
+        "scan a few packs; or scan the calibration card once (nmvs-gateway selftest "
+        f"--calibrate {config.id}), which settles it, or set layout in its [[scanner]] table",
+    )
 
 
 def _identity(config: ScannerConfig, device: str, row: dict[str, Any]) -> str:
