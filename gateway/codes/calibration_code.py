@@ -50,6 +50,7 @@ CALIBRATION_ELEMENTS: Final[tuple[Element, ...]] = (
     ("21", LAYOUT_SENSITIVE_LETTERS),
     ("710", "0123456789"),
 )
+CALIBRATION_GTIN: Final = CALIBRATION_ELEMENTS[0][1]  # GS1's example number: never a medicine
 CALIBRATION_AIM: Final = "]d2"
 CALIBRATION_PAYLOAD: Final = gs1_payload(CALIBRATION_ELEMENTS)
 """Exactly what a correctly configured scanner transmits for the calibration code (after the AIM

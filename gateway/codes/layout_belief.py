@@ -157,7 +157,7 @@ class LayoutBelief:
                 changes=int(data["changes"]),
                 calibrated=bool(data["calibrated"]),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # int(Infinity) overflows
             return None
         return belief if candidates else None
 

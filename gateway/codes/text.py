@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from gateway.codes.calibration_code import CALIBRATION_PAYLOAD
+from gateway.codes.calibration_code import CALIBRATION_GTIN, CALIBRATION_PAYLOAD
 from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, GS, Reading, parse_gs1
 from gateway.codes.iso15434 import HEADER, parse_iso15434
 from gateway.codes.keyboard.layouts import get_layout
@@ -121,6 +121,15 @@ def read_code(
             ProblemCode.UNKNOWN_FORMAT,
             f"the code starts with {char_name(body[0])}",
             f"le code commence par {char_name(body[0])}",
+        )
+    if reading.pack is not None and reading.pack.product_code == CALIBRATION_GTIN:
+        # the card's code typed with another layout, or any code with that example GTIN
+        return Reading.refused(
+            ProblemCode.NOT_A_PACK_CODE,
+            f"GTIN {CALIBRATION_GTIN} is GS1's example number (the calibration card's), "
+            "not a medicine",
+            f"le GTIN {CALIBRATION_GTIN} est le numéro d'exemple de GS1 (celui de la carte "
+            "d'étalonnage), pas un médicament",
         )
     if suspicion is not None and reading.problems:
         return Reading(reading.pack, (suspicion, *reading.problems))
