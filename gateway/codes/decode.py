@@ -309,8 +309,8 @@ def _decode_auto(trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief
             belief=seen.belief,
         )
     packs = {scan.pack for scan in readings}
+    warnings = (_relearned(seen, learned),) if seen.verdict is Verdict.RELEARNED else ()
     if len(packs) == 1:
-        warnings = (_relearned(seen, learned),) if seen.verdict is Verdict.RELEARNED else ()
         first = readings[0]
         return replace(
             first,
@@ -331,6 +331,7 @@ def _decode_auto(trace: KeyTrace, settings: DecodeSettings, belief: LayoutBelief
                 f"layouts {named} read {len(packs)} different valid packs",
                 f"les dispositions {named} lisent {len(packs)} boîtes valides différentes",
             ),
+            *warnings,
         ),
         aim=readings[0].aim,
         layouts=seen.layouts,

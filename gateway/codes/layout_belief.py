@@ -26,9 +26,9 @@ on one foreign layout are far rarer still, and the pharmacist rescanning the sam
 does not add evidence. Relearning costs a reconfigured scanner two refused scans, each with a
 message saying why. The threshold is one constant.
 
-The belief is pure data (:meth:`LayoutBelief.to_json` / :meth:`LayoutBelief.from_json`): the
+The belief is pure data (:meth:`LayoutBelief.stored` / :meth:`LayoutBelief.from_stored`): the
 capture stage keeps one per scanner, the engine's state database persists it, and the
-calibration card (:meth:`LayoutBelief.calibrated`) settles it in one scan.
+calibration card (:meth:`LayoutBelief.from_calibration`) settles it in one scan.
 """
 
 from __future__ import annotations
