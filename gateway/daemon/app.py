@@ -38,9 +38,9 @@ from gateway.mqtt.contract import (
     RequestRejected,
     Topics,
     encode,
+    error_payload,
     now_iso,
     parse_request,
-    rejection_result,
     status_payload,
 )
 from gateway.mqtt.relay import Relay, ResponseRoutes, Route
@@ -223,12 +223,18 @@ class Gateway:
         engine = self.engine
         if not self.accepting or engine is None:
             raise Deferred
+        if not message.payload:
+            return  # an empty message is how a retained one is deleted: nothing was asked
+        if message.retain:
+            await self._ignore_retained(message)
+            return
         try:
             request = parse_request(message.payload, max_bytes=self.config.max_request_bytes)
             pack = request.pack or await self._scan_pack(engine, request)
         except RequestRejected as rejected:
             await self._answer_rejection(rejected, message)
             return
+        earlier_route = self.routes.get(request.id)
         if message.response_topic:
             self.routes.remember(
                 request.id, Route(message.response_topic, message.correlation_data)
@@ -238,13 +244,18 @@ class Gateway:
                 Request(op=request.op, pack=pack, id=request.id, user=request.user)
             )
         except RequestConflictError as exc:
-            self.routes.forget(request.id)
+            # the id belongs to another transaction: its result and its route stay as they were
+            if earlier_route is None:
+                self.routes.forget(request.id)
+            else:
+                self.routes.remember(request.id, earlier_route)
             conflict = RequestRejected(
                 str(exc),
                 fr=f"l'identifiant de requête {request.id!r} a déjà servi pour une autre boîte ou "
                 "une autre opération ; utilisez un nouvel identifiant pour une nouvelle requête",
                 id=request.id,
                 op=request.op.value,
+                reason="id_conflict",
             )
             await self._answer_rejection(conflict, message)
             return
@@ -286,12 +297,41 @@ class Gateway:
             )
         return pack
 
-    async def _answer_rejection(self, rejected: RequestRejected, message: Incoming) -> None:
-        log.warning("request_rejected", id=rejected.id, problem=rejected.detail)
-        payload = encode(rejection_result(rejected))
+    async def _ignore_retained(self, message: Incoming) -> None:
+        """A retained request would replay on every reconnection: it is never acted on; it is
+        answered on ``<base>/error`` and deleted from the broker (an empty retained message)."""
         try:
-            if rejected.id is not None:
-                await self.bridge.publish(self.topics.result, payload)
+            parsed: RequestRejected | LgoRequest = parse_request(
+                message.payload, max_bytes=self.config.max_request_bytes
+            )
+        except RequestRejected as rejected:
+            parsed = rejected
+        ignored = RequestRejected(
+            "the request was published retained: a retained request is never executed (it "
+            "would replay at every reconnection); publish it again without retain",
+            fr="la requête a été publiée en mode retenu (retain) : une telle requête n'est jamais "
+            "exécutée (elle serait rejouée à chaque reconnexion) ; publiez-la à nouveau sans "
+            "retain",
+            id=parsed.id,
+            op=parsed.op if isinstance(parsed, RequestRejected) else parsed.op.value,
+            raw_id=parsed.raw_id if isinstance(parsed, RequestRejected) else None,
+            reason="retained",
+        )
+        await self._answer_rejection(ignored, message)
+        try:
+            await self.bridge.publish(message.topic, b"", retain=True)
+        except BridgeError:
+            raise Deferred from None
+
+    async def _answer_rejection(self, rejected: RequestRejected, message: Incoming) -> None:
+        """A request that is not a transaction: answered on ``<base>/error`` (and the v5
+        response topic), never with a result, whose id belongs to transactions only."""
+        log.warning(
+            "request_rejected", id=rejected.id, reason=rejected.reason, problem=rejected.detail
+        )
+        payload = encode(error_payload(rejected, message.payload))
+        try:
+            await self.bridge.publish(self.topics.error, payload)
             await self._respond(message, payload)
         except BridgeError:
             raise Deferred from None

@@ -8,7 +8,8 @@ expiry) so the broker keeps QoS 1 requests while the daemon restarts, the availa
 each connect, because a broker without persistence forgets them), and publishing that returns only
 after the broker's PUBACK.
 
-Incoming messages are handed to one handler, one at a time and in order, and acknowledged only
+Incoming messages are handed to one handler, one at a time and in order, with the broker's retain
+flag (the handler decides what a retained message means), and acknowledged only
 after the handler returned (paho's manual acknowledgement): a request the handler committed is
 never lost, a request it deferred (:class:`Deferred`) is redelivered by the broker. A handler that
 fails otherwise is logged, counted and acknowledged all the same: the broker redelivers
@@ -34,6 +35,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt import client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 ProtocolChoice = Literal["auto", "5", "3.1.1"]
 
@@ -287,7 +289,13 @@ class MqttBridge:
             backoff.reset()
             try:
                 for topic in self._subscriptions:
-                    await client.subscribe(topic, qos=1)
+                    # v5: Retain-As-Published, so that a request published retained says so even
+                    # on live delivery (3.1.1 brokers clear the flag then, and set it on replays)
+                    if protocol is aiomqtt.ProtocolVersion.V5:
+                        options = SubscribeOptions(qos=1, retainAsPublished=True)
+                        await client.subscribe(topic, options=options)
+                    else:
+                        await client.subscribe(topic, qos=1)
                 await client.publish(self._status_topic, self._online_payload(), qos=1, retain=True)
                 for topic, payload in list(self._retained.items()):
                     await client.publish(topic, payload, qos=1, retain=True)
@@ -302,10 +310,7 @@ class MqttBridge:
                 self._connected_since = None
 
     async def _dispatch(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        if message.retain:
-            # A retained request would replay on every reconnect: never act on one.
-            self._log.warning("mqtt_retained_request_ignored", topic=str(message.topic))
-        elif self._handler is not None:
+        if self._handler is not None:
             try:
                 await self._handler(_incoming(message))
             except Deferred:

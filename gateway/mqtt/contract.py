@@ -4,16 +4,20 @@ Documented for LGO vendors in ``docs/mqtt.md`` (with ``docs/asyncapi.yaml`` and 
 per message in ``docs/schemas/``). Every payload is a JSON object carrying ``schema_version``;
 the version changes only when a field changes meaning or disappears (adding fields does not).
 
-Requests are parsed here, not by the engine, so that anything malformed is answered with a
-``rejected`` result naming what to fix — never an exception that could reach the daemon.
+Requests are parsed here, not by the engine, so that anything malformed is answered naming what
+to fix — never an exception that could reach the daemon. A request that does not become a
+transaction (malformed, an id already used for another pack or operation, a retained request)
+is answered on ``<base>/error`` (:func:`error_payload`), never on ``<base>/result``: that topic
+carries only the transactions the engine holds, so one id has one final result, ever.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from gateway.codes.pack import PackFormatError, PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error
@@ -25,6 +29,9 @@ MAX_ID_LENGTH = 128
 OVERSIZED_PARSE_LIMIT = 1024 * 1024  # larger requests are refused without reading their id
 MAX_USER_LENGTH = 128
 REQUEST_FIELDS = frozenset({"schema_version", "id", "op", "pack", "scan_id", "user"})
+# An id is printable ASCII, spaces allowed inside (the schema's pattern says the same).
+_ID_CHARACTERS = frozenset(chr(c) for c in range(0x20, 0x7F))
+ErrorReason = Literal["bad_request", "id_conflict", "retained"]
 OPERATION_VALUES = frozenset(op.value for op in Operation)
 OPERATIONS = ", ".join(op.value for op in Operation)
 
@@ -54,6 +61,10 @@ class Topics:
     @property
     def health(self) -> str:
         return f"{self.base}/health"
+
+    @property
+    def error(self) -> str:
+        return f"{self.base}/error"
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -87,16 +98,28 @@ class RequestRejected(Exception):
     """The request cannot be accepted; ``id``/``op`` are set when they could be read.
 
     ``detail`` names what to fix; ``fr`` is its French wording (the English one when empty).
+    ``raw_id``: the ``id`` string as sent when it is not a usable id (too long, not printable
+    ASCII): never echoed, only hashed, so it can never be mistaken for another request's id.
+    ``reason``: why it is not a transaction (the ``reason`` of the ``<base>/error`` message).
     """
 
     def __init__(
-        self, detail: str, *, fr: str = "", id: str | None = None, op: str | None = None
+        self,
+        detail: str,
+        *,
+        fr: str = "",
+        id: str | None = None,
+        op: str | None = None,
+        raw_id: str | None = None,
+        reason: ErrorReason = "bad_request",
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.fr = fr
         self.id = id
         self.op = op
+        self.raw_id = raw_id
+        self.reason = reason
 
     @property
     def problem(self) -> Problem:
@@ -120,7 +143,11 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
         raise RequestRejected(
             "the request must be a JSON object", fr="la requête doit être un objet JSON"
         )
-    request_id = data.get("id")
+    if "id" not in data:
+        raise RequestRejected(
+            "id is missing (your idempotency key)", fr="id est absent (votre clé d'idempotence)"
+        )
+    request_id = data["id"]
     if not isinstance(request_id, str) or not request_id.strip():
         raise RequestRejected(
             "id must be a non-empty string (your idempotency key)",
@@ -129,11 +156,13 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
     if not _encodable(request_id):
         detail, fr = _not_unicode("id")
         raise RequestRejected(detail, fr=fr)
-    if len(request_id) > MAX_ID_LENGTH or not request_id.isprintable():
+    if not is_request_id(request_id):
         raise RequestRejected(
-            f"id must be at most {MAX_ID_LENGTH} printable characters",
-            fr=f"id doit faire au plus {MAX_ID_LENGTH} caractères imprimables",
-            id=request_id[:MAX_ID_LENGTH],
+            f"id must be at most {MAX_ID_LENGTH} printable ASCII characters, not "
+            f"{len(request_id)} characters{_first_odd(request_id)}",
+            fr=f"id doit faire au plus {MAX_ID_LENGTH} caractères ASCII imprimables, pas "
+            f"{len(request_id)} caractères{_first_odd(request_id, 'fr')}",
+            raw_id=request_id,
         )
     raw_op = data.get("op")
     op_text = _echoable(raw_op) if isinstance(raw_op, str) else None
@@ -150,6 +179,23 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
             f"unknown field {unknown[0]!r}; the fields are id, op, pack, scan_id, user",
             f"champ inconnu {unknown[0]!r} ; les champs sont id, op, pack, scan_id, user",
         )
+    version = data.get("schema_version", SCHEMA_VERSION)
+    # a JSON number equal to 1 (1.0 too, as JSON Schema's const says); true is no number
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int | float)
+        or version != SCHEMA_VERSION
+    ):
+        raise reject(
+            f"schema_version must be {SCHEMA_VERSION} (or left out), not {json.dumps(version)}",
+            f"schema_version doit valoir {SCHEMA_VERSION} (ou être omis), pas "
+            f"{json.dumps(version)}",
+        )
+    if "op" not in data:
+        raise reject(
+            f"op is missing; it is one of {OPERATIONS}",
+            f"op est absent ; c'est l'une de {OPERATIONS}",
+        )
     if op_text not in OPERATION_VALUES:
         raise reject(
             f"op must be one of {OPERATIONS}, not {json.dumps(raw_op)}",
@@ -157,7 +203,7 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
         )
     op = Operation(op_text)
     user = data.get("user")
-    if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
+    if "user" in data and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
         raise reject(
             f"user must be a string of at most {MAX_USER_LENGTH} characters",
             f"user doit être une chaîne d'au plus {MAX_USER_LENGTH} caractères",
@@ -183,10 +229,47 @@ def parse_request(payload: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> LgoR
     return LgoRequest(request_id, op, pack, None, user)
 
 
+def is_request_id(text: str) -> bool:
+    """1 to :data:`MAX_ID_LENGTH` printable ASCII characters, not only spaces."""
+    return 0 < len(text) <= MAX_ID_LENGTH and _ID_CHARACTERS.issuperset(text) and not text.isspace()
+
+
+def _first_odd(text: str, language: str = "en") -> str:
+    """``, U+0009 at position 3`` naming the first character an id cannot hold, if any."""
+    for position, char in enumerate(text, 1):
+        if char not in _ID_CHARACTERS:
+            where = "en position" if language == "fr" else "at position"
+            return f", U+{ord(char):04X} {where} {position}"
+    return ""
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects whose keys repeat are refused: 'last one wins' would act on a field the
+    sender may not have meant (``{"op": "verify", "op": "dispense"}``)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 def _load(payload: bytes) -> Any:
     """The JSON value of a request, or :class:`RequestRejected` saying why there is none."""
     try:
-        return json.loads(payload.decode("utf-8-sig"))
+        return json.loads(payload.decode("utf-8-sig"), object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as duplicate:
+        name = duplicate.key if _encodable(duplicate.key) else repr(duplicate.key)
+        raise RequestRejected(
+            f"the field {name!r} appears twice in one object; send each field once",
+            fr=f"le champ {name!r} apparaît deux fois dans un même objet ; envoyez chaque "
+            "champ une seule fois",
+        ) from None
     except UnicodeDecodeError:
         raise RequestRejected(
             "the request is not UTF-8 text", fr="la requête n'est pas du texte UTF-8"
@@ -252,25 +335,29 @@ def _id_of_oversized(payload: bytes) -> str | None:
     except RequestRejected:
         return None
     request_id = data.get("id") if isinstance(data, dict) else None
-    if (
-        isinstance(request_id, str)
-        and request_id.strip()
-        and len(request_id) <= MAX_ID_LENGTH
-        and request_id.isprintable()
-    ):
+    if isinstance(request_id, str) and is_request_id(request_id):
         return request_id
     return None
 
 
-def rejection_result(rejected: RequestRejected) -> dict[str, Any]:
-    """The ``<base>/result`` body for a request refused before reaching the engine."""
+def error_payload(rejected: RequestRejected, payload: bytes) -> dict[str, Any]:
+    """The ``<base>/error`` body for a request that did not become a transaction.
+
+    ``request_id`` is the id when it is a usable one; ``request_id_sha256`` the SHA-256 of the
+    id string as sent (UTF-8) whenever it was a string, so that an id the gateway cannot echo
+    (too long, not printable) can still be matched; ``payload_sha256`` that of the whole
+    message, for anything else."""
+    id_text = rejected.id if rejected.id is not None else rejected.raw_id
     return {
-        "id": rejected.id,
+        "request_id": rejected.id,
+        "request_id_sha256": None if id_text is None else _sha256(id_text.encode()),
+        "payload_sha256": _sha256(payload),
         "op": rejected.op,
-        "status": "rejected",
-        "outcome": "bad_request",
-        "pack": None,
-        "nmvs": None,
+        "reason": rejected.reason,
         "problems": [rejected.problem.to_json()],
         "at": now_iso(),
     }
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -15,7 +15,7 @@ from tests.daemon.harness import BASE, Daemon, Rig, finals, request, write_confi
 from tests.mqtt.schemas import kind_of, validate
 
 RESULT, STATUS, HEALTH, SCAN = f"{BASE}/result", f"{BASE}/status", f"{BASE}/health", f"{BASE}/scan"
-REQUEST = f"{BASE}/request"
+REQUEST, ERROR = f"{BASE}/request", f"{BASE}/error"
 ALL = (f"{BASE}/+",)
 
 
@@ -90,7 +90,7 @@ async def test_bad_requests_are_answered_never_fatal(
     broker: Broker, nmvs: Rig, daemon: Daemon
 ) -> None:
     daemon.start()
-    async with MqttProbe(broker, (RESULT, "lgo/err")) as lgo:
+    async with MqttProbe(broker, (RESULT, ERROR, "lgo/err")) as lgo:
         await lgo.publish(REQUEST, b"{not json", response_topic="lgo/err", correlation_data=b"1")
         await lgo.publish(REQUEST, b'{"id": "bad-op", "op": "sell", "pack": {}}')
         await lgo.publish(REQUEST, b"\x00" * 100_000)
@@ -100,13 +100,17 @@ async def test_bad_requests_are_answered_never_fatal(
         )
         await lgo.publish(REQUEST, request("after", "verify", nmvs.packs[3]))
         await lgo.wait_for(lambda r: "after" in finals(r, RESULT))
-        by_id = finals(lgo.received, RESULT)
-        assert by_id["bad-op"][0]["problems"][0]["detail"].startswith("op must be one of verify,")
-        assert by_id["bad-pack"][0]["problems"][0]["detail"] == "pack.product_code must be a string"
-        assert by_id["bad-pack"][0]["outcome"] == "bad_request"
-        assert by_id["huge"][0]["problems"][0]["detail"].endswith("bytes, the limit is 16384")
+        await lgo.wait_for(lambda r: len([m for m in r if m.topic == ERROR]) == 5)
+        by_id = {
+            body["request_id"]: body for body in (json.loads(m.payload) for m in lgo.on(ERROR))
+        }
+        assert by_id["bad-op"]["problems"][0]["detail"].startswith("op must be one of verify,")
+        assert by_id["bad-pack"]["problems"][0]["detail"] == "pack.product_code must be a string"
+        assert by_id["bad-pack"]["reason"] == "bad_request"
+        assert by_id["huge"]["problems"][0]["detail"].endswith("bytes, the limit is 16384")
+        assert set(finals(lgo.received, RESULT)) == {"after"}  # results are transactions only
         error = json.loads(lgo.on("lgo/err")[0].payload)
-        assert error["id"] is None and error["status"] == "rejected"
+        assert error["request_id"] is None and error["reason"] == "bad_request"
         assert error["problems"][0]["detail"].startswith("the request is not valid JSON")
         validate_all(lgo.received)
     assert daemon.process is not None and daemon.process.poll() is None

@@ -1,5 +1,5 @@
 """Requests that once made the request handler raise (deeply nested JSON, lone surrogates) are
-answered ``rejected`` and never block the requests after them, before or after a restart: a real
+answered on ``<base>/error`` and never block the requests after them, before or after a restart: a real
 mosquitto (whose in-flight window is 20 messages) and ``nmvs-gateway run`` in a subprocess."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from tests.daemon.harness import BASE, Daemon, Rig, finals, request
 from tests.mqtt.schemas import validate
 
 RESULT, REQUEST, REPLIES = f"{BASE}/result", f"{BASE}/request", "lgo/replies"
+ERROR = f"{BASE}/error"
 NESTED = b"[" * 3000 + b"]" * 3000
 UNICODE = "is not valid Unicode text (it contains a lone surrogate)"
 
@@ -35,7 +36,7 @@ async def test_poison_requests_are_rejected_and_never_block_the_queue(
     daemon.start()
     pack = nmvs.packs[0]
     fields: dict[str, str] = {}
-    async with MqttProbe(broker, (RESULT, REPLIES)) as lgo:
+    async with MqttProbe(broker, (RESULT, ERROR, REPLIES)) as lgo:
         for _ in range(25):
             await lgo.publish(REQUEST, NESTED, response_topic=REPLIES)
         for n in range(25):
@@ -46,11 +47,14 @@ async def test_poison_requests_are_rejected_and_never_block_the_queue(
         await lgo.publish(REQUEST, request("valid", "verify", pack))
         await lgo.wait_for(lambda r: {"bom", "valid"} <= finals(r, RESULT).keys(), within=30)
         await lgo.wait_for(lambda r: len(lgo.on(REPLIES)) == 50)
-        replies = [validate("result", m.payload) for m in lgo.on(REPLIES)]
+        await lgo.wait_for(lambda r: len(lgo.on(ERROR)) == 50)
+        replies = [validate("error", m.payload) for m in lgo.on(REPLIES)]
+        errors = [validate("error", m.payload) for m in lgo.on(ERROR)]
         results = finals(lgo.received, RESULT)
     assert results["valid"][-1]["outcome"] == "done"
     assert results["bom"][-1]["outcome"] == "done"
-    assert {r["status"] for r in replies} == {"rejected"}
+    assert {r["reason"] for r in replies} == {"bad_request"}
+    assert set(results) == {"bom", "valid"}  # results carry transactions only
     details = [r["problems"][0]["detail"] for r in replies]
     assert details[:25] == ["the request is not valid JSON (nesting too deep)"] * 25
     expected = {
@@ -59,12 +63,12 @@ async def test_poison_requests_are_rejected_and_never_block_the_queue(
         if fields[f"poison-{n}"] != "id"
     }
     rejected = {
-        id: answers[-1]["problems"][0]["detail"]
-        for id, answers in results.items()
-        if answers[-1]["status"] == "rejected"
+        error["request_id"]: error["problems"][0]["detail"]
+        for error in errors
+        if error["request_id"] is not None
     }
     assert rejected == expected
-    assert details[25:].count(f"id {UNICODE}") == 7  # no readable id: answered on REPLIES only
+    assert details[25:].count(f"id {UNICODE}") == 7  # no readable id: request_id null
     assert "Traceback" not in daemon.log_text()
     assert daemon.terminate() == 0
 

@@ -77,27 +77,33 @@ async def test_a_scan_is_published_verified_and_usable_by_the_lgo_after_a_restar
             # scan ids survive a restart: the LGO sells the scanned pack afterwards
             assert daemon.terminate() == 0
             daemon.start()
-            async with MqttProbe(broker, (f"{BASE}/result",)) as lgo:
+            error_topic = f"{BASE}/error"
+            async with MqttProbe(broker, (f"{BASE}/result", error_topic)) as lgo:
                 asked = {"from-scan": good["id"], "from-bad": bad["id"], "from-nowhere": "nope"}
                 for request_id, scan_id in asked.items():
                     request = {"id": request_id, "op": "dispense", "scan_id": scan_id}
                     await lgo.publish(f"{BASE}/request", json.dumps(request))
-                await lgo.wait_for(lambda r: set(asked) <= finals(r, result).keys())
+                await lgo.wait_for(lambda r: "from-scan" in finals(r, result))
+                await lgo.wait_for(lambda r: len(lgo.on(error_topic)) == 2)
                 dispense = finals(lgo.received, result)["from-scan"][0]
                 assert dispense["outcome"] == "done" and dispense["pack"] == pack.to_json()
-                refused = finals(lgo.received, result)["from-bad"][0]
-                assert refused["status"] == "rejected"
+                errors = {
+                    e["request_id"]: e for e in (json.loads(m.payload) for m in lgo.on(error_topic))
+                }
+                refused = errors["from-bad"]
+                assert refused["reason"] == "bad_request"
                 assert refused["problems"][0]["detail"] == (
                     f"scan {bad['id']!r} did not give a pack identifier; scan the pack again"
                 )
-                unknown = finals(lgo.received, result)["from-nowhere"][0]
-                assert unknown["status"] == "rejected" and unknown["problems"][0]["detail"] == (
+                unknown = errors["from-nowhere"]
+                assert unknown["problems"][0]["detail"] == (
                     "scan_id 'nope' is not a scan of this gateway; send the pack instead"
                 )
                 assert unknown["problems"][0]["message_fr"] == (
                     "La requête n'est pas valide (scan_id 'nope' n'est pas un scan de cette "
                     "passerelle ; envoyez la boîte elle-même) : corrigez-la et renvoyez-la."
                 )
+                assert set(finals(lgo.received, result)) == {"from-scan"}
                 for message in lgo.received:
                     validate(kind_of(message.topic), message.payload)
             assert daemon.terminate() == 0

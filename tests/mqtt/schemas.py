@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-KINDS = ("status", "scan", "request", "result", "health")
+KINDS = ("status", "scan", "request", "result", "health", "error")
 
 
 @cache

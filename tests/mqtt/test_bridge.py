@@ -131,12 +131,12 @@ async def test_deliver_waits_for_the_broker_and_returns_after_puback(broker: Bro
             assert not got[0].retain
 
 
-async def test_requests_arrive_in_order_with_v5_properties_and_retained_ones_are_ignored(
+async def test_requests_arrive_in_order_with_v5_properties_and_the_retain_flag(
     broker: Broker,
 ) -> None:
     received: list[Incoming] = []
     async with MqttProbe(broker, ()) as careless:
-        # Retained before the gateway subscribes: it would replay on every (re)subscription.
+        # Retained before the gateway subscribes: it replays on every (re)subscription.
         await careless.publish(REQUEST, b'{"id":"old"}', retain=True)
     bridge = make_bridge(settings_for(broker), received)
     async with running(bridge), MqttProbe(broker, ()) as lgo:
@@ -145,11 +145,16 @@ async def test_requests_arrive_in_order_with_v5_properties_and_retained_ones_are
         await lgo.publish(
             REQUEST, b'{"id":"v5"}', response_topic="lgo/replies", correlation_data=b"\x00\x01"
         )
-        await eventually(lambda: len(received) >= 21, within=10)
-    assert [json.loads(m.payload)["id"] for m in received] == [f"r{n}" for n in range(20)] + ["v5"]
-    assert received[-1].response_topic == "lgo/replies"
-    assert received[-1].correlation_data == b"\x00\x01"
-    assert received[0].response_topic is None and not received[0].retain
+        await lgo.publish(REQUEST, b'{"id":"live-kept"}', retain=True)
+        await eventually(lambda: len(received) >= 23, within=10)
+    ids = [json.loads(m.payload)["id"] for m in received]
+    assert ids == ["old"] + [f"r{n}" for n in range(20)] + ["v5", "live-kept"]
+    # the handler decides what a retained request means: the flag reaches it, live ones too
+    # (MQTT 5 Retain-As-Published)
+    assert [m.retain for m in received] == [True] + [False] * 21 + [True]
+    assert received[-2].response_topic == "lgo/replies"
+    assert received[-2].correlation_data == b"\x00\x01"
+    assert received[1].response_topic is None
 
 
 async def test_requests_sent_while_the_gateway_is_down_are_kept_by_its_session(

@@ -20,7 +20,7 @@ from gateway.mqtt.contract import (
     Topics,
     encode,
     parse_request,
-    rejection_result,
+    error_payload,
     status_payload,
 )
 from gateway.nmvs.backend import Operation
@@ -91,9 +91,52 @@ def test_a_scan_id_request() -> None:
             False,
         ),
         (b"[1, 2]", "the request must be a JSON object", False),
+        (request(op="verify", pack=PACK), "id is missing (your idempotency key)", False),
         (
-            request(op="verify", pack=PACK),
+            request(id=None, op="verify", pack=PACK),
             "id must be a non-empty string (your idempotency key)",
+            False,
+        ),
+        (
+            request(id="r", pack=PACK),
+            "op is missing; it is one of verify, dispense, undo_dispense, destroy, undo_destroy, export, undo_export, sample, undo_sample, free_sample, undo_free_sample, lock, unlock, stolen",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, schema_version=2),
+            "schema_version must be 1 (or left out), not 2",
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, schema_version="1"),
+            'schema_version must be 1 (or left out), not "1"',
+            True,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK, user=None),
+            "user must be a string of at most 128 characters",
+            True,
+        ),
+        (
+            b'{"id": "r", "op": "verify", "op": "dispense", "pack": {}}',
+            "the field 'op' appears twice in one object; send each field once",
+            False,
+        ),
+        (
+            request(id="r", op="verify", pack=PACK).replace(
+                b'"serial": ', b'"serial": "A", "serial": '
+            ),
+            "the field 'serial' appears twice in one object; send each field once",
+            False,
+        ),
+        (
+            request(id="x" * 129, op="verify", pack=PACK),
+            "id must be at most 128 printable ASCII characters, not 129 characters",
+            False,
+        ),
+        (
+            request(id="caf\u00e9", op="verify", pack=PACK),
+            "id must be at most 128 printable ASCII characters, not 4 characters, U+00E9 at position 4",
             False,
         ),
         (
@@ -102,9 +145,9 @@ def test_a_scan_id_request() -> None:
             False,
         ),
         (
-            request(id="a\nb", op="verify", pack=PACK),
-            "id must be at most 128 printable characters",
-            True,
+            request(id="a\tb", op="verify", pack=PACK),
+            "id must be at most 128 printable ASCII characters, not 3 characters, U+0009 at position 2",
+            False,
         ),
         (
             request(id="r", op="sell", pack=PACK),
@@ -214,8 +257,9 @@ def test_bad_requests_are_rejected_with_what_to_fix(
         parse_request(payload)
     assert info.value.detail == detail
     assert (info.value.id is not None) == has_id
-    result = validate("result", encode(rejection_result(info.value)))
-    assert result["id"] == info.value.id
+    result = validate("error", encode(error_payload(info.value, payload)))
+    assert result["request_id"] == info.value.id
+    assert result["reason"] == "bad_request"
     problem = result["problems"][0]
     assert problem["code"] == "BAD_REQUEST"
     assert (
@@ -266,7 +310,7 @@ def test_a_leading_byte_order_mark_is_ignored() -> None:
 def test_rejections_are_worded_in_french_too(payload: bytes, detail_fr: str) -> None:
     with pytest.raises(RequestRejected) as info:
         parse_request(payload)
-    problem = rejection_result(info.value)["problems"][0]
+    problem = error_payload(info.value, payload)["problems"][0]
     assert problem["message_fr"] == (
         f"La requête n'est pas valide ({detail_fr}) : corrigez-la et renvoyez-la."
     )
@@ -308,8 +352,7 @@ def test_whatever_the_parser_accepts_the_schema_accepts(data: dict[str, Any]) ->
     try:
         parse_request(json.dumps(data).encode())
     except RequestRejected as rejected:
-        if rejected.id is not None:
-            validate("result", encode(rejection_result(rejected)))
+        validate("error", encode(error_payload(rejected, json.dumps(data).encode())))
         return
     validate("request", data)
 
@@ -335,7 +378,7 @@ def test_whatever_the_parser_returns_can_be_encoded(
     try:
         accepted = parse_request(json.dumps({**extra, **data}).encode())
     except RequestRejected as rejected:
-        encode(rejection_result(rejected))
+        encode(error_payload(rejected, b""))
         return
     encode({"id": accepted.id, "user": accepted.user, "scan_id": accepted.scan_id})
     if accepted.pack is not None:
@@ -345,7 +388,7 @@ def test_whatever_the_parser_returns_can_be_encoded(
 def test_the_result_schema_and_the_docs_know_every_outcome_of_the_engine() -> None:
     schema = json.loads((SCHEMA_DIR / "result.json").read_text())
     documented = set(schema["properties"]["outcome"]["enum"]) - {None}
-    assert documented == {o.value for o in Outcome} | {"bad_request"}
+    assert documented == {o.value for o in Outcome}
     guide = (SCHEMA_DIR.parent / "mqtt.md").read_text()
     for outcome in documented:
         assert f"| `{outcome}` |" in guide
@@ -357,3 +400,32 @@ def test_the_asyncapi_file_points_at_every_schema() -> None:
     assert refs == set(KINDS)
     for kind in KINDS:
         assert f"address: '{{base}}/{kind}'" in asyncapi
+
+
+def _schema_accepts(data: dict[str, Any]) -> bool:
+    return not list(validator("request").iter_errors(data))
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "schema_version": st.sampled_from([1, 2, 0, "1", None, True, 1.0]),
+            "id": st.text(max_size=130) | st.sampled_from(["x" * 128, "x" * 129, " ", "a b"]),
+            "op": st.sampled_from([*(op.value for op in Operation), "sell", None]),
+            "user": st.none() | st.text(max_size=130) | st.integers(),
+        },
+    ),
+    st.sampled_from([{"pack": PACK}, {"scan_id": "01JDB0Q6XK"}, {"scan_id": ""}, {}]),
+)
+def test_the_request_schema_and_the_parser_agree(
+    data: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """One source of truth: a request the schema accepts is accepted, and the reverse."""
+    request_data = {**data, **target}
+    try:
+        parse_request(json.dumps(request_data).encode())
+        parsed = True
+    except RequestRejected:
+        parsed = False
+    assert parsed == _schema_accepts(request_data), request_data
