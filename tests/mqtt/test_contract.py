@@ -19,8 +19,8 @@ from gateway.mqtt.contract import (
     RequestRejected,
     Topics,
     encode,
-    parse_request,
     error_payload,
+    parse_request,
     status_payload,
 )
 from gateway.nmvs.backend import Operation
