@@ -347,7 +347,11 @@ class Gateway:
     async def health(self) -> dict[str, Any]:
         assert self.engine is not None
         engine = await self.engine.health()
-        scanners = [s.to_json() for s in self.hub.health()] if self.hub is not None else []
+        # every time in the snapshot is ISO 8601, as in every other message
+        scanners = [
+            {**s.to_json(), "last_scan_at": iso(s.last_scan_at)}
+            for s in (self.hub.health() if self.hub is not None else ())
+        ]
         components = {name: c.to_json() for name, c in self.supervisor.components.items()}
         degraded = (
             bool(engine.warnings)
@@ -381,8 +385,12 @@ class Gateway:
             "warnings": list(engine.warnings),
             "scanners": scanners,
             "components": components,
-            "mqtt": self.bridge.health(),
+            "mqtt": self._mqtt_health(),
         }
+
+    def _mqtt_health(self) -> dict[str, Any]:
+        mqtt = self.bridge.health()
+        return {**mqtt, "connected_since": iso(mqtt["connected_since"])}
 
     @staticmethod
     def status_line(health: dict[str, Any]) -> str:

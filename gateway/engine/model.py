@@ -49,6 +49,7 @@ from typing import Any, Literal, Protocol, get_args
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem
 from gateway.nmvs.backend import Operation
+from gateway.nmvs.returncodes import lookup
 
 
 class Status(StrEnum):
@@ -222,7 +223,9 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class NmvsSummary:
-    """The part of an NMVS answer a result carries."""
+    """The part of an NMVS answer a result carries. ``description`` is the NMVS's own text (in
+    the language of the NMVS account); the result adds the gateway's own wording of the return
+    code in English and French (``message`` / ``message_fr``, as problems have)."""
 
     return_code: str
     description: str
@@ -237,6 +240,8 @@ class NmvsSummary:
         return {
             "return_code": self.return_code,
             "description": self.description,
+            "message": (known := lookup(self.return_code)).en,
+            "message_fr": known.fr,
             "alert": self.alert,
             "hub_code": self.hub_code,
             "state": self.state,

@@ -65,14 +65,20 @@ def build_report(conn: sqlite3.Connection, since: float, now: float) -> dict[str
             (since,),
         )
     ]
+    # Every physical scan counts, as in <base>/health (counts.scans); a collapsed repeat (a
+    # trigger bounce, rule 2) is one of them, counted apart, and the rate is per distinct scan.
     scans = Counter[str]()
+    repeats = Counter[str]()
     decode_errors = Counter[str]()
     problems = Counter[str]()
-    for scanner_id, ok, problem_json in conn.execute(
-        "SELECT scanner_id, ok, problems FROM scans WHERE at >= ? AND collapsed_into IS NULL",
+    for scanner_id, ok, problem_json, collapsed_into in conn.execute(
+        "SELECT scanner_id, ok, problems, collapsed_into FROM scans WHERE at >= ?",
         (since,),
     ):
         scans[scanner_id] += 1
+        if collapsed_into is not None:
+            repeats[scanner_id] += 1
+            continue
         if not ok:
             decode_errors[scanner_id] += 1
         for problem in json.loads(problem_json):
@@ -86,11 +92,12 @@ def build_report(conn: sqlite3.Connection, since: float, now: float) -> dict[str
         alerts[scanner_id] = int(count or 0)
     scanners = []
     for scanner_id in sorted(set(scans) | set(alerts)):
-        rate = _rate(alerts[scanner_id], scans[scanner_id])
+        rate = _rate(alerts[scanner_id], scans[scanner_id] - repeats[scanner_id])
         scanners.append(
             {
                 "scanner_id": scanner_id,
                 "scans": scans[scanner_id],
+                "repeats": repeats[scanner_id],
                 "decode_errors": decode_errors[scanner_id],
                 "alerts": alerts[scanner_id],
                 "alert_rate": rate,
@@ -125,10 +132,11 @@ def render_text(report: dict[str, Any]) -> str:
             f"{code['return_code']:<36} {code['count']:>5} {code['rate']:>7.2%}  "
             f"{'yes' if code['alert'] else 'no':<5}  {code['hub_code'] or '-'}"
         )
-    lines += ["", "scanner              scans  decode errors  alerts    rate  flag"]
+    lines += ["", "scanner              scans  repeats  decode errors  alerts    rate  flag"]
     for s in report["scanners"]:
         lines.append(
-            f"{s['scanner_id']:<20} {s['scans']:>5}  {s['decode_errors']:>13}  {s['alerts']:>6} "
+            f"{s['scanner_id']:<20} {s['scans']:>5}  {s['repeats']:>7}  {s['decode_errors']:>13}  "
+            f"{s['alerts']:>6} "
             f"{s['alert_rate']:>7.2%}  {s['flag'] or '-'}"
         )
     lines += ["", "decode problem                 count"]

@@ -52,6 +52,12 @@ async def test_a_reused_id_never_gets_a_second_final_result(
         assert [(r["op"], r["outcome"], r["pack"]) for r in results] == [
             ("verify", "done", first.to_json())
         ] * 2  # never rejected / bad_request under this id
+        nmvs_answer = results[0]["nmvs"]
+        assert nmvs_answer["return_code"] == "NMVS_SUCCESS"  # the NMVS's own text, and ours:
+        assert nmvs_answer["message"] == "Processed. Check the pack state before supplying."
+        assert nmvs_answer["message_fr"] == (
+            "Traité. Vérifiez l'état de la boîte avant de la délivrer."
+        )
         conflicts = errors(lgo.received)
         assert [(e["request_id"], e["reason"], e["op"]) for e in conflicts] == [
             ("v1-0001", "id_conflict", "verify"),

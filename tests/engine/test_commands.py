@@ -32,6 +32,11 @@ async def fill(rig: Rig) -> None:
             )
             assert outcome.transaction is not None
             await wait_final(engine, outcome.transaction.id)
+        # a trigger bounce of the last pack: collapsed into its scan (rule 2)
+        bounce = ScanRecord(
+            "a-bounce", "good", "till-1", time.time() + 21, DecodedScan("t", pack, ())
+        )
+        assert (await engine.submit_scan(bounce)).collapsed_into == "a2"
         await engine.submit_scan(
             ScanRecord(
                 "b0",
@@ -68,7 +73,9 @@ async def test_report_json_counts_codes_scanners_problems_and_prevented(rig: Rig
         {"return_code": "NMVS_SUCCESS", "count": 4, "alert": False, "hub_code": None, "rate": 1.0}
     ]
     scanners = {s["scanner_id"]: s for s in report["scanners"]}
-    assert scanners["good"]["scans"] == 3 and scanners["good"]["alerts"] == 0
+    # every physical scan, as <base>/health counts them; the bounce apart
+    assert scanners["good"]["scans"] == 4 and scanners["good"]["repeats"] == 1
+    assert scanners["good"]["alerts"] == 0
     assert scanners["azerty"]["decode_errors"] == 1
     assert report["decode_problems"] == {"UNMAPPED_KEY": 1}
     assert report["prevented"]["3_already_done_here"] == 1

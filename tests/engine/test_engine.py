@@ -408,6 +408,8 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         assert set(result["nmvs"]) == {
             "return_code",
             "description",
+            "message",
+            "message_fr",
             "alert",
             "hub_code",
             "state",
