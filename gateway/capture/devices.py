@@ -22,7 +22,7 @@ from evdev import InputDevice, InputEvent, ecodes
 
 from gateway.capture.config import MatchKind, ScannerConfig
 
-# Vendors whose keyboard-class devices are bar-code scanners (scanners.md §5.1).
+# USB vendors whose keyboard-class devices are bar-code scanners.
 SCANNER_VENDORS: dict[int, str] = {
     0x0C2E: "Honeywell",
     0x23D0: "Youjie (Honeywell)",

@@ -3,9 +3,9 @@
 The technician's card (:mod:`gateway.selftest.card_codes`) prints it; the decoder recognises it
 so that it never reaches the NMVS (its GTIN is GS1's example number: verifying it would be an
 alert), and layout ``auto`` learns the scanner's keyboard country from it in one scan. It holds
-every GS1 set-82 character that moves between the US, French and German keyboard layouts
-(``scanners.md`` §2.3/§2.4): the twenty punctuation characters in the batch, the letters that
-move in both cases in the serial, every digit, and two FNC1 separators (transmitted as GS).
+every GS1 set-82 character that moves between the US, French and German keyboard layouts: the
+twenty punctuation characters in the batch, the letters that move in both cases in the serial,
+every digit, and two FNC1 separators (transmitted as GS).
 """
 
 from __future__ import annotations

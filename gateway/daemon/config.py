@@ -107,8 +107,8 @@ DEFAULT_CREDENTIALS = {
     "mqtt.key_file": "mqtt-client.key",
 }
 
-# The standard NMVS host names (nmvs-protocol.md §2.3): the bulk service runs on its own host and
-# port next to the single-pack one. Other markets' names come from the NMVO: set nmvs.bulk_url.
+# The standard NMVS host names: the bulk service runs on its own host and port next to the
+# single-pack one. Other markets' names come from the NMVO: set nmvs.bulk_url.
 SINGLE_HOST_PREFIX = "ws-single-transactions-"
 BULK_HOST_PREFIX = "ws-bulk-transactions-"
 SINGLE_PORT, BULK_PORT = 8443, 8445

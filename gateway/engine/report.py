@@ -25,7 +25,7 @@ from typing import Any
 from gateway.engine.model import StoreError, iso
 from gateway.engine.store import open_existing, prevented_since, queue_summary
 
-# France MVO weekly bands (nmvs-protocol.md §12b): alert rate per scan → label
+# The bands of France MVO's weekly alert analysis per pharmacy: alert rate per scan → label
 BANDS: tuple[tuple[float, str], ...] = (
     (0.07, "over 7 %: check this scanner now"),
     (0.03, "3-7 %: check this scanner's configuration"),

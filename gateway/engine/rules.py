@@ -8,7 +8,7 @@ microseconds and are tested exhaustively (``tests/engine/test_rules.py``).
   head of its pack's queue): firewall rules 3, 4 and 5 (rules 1, 2 and 6 need the scan or the
   recent history and live in the engine).
 - :func:`judge_answer` — what an NMVS answer to a send means.
-- :func:`judge_reconcile` — what the verify made after an unclear answer means (§10.4).
+- :func:`judge_reconcile` — what the verify made after an unclear answer means.
 - :func:`ledger_after` — the pack ledger after an applied answer.
 """
 
@@ -215,7 +215,7 @@ def judge_reconcile(
     now: float,
     settings: Settings,
 ) -> Verdict:
-    """§10.4: decide from a verify whether an unclear state change was applied."""
+    """Decide from a verify whether an unclear state change was applied."""
     if not verify.success:
         return judge_answer(Operation.VERIFY, verify, info)
     undone = UNDO_OF.get(op)

@@ -1,14 +1,15 @@
 """The NMVS return-code catalogue: what every code means for the gateway and the pharmacist.
 
-One table, one row per code (nmvs-protocol.md §7.1–7.4, §12b, the v5 no-alert twins and the
-header notification codes). Each row says whether the code is a Level-5 alert and its EU Hub
-code, how the gateway treats it (:class:`CodeClass`), whether retrying can help, whether a
-state change answered with it may nevertheless have been applied (``ambiguous``), and a short
-message for the pharmacist in English and French.
+One table, one row per code (the Level-5 set; product, batch and pack codes; transaction and
+request codes; authentication, account, PKI and technical codes; France MVO's table for
+pharmacies; the v5 no-alert twins and the header notification codes). Each row says whether the
+code is a Level-5 alert and its EU Hub code, how the gateway treats it (:class:`CodeClass`),
+whether retrying can help, whether a state change answered with it may nevertheless have been
+applied (``ambiguous``), and a short message for the pharmacist in English and French.
 
 The client (``arvato``), the simulator and the engine all read this table, so an alert flag or
-a Hub code changes in one place. Values the reference marks as inferred ("(I)") are commented
-``inferred`` on their row: check them against the NMVO's interface specification.
+a Hub code changes in one place. Values no source confirms (inferred from the other codes) are
+commented ``inferred`` on their row: check them against the NMVO's interface specification.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import StrEnum
 
 
 class CodeClass(StrEnum):
-    """How the gateway treats a code (nmvs-protocol.md §7, all inferred)."""
+    """How the gateway treats a code (our classification: no NMVS document gives one)."""
 
     OK = "OK"  # processed; still look at the pack state
     ALERT = "ALERT"  # Level-5 alert raised: do not supply, never auto-retry
@@ -88,7 +89,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "Processed. Check the pack state before supplying.",
         "Traité. Vérifiez l'état de la boîte avant de la délivrer.",
     ),
-    # --- §7.1 the Level-5 set (Hub codes confirmed unless marked) and their v5 twins ---------
+    # --- the Level-5 set (Hub codes confirmed unless marked) and their v5 twins -------------
     _row(
         "NMVS_NC_PC_02",
         C.ALERT,
@@ -167,8 +168,8 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "The pack is already in the requested status" + _NO_ALERT_EN + ".",
         "La boîte est déjà dans le statut demandé" + _NO_ALERT_FR + ".",
     ),
-    # PCK_20/PCK_21 Hub codes: the UK/EMVO lists give none (reference §7.1 infers A24); France
-    # MVO's table given to pharmacies (§12b, confirmed) says A4 and A5. We follow France MVO.
+    # PCK_20/PCK_21 Hub codes: the UK/EMVO lists give none (A24 is only inferred); France
+    # MVO's table given to pharmacies (confirmed) says A4 and A5. We follow France MVO.
     _row(
         "NMVS_NC_PCK_20",
         C.ALERT,
@@ -196,7 +197,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "The pack is already deactivated" + _NO_ALERT_EN + ". Do not supply.",
         "La boîte est déjà désactivée" + _NO_ALERT_FR + ". Ne pas délivrer.",
     ),
-    # PCK_27 → A24: inferred in §7.1, confirmed by France MVO's table (§12b).
+    # PCK_27 → A24: inferred from the other lists, confirmed by France MVO's table.
     _row(
         "NMVS_NC_PCK_27",
         C.ALERT,
@@ -210,7 +211,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "The status change could not be made" + _NO_ALERT_EN + ".",
         "Le changement de statut est impossible" + _NO_ALERT_FR + ".",
     ),
-    # --- §7.2 product codes --------------------------------------------------------------------
+    # --- product codes -------------------------------------------------------------------------
     # PC_01: no L5 in the UK list (inferred no alert); France MVO's table lists it with Hub #A1.
     _row(
         "NMVS_NC_PC_01",
@@ -254,7 +255,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "The national reimbursement number (NHRN) is invalid. Scan the pack again.",
         "Le numéro national de remboursement (NHRN) est invalide. Scannez la boîte à nouveau.",
     ),
-    # --- §7.2 batch codes (LOT_01/06/08 "no alert" inferred) ------------------------------------
+    # --- batch codes (LOT_01/06/08 "no alert" inferred) -----------------------------------------
     _row(
         "NMVS_FE_LOT_01",
         C.REFUSED,
@@ -297,7 +298,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "This batch or product has been WITHDRAWN. Do not supply.",
         "Ce lot ou ce produit a été RETIRÉ. Ne pas délivrer.",
     ),
-    # --- §7.2 pack codes (the "no alert" of PCK_01–18 and PCK_23 is inferred) -----------------
+    # --- pack codes (the "no alert" of PCK_01–18 and PCK_23 is inferred) ----------------------
     _row(
         "NMVS_NC_PCK_01",
         C.REFUSED,
@@ -430,7 +431,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "Invalid product code. Scan the pack again.",
         "Code produit invalide. Scannez la boîte à nouveau.",
     ),
-    # --- §7.3 transaction / request codes -----------------------------------------------------
+    # --- transaction / request codes ----------------------------------------------------------
     _row(
         "NMVS_FE_TX_01",
         C.REFUSED,
@@ -491,7 +492,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "This operation is not permitted for this business process.",
         "Cette opération n'est pas permise pour ce processus.",
     ),
-    # --- §7.4 authentication, account, PKI -----------------------------------------------------
+    # --- authentication, account, PKI ----------------------------------------------------------
     _row(
         "NMVS_FE_AU_01",
         C.OPERATOR,
@@ -668,7 +669,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "No terms and conditions to confirm.",
         "Aucune condition d'utilisation à confirmer.",
     ),
-    # --- §7.4 technical codes ----------------------------------------------------------------
+    # --- technical codes ---------------------------------------------------------------------
     # TE_XM/TE_JS: our request was malformed. The client raises these as permanent (our bug).
     _row(
         "NMVS_TE_XM_01",
@@ -700,8 +701,9 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "No NMVS service at the configured address: check the endpoint URL.",
         "Aucun service NMVS à l'adresse configurée : vérifiez l'URL du point d'accès.",
     ),
-    # Ambiguous: the NMVS answered, but a state change may still have been applied (§10.4).
-    # TI_RT_01 is listed as ambiguous in §7.4 but not in §10.4; we keep the safer choice.
+    # Ambiguous: the NMVS answered, but a state change may still have been applied, so the
+    # engine reconciles by verify. Whether TI_RT_01 is ambiguous is unclear; we keep the safer
+    # choice.
     _row(
         "NMVS_ERROR",
         C.TRANSIENT,
@@ -780,7 +782,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
         "The NMVS cannot run this role now: retrying later.",
         "Le NMVS ne peut pas exécuter ce rôle maintenant : nouvel essai plus tard.",
     ),
-    # --- header notifications (§2.4): not return codes, but shown to the operator -------------
+    # --- header notifications: not return codes, but shown to the operator ------------------
     _row(
         "NMVS_NOTIFY_AU_01",
         C.INFO,
@@ -803,7 +805,7 @@ _ROWS: tuple[ReturnCodeInfo, ...] = (
 
 CATALOGUE: dict[str, ReturnCodeInfo] = {row.code: row for row in _ROWS}
 
-# v5 (Core 1.10) "no Alert ID" twin of each Level-5 code (§7.1).
+# v5 (Core 1.10) "no Alert ID" twin of each Level-5 code.
 NO_ALERT_TWIN: dict[str, str] = {
     "NMVS_NC_PC_02": "NMVS_NC_PC_14",
     "NMVS_FE_LOT_03": "NMVS_FE_LOT_15",

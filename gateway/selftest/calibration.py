@@ -2,14 +2,14 @@
 
 Pure (no I/O): :func:`diagnose_keys` (a keyboard wedge's
 :class:`~gateway.codes.keyboard.KeyTrace`) and :func:`diagnose_bytes` (serial or HID POS) take
-the raw scan the capture layer delivered and compare it with :data:`~gateway.selftest.card_codes.CALIBRATION_PAYLOAD`
-(reference ``scanners.md`` §12). For a wedge scanner the trace is typed under every layout
-(:func:`~gateway.codes.keyboard.type_trace`); the layouts that reproduce the payload are the
-scanner's keyboard country. From the same match it reads how GS arrives (Ctrl chord at the
-layout or US position, Alt+keypad, a function key, a substitute character, not at all), whether
-the AIM identifier, a prefix and a suffix are sent, and whether the scanner changes case (a
-scanner typing as if Caps Lock were on is read with ``caps_lock = true``; forced upper or lower
-case cannot be undone).
+the raw scan the capture layer delivered and compare it with
+:data:`~gateway.selftest.card_codes.CALIBRATION_PAYLOAD`. For a wedge scanner the trace is typed
+under every layout (:func:`~gateway.codes.keyboard.type_trace`); the layouts that reproduce the
+payload are the scanner's keyboard country. From the same match it reads how GS arrives (Ctrl
+chord at the layout or US position, Alt+keypad, a function key, a substitute character, not at
+all), whether the AIM identifier, a prefix and a suffix are sent, and whether the scanner
+changes case (a scanner typing as if Caps Lock were on is read with ``caps_lock = true``; forced
+upper or lower case cannot be undone).
 
 What software can absorb becomes configuration keys (:meth:`Calibration.settings`); what it
 cannot (GS dropped, case converted) becomes a scanner setting to change, never a correction of

@@ -6,8 +6,9 @@ an injected id factory, and persistence from an injected :class:`MarketStore` (a
 the server wires in SQLite). The SOAP layer turns XML into the request types below and the
 :class:`Answer` back into XML.
 
-The rules follow nmvs-protocol.md §7–§9 and §12b; where the reference leaves a choice open
-(marked "inferred" there) the choice is a field of :class:`MarketRules`.
+The rules are the NMVS's return codes, pack state machine, undo and bulk rules, and what
+France MVO tells its pharmacies; where the NMVS's behaviour is only inferred, not documented,
+the choice is a field of :class:`MarketRules`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ PackState = Literal["ACTIVE", "INACTIVE", "UNKNOWN"]
 
 @dataclass(frozen=True, slots=True)
 class MarketRules:
-    """Market settings where NMVOs differ or the reference only infers the behaviour."""
+    """Market settings where NMVOs differ or the NMVS's behaviour is only inferred."""
 
     undo_window: timedelta = timedelta(days=10)
     max_failed_logins: int = 5
@@ -77,10 +78,11 @@ class MarketRules:
     # NMVS_NC_PCK_23 (no alert) this many times, then NMVS_NC_PCK_19 (alert). None = the
     # market has no counter and answers like any other repeated deactivation (PCK_22).
     own_repeat_info_limit: int | None = 3
-    # A set operation on a pack already inactive for another pack-level reason. The French
-    # table (§12b) says PCK_27; the §8 table says PCK_22. Both raise A24.
+    # A set operation on a pack already inactive for another pack-level reason. France MVO's
+    # table for pharmacies says PCK_27; the general state rules say PCK_22. Both raise A24.
     other_reason_code: str = "NMVS_NC_PCK_27"
-    # A set operation on a pack of an expired/recalled batch or withdrawn product (§16 q4):
+    # A set operation on a pack of an expired/recalled batch or withdrawn product (which code
+    # the NMVS returns is not documented):
     # "specific" answers PCK_02 / FE_LOT_01 / FE_LOT_08, "twin" answers the v5 no-alert
     # twin of PCK_22 (NMVS_NC_PCK_30).
     batch_inactive_set: Literal["specific", "twin"] = "specific"
@@ -550,7 +552,7 @@ class Market:
         self, header: RequestHeader, request: PackRequest, now: datetime, *, bulk: bool
     ) -> tuple[str, PackState | None, tuple[str, ...], bool]:
         product = self.state.products.get(request.product_code)
-        # bulk transactions never go through the EU Hub (§8, §9)
+        # bulk transactions never go through the EU Hub
         if product is None or product.scheme != request.scheme or (bulk and product.intermarket):
             return "NMVS_NC_PC_01", None, (), False
         pack = self.state.packs.get((request.product_code, request.serial))

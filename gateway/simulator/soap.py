@@ -1,7 +1,7 @@
 """The simulator's XML edge: Arvato SOAP v5 requests in, responses out.
 
 Requests are parsed with lxml in safe mode (no DTD, no entities, no network) and checked
-against the constraints of the Arvato XSDs (nmvs-protocol.md §3): element order, field
+against the constraints of the Arvato XSDs: element order, field
 patterns and lengths, and **namespace-qualified attributes**. This parser is deliberately
 independent of the gateway's client, so a client bug cannot hide a simulator bug.
 
@@ -402,7 +402,7 @@ def _sequence(
 def _attributes(
     element: etree._Element, name: str, *, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> dict[str, str]:
-    """Check the attributes of ``element``: all qualified with the types namespace (§2.2)."""
+    """Check the attributes of ``element``: all qualified with the types namespace."""
     values: dict[str, str] = {}
     for key, value in element.attrib.items():
         qname = etree.QName(key)

@@ -1,4 +1,4 @@
-"""The TOML configuration: the issue's minimal file, the example file, defaults, secrets, and
+"""The TOML configuration: the minimal file, the example file, defaults, secrets, and
 one exact error message per kind of mistake."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def minimal(tmp_path: Path, extra: str = "", **replace: str) -> Path:
     return path
 
 
-def test_the_minimal_file_of_the_issue_works_with_defaults(secrets: Path) -> None:
+def test_the_minimal_file_works_with_defaults(secrets: Path) -> None:
     config = load_config(minimal(secrets))
     assert config.gateway.id == "counter-1"
     assert config.gateway.state_dir == Path("/var/lib/nmvs-gateway")

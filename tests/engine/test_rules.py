@@ -213,7 +213,7 @@ def reconcile(op: Operation, verify: NmvsResult, ledger: LedgerEntry = EMPTY) ->
 
 
 def test_reconcile_table_for_dispense() -> None:
-    # §10.4: ACTIVE → not applied, resend; INACTIVE+SUPPLIED → applied (proof depends on what
+    # ACTIVE → not applied, resend; INACTIVE+SUPPLIED → applied (proof depends on what
     # the gateway saw before); INACTIVE other reason → terminal, shown to the pharmacist.
     assert reconcile(Operation.DISPENSE, result()) == Resend()
     seen_active = LedgerEntry("ACTIVE", (), NOW - 100)

@@ -1,4 +1,4 @@
-"""The return-code catalogue against the reference tables (nmvs-protocol.md §7, §12b)."""
+"""The return-code catalogue against the published code lists and France MVO's table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from gateway.nmvs.returncodes import CATALOGUE, NO_ALERT_TWIN, CodeClass, lookup
 
-# Level-5 codes and their EU Hub codes (§7.1; PCK_20/21 per France MVO §12b).
+# Level-5 codes and their EU Hub codes (PCK_20/21 per France MVO's table).
 LEVEL5 = {
     "NMVS_NC_PC_02": "A3",
     "NMVS_FE_LOT_03": "A2",
@@ -22,7 +22,8 @@ LEVEL5 = {
     "NMVS_NC_PCK_27": "A24",
 }
 
-# Every code the reference names in §7.2–§7.4, expanded from its "X / _Y" shorthand.
+# Every product, batch, pack, transaction, request, authentication, account, PKI and technical
+# code of the published lists.
 REFERENCE_CODES = [
     "NMVS_SUCCESS",
     *(f"NMVS_NC_PC_{n:02}" for n in (1, 2, 3, 4, 5, 6, 10, 11, 14)),

@@ -1,4 +1,4 @@
-"""The market file of the issue's example, as text."""
+"""An example market file, as text."""
 
 EXAMPLE_JSON = """{"users": [{"client_login_id": "PHARMA01", "user_id": "SITE0001", "password": "Secret-Pass1"}],
  "products": [{"scheme": "GTIN", "product_code": "05000456013482", "withdrawn": false,

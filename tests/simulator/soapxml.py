@@ -15,7 +15,7 @@ W = "urn:wsdltypes.nmvs.eu:v5.0"
 T = "urn:types.nmvs.eu:v5.0"
 NS = {"t": T, "w": W, "env": "http://www.w3.org/2003/05/soap-envelope"}
 
-# The G110 sketch of nmvs-protocol.md §5, verbatim.
+# A G110 verify request as an existing Arvato client writes it (prefixes w/t), verbatim.
 REFERENCE_SKETCH = """<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"
                xmlns:w="urn:wsdltypes.nmvs.eu:v5.0" xmlns:t="urn:types.nmvs.eu:v5.0">
   <soap:Header/>

@@ -115,7 +115,7 @@ def test_each_undo_reverts_its_own_set(market: Market, undo: str, set_: str) -> 
     assert run(market, "G110").state == "ACTIVE"
 
 
-# ---------------------------------------------------------------- data checks (§8 order)
+# ----------------------------------------------------------- data checks (NMVS check order)
 
 
 @pytest.mark.parametrize("use_case", ["G110", "G120", "G121"])

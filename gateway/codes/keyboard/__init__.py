@@ -1,9 +1,9 @@
 """Keyboard-wedge scanners: evdev key events → scans → text, under the scanner's own layout.
 
 A wedge scanner types each character with the key positions of the keyboard country set in
-its firmware; at evdev level no host keymap applies, so we invert the scanner's table
-(reference ``scanners.md`` §2). Pure and I/O-free at run time: the layout tables are
-generated from xkb-data at build time (:mod:`.generate`) and committed as ``layouts.json``.
+its firmware; at evdev level no host keymap applies, so we invert the scanner's table. Pure
+and I/O-free at run time: the layout tables are generated from xkb-data at build time
+(:mod:`.generate`) and committed as ``layouts.json``.
 
 Pipeline: :class:`KeyEvent` → :class:`ScanSplitter` (one per device) → :class:`KeyTrace`
 (layout-independent) → :func:`type_trace` under a layout → :class:`TypedText`.

@@ -83,6 +83,6 @@ class KeyEvent:
         return cls(EV_KEY, code, value, time)
 
 
-# Hand Held Products ValueTeam "keyboard function code" table (reference §3.2): a ready-made
+# Hand Held Products ValueTeam "keyboard function code" table: a ready-made
 # ``KeyboardSettings.function_keys`` for scanners that send separators as cursor keys.
 CURSOR_KEY_SEPARATORS: dict[int, str] = {KEY_DOWN: GS, KEY_UP: FS, KEY_LEFT: RS, KEY_RIGHT: US}

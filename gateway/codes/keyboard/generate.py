@@ -8,8 +8,8 @@ xkb-data. Loading libxkbcommon at run time would tie decoding to whatever xkb-da
 host happens to have (and to the library being present at all); committing the generated
 tables makes decoding pure, reproducible, reviewable in diffs, and free of native
 dependencies. The tables are still never hand-typed: this script derives them with
-libxkbcommon (through ctypes, reference ``scanners.md`` §2.2) and records the library and
-xkb-data versions it used; a test regenerates them and compares with the committed file.
+libxkbcommon (through ctypes) and records the library and xkb-data versions it used; a test
+regenerates them and compares with the committed file.
 
 For each layout and each evdev key 1–127 the script queries, with rules ``evdev``, model
 ``pc105``, xkb keycode = evdev code + 8 and Num Lock on (so keypad keys give digits): no

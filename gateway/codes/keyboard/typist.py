@@ -1,15 +1,16 @@
 """A :class:`KeyTrace` typed under one scanner layout → text, every keystroke accounted for.
 
-Rules (reference ``scanners.md`` §2.3, §3.4):
+Rules:
 
 - Shift and the scanner's own Caps Lock choose the level as the xkb tables say; AltGr is Right
   Alt where the layout has a Level 3 (in ``us`` Right Alt is plain Alt).
 - Ctrl + a key types a control character when the key, at the level held, types ``]`` (GS),
   ``^`` or a dead circumflex (RS), ``d``/``D`` (EOT), ``\\`` (FS) or ``_`` (US) in the scanner
   layout; otherwise when it is the US position of one of those (so Ctrl+``KEY_RIGHTBRACE`` is
-  GS for every layout, the Linux trap of §3.3; Ctrl(+Shift)+``KEY_6`` is RS). The layout
-  position wins where the two disagree: that happens only with Shift held (Ctrl+Shift+
-  ``KEY_RIGHTBRACE`` is RS in dk/se/fi/no, where Shift+that key is the dead circumflex).
+  GS for every layout, although xkb ``fr``/``de`` type ``$``/``+`` for it; Ctrl(+Shift)+``KEY_6``
+  is RS). The layout position wins where the two disagree: that happens only with Shift held
+  (Ctrl+Shift+``KEY_RIGHTBRACE`` is RS in dk/se/fi/no, where Shift+that key is the dead
+  circumflex).
 - Alt+keypad codes and configured function keys were resolved by the splitter.
 - Anything else that types no character (a dead key, an unknown key, Alt+key, any other Ctrl
   chord) becomes ``"\\0"`` in the text and is named in ``unmapped``, never dropped.

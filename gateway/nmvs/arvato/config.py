@@ -5,11 +5,11 @@
 the ``[nmvs]`` key the operator edits (:data:`TOML_KEYS` maps a field to it), never a field name
 the operator cannot see. Secrets are held as :class:`Secret` and never printed.
 
-Default timeouts (the NMVS answers within 300 ms, 900 ms for an intermarket transaction,
-nmvs-protocol.md §12): a failure before the body is sent costs only a resend, one after it
-costs a reconcile-by-verify, so connect and pool waits are short (2 s, 1 s) and the read wait
-is generous (6 s ≈ 6× the IMT budget plus a slow pharmacy line) — long enough that a slow but
-successful answer is rarely turned into an ambiguous failure, short enough for a counter.
+Default timeouts (the NMVS answers within 300 ms, 900 ms for an intermarket transaction): a
+failure before the body is sent costs only a resend, one after it costs a reconcile-by-verify,
+so connect and pool waits are short (2 s, 1 s) and the read wait is generous (6 s ≈ 6× the IMT
+budget plus a slow pharmacy line) — long enough that a slow but successful answer is rarely
+turned into an ambiguous failure, short enough for a counter.
 
 TLS 1.2 by default (``tls_max_version``): in TLS 1.2 the server checks our certificate inside
 the handshake, so a refused certificate fails the connection before one byte of the request is

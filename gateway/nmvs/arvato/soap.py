@@ -1,10 +1,10 @@
 """Arvato SOAP v5 messages: building requests and reading answers, with no I/O.
 
 Requests are built with lxml, every element and attribute qualified in its v5 namespace
-(nmvs-protocol.md §2.2: ``urn1:sn``, never a bare ``sn``). Answers are parsed with a parser that
+(attributes too: ``urn1:sn``, never a bare ``sn``). Answers are parsed with a parser that
 resolves no entity, loads no DTD, touches no network and refuses huge trees; a document with a
 DOCTYPE is refused outright (SOAP forbids them). Elements are matched by namespace URI, never by
-prefix. Every field is checked against the XSD constraints of §3 before a request is built, so
+prefix. Every field is checked against the Arvato XSD constraints before a request is built, so
 a malformed scan is refused here instead of raising a data-mismatch alert at the NMVS.
 """
 
@@ -34,7 +34,7 @@ _NSMAP = {"soap": SOAP_NS, "urn": WSDL_NS, "urn1": TYPES_NS}
 
 SINGLE_PACK_PATH = "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
 BULK_PATH = "/WS_BULK_TRANSACTIONS_V1/BulkServiceV50"
-CONTENT_TYPE = "text/xml; charset=utf-8"  # what working Arvato clients send (§2.1)
+CONTENT_TYPE = "text/xml; charset=utf-8"  # what working Arvato clients send
 
 USE_CASE: dict[Operation, str] = {
     Operation.VERIFY: "G110",
@@ -53,7 +53,7 @@ USE_CASE: dict[Operation, str] = {
     Operation.STOLEN: "G180",
 }
 MANUAL_USE_CASE: dict[Operation, str] = {Operation.DISPENSE: "G122", Operation.STOLEN: "G182"}
-# Bulk: a set Gxx0 becomes Gxx5, an undo Gxx1 becomes Gxx7 (§6).
+# Bulk: a set Gxx0 becomes Gxx5, an undo Gxx1 becomes Gxx7.
 BULK_USE_CASE: dict[Operation, str] = {
     op: code[:3] + ("7" if op.is_undo else "5") for op, code in USE_CASE.items()
 }
@@ -69,7 +69,7 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _YYMMDD = re.compile(r"[0-9]{2}(0[1-9]|1[0-2])(0[0-9]|[12][0-9]|3[01])")
 
 
-# --- field checks (XSD constraints, nmvs-protocol.md §3) ---------------------------------------
+# --- field checks (XSD constraints) -------------------------------------------------------------
 
 
 def _bad(field: str, rule: str, value: str) -> NmvsInvalidRequestError:

@@ -1,4 +1,5 @@
-"""The committed layout tables: regenerated from xkb-data they are identical; spot checks vs reference §2.3."""
+"""The committed layout tables: regenerated from xkb-data they are identical; spot checks of
+known keys."""
 
 from __future__ import annotations
 

