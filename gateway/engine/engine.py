@@ -68,6 +68,7 @@ from gateway.engine.model import (
 from gateway.engine.notices import Notice, NoticeCode
 from gateway.engine.rules import (
     Answer,
+    LedgerEntry,
     Pause,
     Reconcile,
     Resend,
@@ -113,7 +114,7 @@ class _Job:
     seq: int
     op: Operation  # what is sent: the transaction's operation, or verify when reconciling
     pack: PackIdentifier
-    purpose: Literal["send", "reconcile"]
+    purpose: Literal["send", "reconcile", "precheck"]
     attempt_id: int
     client_trx_id: str
     ref_client_trx_id: str | None
@@ -778,11 +779,18 @@ class Engine:
             return _Job(
                 row["seq"], Operation.VERIFY, pack, "reconcile", attempt, client_trx_id, None
             )
-        decision = decide(op, db.load_ledger(conn, row["pack_key"]), now, self.settings)
+        ledger = db.load_ledger(conn, row["pack_key"])
+        decision = decide(op, ledger, now, self.settings)
         if isinstance(decision, Answer):
             self._finish(conn, row, decision, None, now)
             return None
         assert isinstance(decision, Send)
+        if self._needs_precheck(op, ledger, now):
+            client_trx_id = uuid.uuid4().hex
+            attempt = db.start_attempt(conn, row, Operation.VERIFY, "precheck", client_trx_id, now)
+            return _Job(
+                row["seq"], Operation.VERIFY, pack, "precheck", attempt, client_trx_id, None
+            )
         reuse = row["resend_same_id"] and row["client_trx_id"]
         client_trx_id = row["client_trx_id"] if reuse else uuid.uuid4().hex
         attempt = db.start_attempt(conn, row, op, "send", client_trx_id, now)
@@ -790,6 +798,15 @@ class Engine:
         return _Job(
             row["seq"], op, pack, "send", attempt, client_trx_id, decision.ref_client_trx_id
         )
+
+    def _needs_precheck(self, op: Operation, ledger: LedgerEntry, now: float) -> bool:
+        """Whether a decommission waits for a verify first (``verify_before_decommission``): no
+        ACTIVE seen recently enough, so another gateway of the site may have decommissioned it."""
+        age = self.settings.verify_before_decommission
+        if age is None or not op.changes_state or op.is_undo:
+            return False
+        seen = ledger.observed_at
+        return not (ledger.observed_state == "ACTIVE" and seen is not None and now - seen <= age)
 
     async def _run(self, job: _Job) -> None:
         started = time.perf_counter()
@@ -1011,6 +1028,12 @@ class Engine:
             nmvs = _summary(answer)
             if job.purpose == "send":
                 verdict = judge_answer(op, answer, info)
+            elif job.purpose == "precheck":
+                # the verify's answer is in the ledger now: decide again at once (rule 4 if
+                # INACTIVE); an alert or refusal of the verify ends the decommission unsent
+                verdict = judge_answer(Operation.VERIFY, answer, info)
+                if isinstance(verdict, Answer) and verdict.outcome is Outcome.DONE:
+                    verdict = Resend()
             else:
                 started = db.attempt_started_at(conn, job.seq)
                 verdict = judge_reconcile(op, answer, info, before, started, now, self.settings)

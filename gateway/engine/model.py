@@ -115,6 +115,10 @@ class Settings:
     on_scan: OnScan = "verify"
     repeat_window: float = 3.0  # rules 2 and 6
     fresh_verify_age: float = 600.0  # rule 4
+    # Several gateways on one NMVS account (a site with many tills): before a decommission, the
+    # pack must have been seen ACTIVE by a verify at most this many seconds old, else a verify
+    # goes first and decides (rule 4 if INACTIVE). None: off (one gateway per account).
+    verify_before_decommission: float | None = None
     undo_safety_margin: float = 6 * 3600.0  # rule 5: undo only before 10 days minus this
     concurrency: int = 4
     retry_initial: float = 1.0
@@ -157,6 +161,14 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SettingsError(name, f"must be a whole number of at least 1, not {value!r}")
+        age = self.verify_before_decommission
+        if age is not None and (
+            isinstance(age, bool) or not isinstance(age, int | float) or age <= 0
+        ):
+            raise SettingsError(
+                "verify_before_decommission",
+                f"must be a number of seconds above 0 (or left out), not {age!r}",
+            )
         if self.bulk_min_group > self.bulk_max_group:
             raise SettingsError("bulk_min_group", "must not exceed bulk_max_group")
         for name, value in (

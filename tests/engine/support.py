@@ -17,7 +17,7 @@ import httpx
 from gateway.codes.pack import PackIdentifier
 from gateway.engine import Settings
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
-from gateway.simulator.market import MarketData
+from gateway.simulator.market import Market, MarketData, MarketRules
 from gateway.simulator.marketfile import generate_market
 from gateway.simulator.server import RunningSimulator, running_simulator
 
@@ -95,7 +95,9 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def simulator_rig(
-    market: tuple[MarketData, list[PackIdentifier]], state_dir: Path = Path()
+    market: tuple[MarketData, list[PackIdentifier]],
+    state_dir: Path = Path(),
+    rules: MarketRules | None = None,
 ) -> AsyncIterator[Rig]:
     """The simulator on a free loopback port, the real Arvato client to it, and its admin API.
 
@@ -103,7 +105,7 @@ async def simulator_rig(
     whose configuration names it)."""
     data, packs = market
     async with (
-        running_simulator(data, plain_http=True) as sim,
+        running_simulator(Market(data, rules=rules), plain_http=True) as sim,
         httpx.AsyncClient(base_url=sim.url) as admin,
     ):
         client = ArvatoClient(arvato_config(sim.single_url))
