@@ -45,6 +45,7 @@ class DemoPacks:
     azerty: PackIdentifier  # typed by the AZERTY scanners
     elsewhere: PackIdentifier  # already dispensed by another NMVS user before the demo
     expired: PackIdentifier  # its batch has expired
+    spare: PackIdentifier  # untouched by the scenario: for the visitor's own requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ def choose_packs(market: Market) -> DemoPacks:
         azerty=first("AZERTY", layout_hint),
         elsewhere=first("dispensed elsewhere"),
         expired=expired,
+        spare=first("your own requests"),
     )
 
 

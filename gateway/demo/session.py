@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import shlex
 import signal
 import tempfile
 from collections import Counter
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 import aiomqtt
 import httpx
 
+from gateway.codes.pack import PackIdentifier
 from gateway.daemon.app import serve
 from gateway.daemon.config import Config, load_config
 from gateway.daemon.logs import configure_logging
@@ -141,7 +144,8 @@ async def _session(
             f"gateway user {gateway_user.user_id}; {packs.elsewhere.serial} already dispensed "
             f"by {other_user.user_id})",
             f"mosquitto       {broker.url} (pid {broker.pid}, private, config in {tmp})",
-            f"daemon          in this process, state and log in {tmp}, on_scan = verify",
+            f"daemon          in this process, state in {config.gateway.state_dir}, log "
+            f"{log_path}, on_scan = verify",
             f"scanners        {SERIAL_SCANNER} on {scanners.serial_path} (serial, CR); "
             + "; ".join(
                 f"{s} on a virtual evdev node (an AZERTY scanner; gateway layout {layout})"
@@ -173,9 +177,11 @@ async def _session(
         outcome = await _play(play, view, config, stop, daemon, duration, started)
         if not stop.is_set() and outcome == "done" and duration is None:
             view.caption(
-                f"scenario over; the gateway keeps running: send your own requests to "
-                f"{BASE}/request on {broker.url} (mosquitto_pub -p {broker.port}); Ctrl-C stops"
+                "scenario over; the gateway keeps running. Paste these in another terminal "
+                "(Ctrl-C here stops):"
             )
+            for command in own_requests(broker.port, packs.spare, view.scans):
+                view.caption("  " + command)
             await _first(stop.wait(), daemon)
         await _fresh_health(view)
         transactions = (await admin.get("/_sim/transactions")).json()
@@ -189,6 +195,24 @@ async def _session(
     out.write(summary)
     out.flush()
     return 0 if ok else 1
+
+
+def own_requests(port: int, pack: PackIdentifier, scans: list[dict[str, Any]]) -> list[str]:
+    """Ready-to-paste ``mosquitto_pub`` / ``mosquitto_sub`` commands with a real pack of the
+    demo's market (untouched by the scenario) and the full id of the last good scan."""
+    pub = f"mosquitto_pub -p {port} -q 1 -t {BASE}/request -m"
+    body = json.dumps({"id": "try-verify-1", "op": "verify", "pack": pack.to_json()})
+    sale = json.dumps({"id": "try-sale-1", "op": "dispense", "pack": pack.to_json()})
+    undo = json.dumps({"id": "try-undo-1", "op": "undo_dispense", "pack": pack.to_json()})
+    commands = [
+        f"mosquitto_sub -p {port} -v -t {shlex.quote(BASE + '/+')}",
+        *(f"{pub} {shlex.quote(payload)}" for payload in (body, sale, undo)),
+    ]
+    good = [scan for scan in scans if scan.get("ok") and scan.get("collapsed_into") is None]
+    if good:
+        by_scan = json.dumps({"id": "try-scan-1", "op": "verify", "scan_id": good[-1]["id"]})
+        commands.append(f"{pub} {shlex.quote(by_scan)}")
+    return commands
 
 
 def _quiet_logging() -> None:

@@ -3,12 +3,14 @@ decoder reads their faulty scans; steps that refer to each other consistently.""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.codes.decode import DecodeSettings, decode_text
+from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import ProblemCode
 from gateway.demo.scenario import (
     MarketTooSmall,
@@ -19,7 +21,8 @@ from gateway.demo.scenario import (
     gs1_text,
     keyboard_reading,
 )
-from gateway.demo.session import MARKET_PACKS, MARKET_SEED
+from gateway.demo.session import MARKET_PACKS, MARKET_SEED, own_requests
+from gateway.mqtt.contract import parse_request
 from gateway.simulator.market import Market
 from gateway.simulator.marketfile import generate_market
 
@@ -88,3 +91,21 @@ def test_a_market_without_an_expired_batch_is_refused_by_name(market: Market) ->
     )
     with pytest.raises(MarketTooSmall, match="no pack of an expired batch"):
         choose_packs(Market(replace(data, products=fresh)))
+
+
+def test_the_commands_for_your_own_requests_are_valid_requests() -> None:
+    pack = PackIdentifier("GTIN", "03400936040540", "L'1", "270500", 'S"X')  # quotes in data
+    scans = [{"id": "01SCAN", "ok": True, "collapsed_into": None}]
+    commands = own_requests(1883, pack, scans)
+    assert commands[0].startswith("mosquitto_sub -p 1883")
+    requests = []
+    for command in commands[1:]:
+        words = shlex.split(command)
+        assert words[:7] == ["mosquitto_pub", "-p", "1883", "-q", "1", "-t", "nmvs/demo/request"]
+        requests.append(parse_request(words[-1].encode()))
+    assert [(r.op.value, r.pack, r.scan_id) for r in requests] == [
+        ("verify", pack, None),
+        ("dispense", pack, None),
+        ("undo_dispense", pack, None),
+        ("verify", None, "01SCAN"),
+    ]
