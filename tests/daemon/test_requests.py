@@ -13,7 +13,7 @@ import aiomqtt
 
 from tests.brokers import Broker, MqttProbe, Received
 from tests.daemon.harness import BASE, Daemon, Rig, finals, request, write_config
-from tests.mqtt.schemas import kind_of, validate
+from tests.mqtt.schemas import kind_of, validate, validator
 
 RESULT, ERROR, REQUEST = f"{BASE}/result", f"{BASE}/error", f"{BASE}/request"
 V311 = aiomqtt.ProtocolVersion.V311
@@ -187,3 +187,35 @@ async def test_retained_requests_over_mqtt_3_1_1_are_ignored_when_replayed(
         assert daemon.terminate() == 0
     finally:
         daemon.close()
+
+
+async def test_what_the_schema_refuses_the_daemon_refuses_naming_the_field_in_two_languages(
+    broker: Broker, nmvs: Rig, daemon: Daemon
+) -> None:
+    daemon.start()
+    pack = nmvs.packs[8].to_json()
+    sent = {
+        "v2": {"schema_version": 2, "id": "v2", "op": "verify", "pack": pack},
+        "null-user": {"id": "null-user", "op": "verify", "pack": pack, "user": None},
+        "no-op": {"id": "no-op", "pack": pack},
+    }
+    async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
+        for body in sent.values():
+            await lgo.publish(REQUEST, json.dumps(body))
+        await lgo.publish(REQUEST, json.dumps({"id": "tab\there", "op": "verify", "pack": pack}))
+        await lgo.wait_for(lambda r: len(errors(r)) == 4)
+        by_id = {e["request_id"]: e["problems"][0] for e in errors(lgo.received)}  # type: ignore[index]
+        assert by_id["v2"]["detail"] == "schema_version must be 1 (or left out), not 2"
+        assert by_id["null-user"]["detail"] == "user must be a string of at most 128 characters"
+        assert by_id["no-op"]["message_fr"].startswith("La requête n'est pas valide (op est absent")
+        assert by_id[None]["detail"].startswith("id must be at most 128 printable ASCII characters")
+        assert finals(lgo.received, RESULT) == {}
+        for body in sent.values():
+            assert not _schema_accepts(body)
+        validate_all(lgo.received)
+    assert await nmvs.transactions() == []
+    assert daemon.terminate() == 0
+
+
+def _schema_accepts(body: dict[str, object]) -> bool:
+    return not list(validator("request").iter_errors(body))
