@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.codes.pack import PackIdentifier
-from tests.brokers import Broker
+from tests.brokers import Broker, Received
 from tests.engine.support import USER, Rig, market_data, simulator_rig
+from tests.mqtt.schemas import kind_of, validate
 
 # The simulator's generated market knows this pharmacy (gateway/simulator/marketfile.py).
 NMVS_CLIENT, NMVS_USER, NMVS_PASSWORD = "SIMCLIENT1", USER, "Simulator-Pass1"
@@ -169,3 +170,10 @@ def finals(received: list[Any], topic: str) -> dict[str, list[dict[str, Any]]]:
         if body["status"] != "queued":
             by_id.setdefault(body["id"], []).append(body)
     return by_id
+
+
+def validate_all(received: list[Received]) -> None:
+    """Validate every message the gateway published (not the requests) against its schema."""
+    for message in received:
+        if message.topic.startswith(BASE + "/") and kind_of(message.topic) != "request":
+            validate(kind_of(message.topic), message.payload)

@@ -11,18 +11,11 @@ from pathlib import Path
 import aiomqtt
 
 from tests.brokers import Broker, MqttProbe, Received
-from tests.daemon.harness import BASE, Daemon, Rig, finals, request, write_config
-from tests.mqtt.schemas import kind_of, validate
+from tests.daemon.harness import BASE, Daemon, Rig, finals, request, validate_all, write_config
 
 RESULT, STATUS, HEALTH, SCAN = f"{BASE}/result", f"{BASE}/status", f"{BASE}/health", f"{BASE}/scan"
 REQUEST, ERROR = f"{BASE}/request", f"{BASE}/error"
 ALL = (f"{BASE}/+",)
-
-
-def validate_all(received: list[Received]) -> None:
-    for message in received:
-        if message.topic.startswith(BASE + "/") and kind_of(message.topic) != "request":
-            validate(kind_of(message.topic), message.payload)
 
 
 async def test_dispense_is_queued_then_done_and_a_repeat_gets_the_same_result(
