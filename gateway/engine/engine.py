@@ -767,7 +767,13 @@ class Engine:
         """Check the rules again and write the attempt (with its ClientTrxId) before sending."""
         op = Operation(row["op"])
         pack = PackIdentifier.from_json(json.loads(row["pack"]))
-        if row["attempts"] > 0 and now - row["accepted_at"] > self.settings.retry_horizon:
+        # An unclear change is reconciled first, whatever the clock says: giving up on it would
+        # leave the pack's state unknown, and the next decommission of it could be an alert.
+        if (
+            not row["reconcile"]
+            and row["attempts"] > 0
+            and now - row["accepted_at"] > self.settings.retry_horizon
+        ):
             age = f"{(now - row['accepted_at']) / 3600:.0f} h"
             self._finish(
                 conn, row, Answer(Outcome.GAVE_UP, Notice(NoticeCode.GAVE_UP, age)), None, now

@@ -618,3 +618,23 @@ async def sim_faults(sim: Any, plan: dict[str, Any]) -> None:
     from gateway.simulator.faults import parse_faults
 
     sim.faults.configure(parse_faults(plan))
+
+
+async def test_an_unclear_dispense_is_reconciled_whatever_the_clock_says(
+    rig: Rig, clock: FakeClock
+) -> None:
+    """Past the retry horizon too (a clock jump of 11 days): giving up without the verify would
+    leave the pack's state unknown, and a new dispense of it would be a PCK_22 alert."""
+    pack = rig.packs[31]
+    calm = settings(reconcile_delay=3600.0)
+    async with Engine.open(rig.state_dir, rig.client, calm, clock=clock) as engine:
+        await run(engine, Request(V, pack, id="seen"))  # the state before: the proof it was ours
+        await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
+        queued = (await engine.submit(Request(D, pack, id="unclear"))).view
+        while len(await rig.transactions()) < 2:  # noqa: ASYNC110 - the send reached the NMVS
+            await asyncio.sleep(0.01)
+        clock.advance(11 * 86_400)
+        final = await wait_final(engine, queued.id)
+    assert final.outcome is Outcome.RECONCILED
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120", "G110"]
+    assert await rig.alerts() == []
