@@ -183,7 +183,11 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
 
 
 def _corrupt(path: Path, detail: object) -> str:
-    return f"the engine database {path} is corrupt or not a database ({detail}); move it aside and restore a backup"
+    one_line = " ".join(str(detail).split())  # integrity-check output may span lines
+    return (
+        f"the engine database {path} is corrupt or not a database ({one_line}); move it aside "
+        "and restore a backup"
+    )
 
 
 def open_store(state_dir: Path | str, read_only: bool = False) -> Store:

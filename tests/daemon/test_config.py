@@ -38,7 +38,7 @@ state_dir = "/var/lib/nmvs-gateway"
 url = "mqtt://127.0.0.1:1883"
 [nmvs]
 backend = "arvato-soap"
-url = "http://127.0.0.1:8080"
+url = "http://127.0.0.1:8443"
 client_login_id = "PHARM01"
 user_id = "USER01"
 password_file = "/etc/nmvs-gateway/nmvs-password"
@@ -46,7 +46,7 @@ password_file = "/etc/nmvs-gateway/nmvs-password"
 on_scan = "verify"
 """
 PASSWORD = "Pa55word-for-NMVS"
-NMVS_URL = 'url = "http://127.0.0.1:8080"'
+NMVS_URL = 'url = "http://127.0.0.1:8443"'
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_the_minimal_file_works_with_defaults(secrets: Path) -> None:
     assert config.mqtt.session_expiry >= 86400
     assert (
         config.nmvs.endpoint
-        == "http://127.0.0.1:8080/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
+        == "http://127.0.0.1:8443/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50"
     )
     assert config.nmvs.password.reveal() == PASSWORD  # one trailing newline removed
     assert config.engine.on_scan == "verify"
@@ -123,7 +123,7 @@ def test_systemd_credentials_and_state_directory(
     path = secrets / "gateway.toml"
     path.write_text(
         '[gateway]\nid = "c2"\n[mqtt]\nusername = "gw"\n'
-        '[nmvs]\nurl = "http://127.0.0.1:8080"\nclient_login_id = "P1"\nuser_id = "USER01"\n'
+        '[nmvs]\nurl = "http://127.0.0.1:8443"\nclient_login_id = "P1"\nuser_id = "USER01"\n'
     )
     config = load_config(path)
     assert config.nmvs.password.reveal() == "FromCredential1"
@@ -174,7 +174,7 @@ def test_the_unit_credentials_need_no_configuration_line(
     assert config.mqtt.password is None  # mqtt-password is used with mqtt.username only
     # plain URLs take no certificate; a PKCS#12 file is not mixed with the default PEM pair
     path.write_text(
-        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8080"\n'
+        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8443"\n'
         'client_login_id = "P1"\nuser_id = "USER01"\n'
     )
     config = load_config(path)
@@ -197,7 +197,7 @@ def test_one_rule_for_every_file_key(secrets: Path, monkeypatch: pytest.MonkeyPa
         **{
             'url = "mqtt://127.0.0.1:1883"': 'url = "mqtts://broker.lan"\nca_file = "ca.pem"\n'
             'cert_file = "client.pem"\nkey_file = "client.key"',
-            "http://127.0.0.1:8080": "https://nmvs.example",
+            "http://127.0.0.1:8443": "https://nmvs.example",
             'user_id = "USER01"': f'user_id = "USER01"\ncert_file = "client.pem"\n'
             f'key_file = "client.key"\nca_file = "{secrets / "local-ca.pem"}"',
             str(secrets / "nmvs-password"): "other-password",
@@ -229,7 +229,7 @@ def test_run_by_hand_the_credentials_come_from_the_credstore(
     path = secrets / "gateway.toml"
     path.write_text(
         '[gateway]\nid = "c2"\n[mqtt]\nusername = "gw"\n'
-        '[nmvs]\nurl = "http://127.0.0.1:8080"\nclient_login_id = "P1"\nuser_id = "USER01"\n'
+        '[nmvs]\nurl = "http://127.0.0.1:8443"\nclient_login_id = "P1"\nuser_id = "USER01"\n'
     )
     config = load_config(path)
     assert (config.nmvs.password.reveal(), config.mqtt.password) == (
@@ -263,7 +263,7 @@ def test_the_self_test_reads_the_same_credentials(
     (store / "nmvs-password").write_text("FromEtcCredstore")
     path = secrets / "gateway.toml"
     path.write_text(
-        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8080"\n'
+        '[gateway]\nid = "c2"\n[nmvs]\nurl = "http://127.0.0.1:8443"\n'
         'client_login_id = "P1"\nuser_id = "USER01"\n'
     )
     args = argparse.Namespace(
@@ -288,7 +288,7 @@ def test_the_self_test_reads_the_same_credentials(
             "https://ws-single-transactions-int-bp.nmvs.eu",
             "https://ws-bulk-transactions-int-bp.nmvs.eu",
         ),
-        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),  # the simulator serves both
+        ("http://127.0.0.1:8443", "http://127.0.0.1:8443"),  # the simulator serves both
         ("https://proxy.lan:9443/nmvs", "https://proxy.lan:9443/nmvs"),
     ],
 )
@@ -299,7 +299,7 @@ def test_the_bulk_host_is_derived_from_the_single_pack_host(url: str, bulk: str)
 def test_bulk_url_tls_version_and_total_timeout_reach_the_client(secrets: Path) -> None:
     (secrets / "client.pem").write_bytes(pem()["cert+key"])
     https = {
-        "http://127.0.0.1:8080": "https://ws-single-transactions-prod-xx.nmvs.eu:8443",
+        "http://127.0.0.1:8443": "https://ws-single-transactions-prod-xx.nmvs.eu:8443",
         'user_id = "USER01"': 'user_id = "USER01"\ncert_file = "client.pem"',
     }
     config = load_config(minimal(secrets, **https))
@@ -448,18 +448,18 @@ CASES = [
         "nmvs.user_id: must be 4-20 characters A-Z a-z 0-9 -",
     ),
     (
-        {"http://127.0.0.1:8080": "http://127.0.0.1:99999"},
+        {"http://127.0.0.1:8443": "http://127.0.0.1:99999"},
         "",
         "nmvs.url: must be the http(s) base URL of the single-pack host, "
         "not 'http://127.0.0.1:99999'",
     ),
     (
-        {"http://127.0.0.1:8080": "ftp://x"},
+        {"http://127.0.0.1:8443": "ftp://x"},
         "",
         "nmvs.url: must be the http(s) base URL of the single-pack host, not 'ftp://x'",
     ),
     (
-        {"http://127.0.0.1:8080": "https://nmvs.example"},
+        {"http://127.0.0.1:8443": "https://nmvs.example"},
         "",
         "nmvs.cert_file: the NMVS requires a client certificate: set nmvs.cert_file or "
         "nmvs.pkcs12_file",

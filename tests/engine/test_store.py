@@ -39,3 +39,13 @@ def test_next_due_time_is_that_of_a_pack_head_not_of_a_transaction_waiting_behin
         assert [r["id"] for r in claimed] == ["head", "other"]
     finally:
         store.close()
+
+
+def test_a_multi_line_integrity_report_stays_one_line(tmp_path: Path) -> None:
+    from gateway.engine.store import _corrupt
+
+    message = _corrupt(
+        tmp_path / "engine.sqlite3", "*** in database main ***\nPage 7: never used\n"
+    )
+    assert "\n" not in message
+    assert "(*** in database main *** Page 7: never used)" in message
