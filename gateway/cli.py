@@ -77,6 +77,11 @@ COMMANDS: tuple[Command, ...] = (
         "gateway.engine.status",
         "queue depth, oldest queued item, last NMVS contact and last results",
     ),
+    Command(
+        "reset-state",
+        "gateway.engine.reset",
+        "start with an empty engine database on purpose (the old files are kept aside)",
+    ),
 )
 
 

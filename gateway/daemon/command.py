@@ -6,7 +6,8 @@ Exit codes:
 - 78 (``EX_CONFIG``): a human must fix something, and systemd will not restart the daemon
   (``RestartPreventExitStatus=78``): the configuration, an unusable, unreadable or expired
   certificate or key, a state directory that is not a directory, a state database that cannot be
-  opened (corrupt, newer schema, no permission). One line on stderr names the file and the fix;
+  opened (corrupt, newer schema, no permission, missing or emptied although its marker says it
+  existed) or that turns out damaged while running. One line on stderr names the file and the fix;
   ``--check`` finds the same problems (but the state database's) without starting;
 - 1 when a fatal error stopped the running daemon (systemd restarts it).
 """
@@ -77,8 +78,10 @@ async def _main(config: object) -> int:
         if isinstance(cause, ConfigError | StartupError):
             print(f"nmvs-gateway: {cause}", file=sys.stderr)
             return EXIT_CONFIG
-        if isinstance(cause, StoreError):
+        if isinstance(cause, StoreError):  # a damaged database: restarting cannot repair it
             log.error("state_database_unusable", error=str(cause))
+            print(f"nmvs-gateway: {cause}", file=sys.stderr)
+            return EXIT_CONFIG
         else:
             log.error("daemon_failed", error=f"{type(cause).__name__}: {cause}", exc_info=cause)
         return EXIT_FATAL

@@ -14,12 +14,14 @@ Tables
 - ``ledger``: per pack, what this gateway last saw and the decommission it made.
 - ``firewall``: one row per request the firewall answered instead of the NMVS.
 - ``events``: the ordered outbox the MQTT relay publishes and acknowledges.
+- ``meta``: ``store_id``, the random id the state directory's marker names.
 - ``layout_beliefs``: per ``layout = "auto"`` scanner, what its scans showed about its keyboard
   country (:class:`gateway.codes.layout_belief.LayoutBelief`), written with the scan that changed it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.engine.marker import check_store_id, read_marker, refuse_lost_database
 from gateway.engine.model import FIREWALL_RULES, StoreError
 from gateway.engine.rules import LedgerEntry
 from gateway.nmvs.backend import Operation
@@ -156,6 +159,10 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta(key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -192,13 +199,16 @@ def _corrupt(path: Path, detail: object) -> str:
 
 def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
     """Open (creating and migrating if needed, unless ``read_only``) the engine database in
-    ``state_dir``."""
+    ``state_dir``; a database the marker says existed and is gone, empty or another one is
+    refused (:mod:`gateway.engine.marker`)."""
     directory = Path(state_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
     path = directory / FILENAME
+    found = read_marker(path)
+    refuse_lost_database(path, found)
     conn = _connect(path, read_only)
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
@@ -206,6 +216,9 @@ def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
             detail = "; ".join(str(r[0]) for r in rows[:3])
             raise StoreError(_corrupt(path, detail))
         _migrate(conn, path, read_only)
+        if not read_only:
+            store_id = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            check_store_id(path, found, str(store_id[0]))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(_corrupt(path, exc)) from exc
@@ -272,13 +285,26 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        with self._damage_stops():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.DatabaseError):  # the error says more
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def _damage_stops(self) -> Iterator[None]:
+        """A damaged file found while running ("database disk image is malformed") is a
+        StoreError: the daemon stops with one line (exit 78), it never runs on altered rows."""
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            yield
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # constraint, full disk, busy: not damage
+                raise
+            raise StoreError(_corrupt(self.path, exc)) from exc
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one write transaction (committed and synced before returning)."""
@@ -297,13 +323,16 @@ class Store:
                 try:
                     outcomes.append((True, fn(conn)))
                 except Exception as exc:
+                    if type(exc) is sqlite3.DatabaseError:  # damage: the whole batch stops
+                        raise
                     conn.execute("ROLLBACK TO one")
                     outcomes.append((False, exc))
                 conn.execute("RELEASE one")
         return outcomes
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self.conn)
+        with self._damage_stops():
+            return fn(self.conn)
 
 
 # --- layout beliefs ----------------------------------------------------------------------

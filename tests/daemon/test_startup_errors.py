@@ -6,6 +6,8 @@ directory that is a file, a corrupt state database."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from cryptography import x509
 
 from gateway.daemon.app import _nmvs_client
 from gateway.daemon.config import ConfigError, load_config
+from gateway.engine.store import open_store
 from tests.brokers import Broker
 from tests.daemon.harness import write_config
 from tests.daemon.test_command import run
@@ -192,3 +195,31 @@ def test_a_corrupt_state_database(tmp_path: Path, broker: Broker) -> None:
         f"nmvs-gateway: the engine database {database} is corrupt or not a database (file is "
         "not a database); move it aside and restore a backup\n",
     )
+
+
+def test_an_emptied_state_database_stops_the_daemon_until_reset_on_purpose(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """A 0-byte file would open as an empty database: every pack dispensed would look new."""
+    config = write_config(tmp_path, broker, NMVS_URL)
+    state = tmp_path / "state"
+    open_store(state).close()  # the gateway ran here: database and marker
+    database = state / "engine.sqlite3"
+    database.write_bytes(b"")
+    proc = run(config)
+    assert proc.returncode == 78 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert (
+        f"the engine database {database} is empty (0 bytes), but this state directory had one"
+        in proc.stderr
+    )
+    assert f"nmvs-gateway reset-state --state-dir {state}" in proc.stderr
+    reset = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "reset-state", "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+    )
+    assert reset.returncode == 0, reset.stderr
+    kept = sorted(p.name for p in state.iterdir())
+    assert [name.split(".kept-")[0] for name in kept] == ["engine.sqlite3", "engine.sqlite3.marker"]
+    open_store(state).close()  # now a first start

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from gateway.engine import store as db
+from gateway.engine.model import StoreError
+from gateway.engine.store import open_store
 
 
 def queued(conn: object, key: str, pack: str, due: float) -> None:
@@ -49,3 +55,55 @@ def test_a_multi_line_integrity_report_stays_one_line(tmp_path: Path) -> None:
     )
     assert "\n" not in message
     assert "(*** in database main *** Page 7: never used)" in message
+
+
+def test_a_first_start_writes_the_marker_and_a_lost_database_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path).close()
+    marker = json.loads((tmp_path / "engine.sqlite3.marker").read_text())
+    database = tmp_path / "engine.sqlite3"
+    database.unlink()
+    with pytest.raises(StoreError, match=r"is missing, but this state directory had one \(store "):
+        open_store(tmp_path)
+    database.write_bytes(b"")
+    with pytest.raises(StoreError, match=marker["store_id"]):
+        open_store(tmp_path)
+
+
+def test_another_database_in_the_state_directory_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path / "a").close()
+    open_store(tmp_path / "b").close()
+    (tmp_path / "b" / "engine.sqlite3").replace(tmp_path / "a" / "engine.sqlite3")
+    with pytest.raises(StoreError, match="is not this state directory's"):
+        open_store(tmp_path / "a")
+
+
+def test_a_database_from_before_the_marker_gets_one(tmp_path: Path) -> None:
+    open_store(tmp_path).close()
+    (tmp_path / "engine.sqlite3.marker").unlink()
+    open_store(tmp_path).close()
+    assert (tmp_path / "engine.sqlite3.marker").is_file()
+    (tmp_path / "engine.sqlite3.marker").write_text("{not json")
+    with pytest.raises(StoreError, match="cannot be read"):
+        open_store(tmp_path)
+
+
+def test_damage_found_while_running_is_a_one_line_store_error(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+
+    def damaged(conn: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    def constraint(conn: object) -> None:
+        raise sqlite3.IntegrityError("UNIQUE constraint failed")
+
+    try:
+        for run in (store.write, store.read):
+            with pytest.raises(StoreError, match=r"is corrupt or not a database \(database disk"):
+                run(damaged)
+        with pytest.raises(StoreError):
+            store.write_batch([damaged])
+        with pytest.raises(sqlite3.IntegrityError):  # not damage: the caller's to handle
+            store.write(constraint)
+        assert store.write_batch([constraint])[0][0] is False
+    finally:
+        store.close()
