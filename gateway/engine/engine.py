@@ -107,6 +107,7 @@ IDLE_POLL = 1.0
 BULK_RESCAN = 2.0  # seconds between bulk scans that found no group
 OUTBOX_MEMORY = 1000  # committed, unacknowledged events held in memory for the relay
 ACK_DELAY = 0.5  # seconds an acknowledgement may wait for a commit to ride along with
+CLOCK_WARNING_S = 300.0  # an NMVS clock this far from ours (or moving this much) is logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,7 @@ class Engine:
         self._last_latency_ms: float | None = None
         self._paused: str | None = None
         self._hold_until = 0.0  # rate limit: no send before this (clock time)
+        self._nmvs_offset = 0.0  # NMVS time − this gateway's, from the last dated answer
         self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._batch_lock = threading.Lock()
         self._flush_queued = False
@@ -569,7 +571,9 @@ class Engine:
         elif op is Operation.VERIFY:
             target = db.recent_verify(conn, pack_key, now - self.settings.repeat_window)
         elif not open_before:
-            decision = decide(op, db.load_ledger(conn, pack_key), now, self.settings)
+            decision = decide(
+                op, db.load_ledger(conn, pack_key), now, self.settings, self.nmvs_time(now)
+            )
             if isinstance(decision, Answer):
                 answer = decision
         if target is not None:
@@ -786,7 +790,7 @@ class Engine:
                 row["seq"], Operation.VERIFY, pack, "reconcile", attempt, client_trx_id, None
             )
         ledger = db.load_ledger(conn, row["pack_key"])
-        decision = decide(op, ledger, now, self.settings)
+        decision = decide(op, ledger, now, self.settings, self.nmvs_time(now))
         if isinstance(decision, Answer):
             self._finish(conn, row, decision, None, now)
             return None
@@ -804,6 +808,18 @@ class Engine:
         return _Job(
             row["seq"], op, pack, "send", attempt, client_trx_id, decision.ref_client_trx_id
         )
+
+    def nmvs_time(self, now: float) -> float:
+        """The NMVS's time for the gateway's ``now``: the offset its last dated answer showed
+        (0 until one arrived)."""
+        return now + self._nmvs_offset
+
+    def _note_server_time(self, answer: NmvsResult | _Failure, now: float) -> None:
+        if isinstance(answer, NmvsResult) and answer.server_time is not None:
+            offset = answer.server_time.timestamp() - now
+            if abs(offset - self._nmvs_offset) > CLOCK_WARNING_S:
+                log.warning("the NMVS's clock is %+.0f s from this gateway's", offset)
+            self._nmvs_offset = offset
 
     def _needs_precheck(self, op: Operation, ledger: LedgerEntry, now: float) -> bool:
         """Whether a decommission waits for a verify first (``verify_before_decommission``): no
@@ -828,7 +844,9 @@ class Engine:
             answer = _failure_of(exc)
         latency_ms = (time.perf_counter() - started) * 1000
         self._note_link(answer, latency_ms)
-        pause = await self._write(partial(self._complete, job, answer, latency_ms, self._clock()))
+        now = self._clock()
+        self._note_server_time(answer, now)
+        pause = await self._write(partial(self._complete, job, answer, latency_ms, now))
         self._pause(pause)
 
     def _pause(self, reason: str | None) -> None:
@@ -870,7 +888,11 @@ class Engine:
             for seq in group:
                 row = rows[seq]
                 decision = decide(
-                    Operation(row["op"]), db.load_ledger(conn, row["pack_key"]), now, settings
+                    Operation(row["op"]),
+                    db.load_ledger(conn, row["pack_key"]),
+                    now,
+                    settings,
+                    self.nmvs_time(now),
                 )
                 if isinstance(decision, Answer):
                     self._finish(conn, row, decision, None, now)
@@ -1211,6 +1233,7 @@ class Engine:
             last_contact=self._last_contact,
             last_latency_ms=self._last_latency_ms,
             paused=self._paused,
+            nmvs_offset=self._nmvs_offset,
         )
 
 
@@ -1223,6 +1246,7 @@ def health_snapshot(
     last_contact: float | None,
     last_latency_ms: float | None,
     paused: str | None,
+    nmvs_offset: float = 0.0,
 ) -> Health:
     """The health numbers from the database plus the engine's live link state."""
     depth, reconciling, oldest = db.queue_summary(conn)
@@ -1231,6 +1255,12 @@ def health_snapshot(
         "SELECT count(*), coalesce(sum(alert), 0) FROM attempts WHERE started_at >= ?", (since,)
     ).fetchone()
     warnings: list[str] = []
+    if abs(nmvs_offset) > CLOCK_WARNING_S:
+        side = "behind" if nmvs_offset > 0 else "ahead of"
+        warnings.append(
+            f"this gateway's clock is {abs(nmvs_offset) / 60:.0f} min {side} the NMVS's: "
+            "undo windows are judged in NMVS time, but fix the clock (NTP)"
+        )
     old = conn.execute(
         """SELECT count(*), min(accepted_at) FROM transactions
            WHERE status IN ('queued', 'sending') AND collapsed_into IS NULL AND op != 'verify'
@@ -1251,7 +1281,7 @@ def health_snapshot(
     ).fetchall()
     for undo in undos:
         deadline = undo_deadline(db.load_ledger(conn, undo["pack_key"]), settings)
-        if deadline is not None and deadline - now < settings.alarm_undo_closing:
+        if deadline is not None and deadline - (now + nmvs_offset) < settings.alarm_undo_closing:
             warnings.append(
                 f"undo {undo['id']} is still queued and its 10-day window closes at {iso(deadline)}"
             )

@@ -108,12 +108,22 @@ def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def decide(op: Operation, ledger: LedgerEntry, now: float, settings: Settings) -> Decision:
-    """Firewall rules 3–5 for a pack whose earlier transactions are all final."""
+def decide(
+    op: Operation,
+    ledger: LedgerEntry,
+    now: float,
+    settings: Settings,
+    nmvs_now: float | None = None,
+) -> Decision:
+    """Firewall rules 3–5 for a pack whose earlier transactions are all final.
+
+    ``nmvs_now``: the NMVS's time now, as far as its answers tell (``now`` when unknown). The
+    10-day undo window is the NMVS's, counted from its time of the change: judged on the
+    gateway's own clock, a clock 8 hours behind would send undos the NMVS refuses (PCK_20)."""
     if not op.changes_state:
         return Send()  # rule 6: verify is never blocked by the ledger
     if op.is_undo:
-        return _decide_undo(op, ledger, now, settings)
+        return _decide_undo(op, ledger, now if nmvs_now is None else nmvs_now, settings)
     if ledger.change_op is not None:
         detail = f"{ledger.change_op.value} at {_when(ledger.change_at)}"
         fr = f"{ledger.change_op.value} le {_when(ledger.change_at)}"

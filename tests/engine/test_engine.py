@@ -638,3 +638,25 @@ async def test_an_unclear_dispense_is_reconciled_whatever_the_clock_says(
     assert final.outcome is Outcome.RECONCILED
     assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120", "G110"]
     assert await rig.alerts() == []
+
+
+async def test_the_undo_window_is_judged_in_nmvs_time_not_on_a_clock_behind(
+    rig: Rig, clock: FakeClock
+) -> None:
+    """The gateway's clock 8 h behind the NMVS, 10 days 1 hour after a dispense: on its own clock
+    the undo would still be inside the window, for the NMVS it is not (PCK_20, an alert)."""
+    pack = rig.packs[32]
+    clock.advance(-8 * 3600)
+    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+        sale = await run(engine, Request(D, pack, id="sale"))
+        assert sale.outcome is Outcome.DONE
+        later = 10 * 86_400 + 3600
+        assert (await rig.admin.post("/_sim/clock", json={"advance_seconds": later})).is_success
+        clock.advance(later)
+        await run(engine, Request(V, pack, id="look"))  # any dated answer shows the offset
+        undo = await run(engine, Request(U, pack, id="undo"))
+        health = await engine.health()
+    assert undo.outcome is Outcome.UNDO_NOT_ALLOWED
+    assert "G121" not in [c[0] for c in await sim_calls(rig, pack)]
+    assert await rig.alerts() == []
+    assert any("480 min behind the NMVS" in w for w in health.warnings)
