@@ -30,7 +30,14 @@ from gateway.capture.scan import CapturedScan
 from gateway.codes.pack import PackIdentifier
 from gateway.daemon.config import Config, nmvs_config_error
 from gateway.daemon.notify import Notifier
-from gateway.engine import Engine, Request, RequestConflictError, ScanRecord, StoreError
+from gateway.engine import (
+    Engine,
+    Request,
+    RequestConflictError,
+    ScanRecord,
+    StorageFullError,
+    StoreError,
+)
 from gateway.engine.model import iso
 from gateway.mqtt.bridge import Backoff, BridgeError, Deferred, Incoming, MqttBridge
 from gateway.mqtt.contract import (
@@ -202,6 +209,15 @@ class Gateway:
 
     async def submit_scan(self, scan: CapturedScan) -> None:
         assert self.engine is not None
+        try:
+            await self._store_scan(scan)
+        except StorageFullError as exc:  # the health says so too; the pharmacist rescans later
+            log.error(
+                "scan_not_stored", scan_id=scan.scan_id, scanner_id=scan.scanner_id, error=str(exc)
+            )
+
+    async def _store_scan(self, scan: CapturedScan) -> None:
+        assert self.engine is not None
         await self.engine.submit_scan(
             ScanRecord(
                 id=scan.scan_id,
@@ -243,12 +259,21 @@ class Gateway:
             submitted = await engine.submit(
                 Request(op=request.op, pack=pack, id=request.id, user=request.user)
             )
+        except StorageFullError as exc:
+            self._restore_route(request.id, earlier_route)
+            full = RequestRejected(
+                str(exc),
+                fr="le répertoire d'état de la passerelle est plein : libérez de la place ; le "
+                "travail déjà accepté reprend tout seul ; renvoyez cette requête ensuite (même id)",
+                id=request.id,
+                op=request.op.value,
+                reason="storage_full",
+            )
+            await self._answer_rejection(full, message)
+            return
         except RequestConflictError as exc:
             # the id belongs to another transaction: its result and its route stay as they were
-            if earlier_route is None:
-                self.routes.forget(request.id)
-            else:
-                self.routes.remember(request.id, earlier_route)
+            self._restore_route(request.id, earlier_route)
             conflict = RequestRejected(
                 str(exc),
                 fr=f"l'identifiant de requête {request.id!r} a déjà servi pour une autre boîte ou "
@@ -296,6 +321,13 @@ class Gateway:
                 op=request.op.value,
             )
         return pack
+
+    def _restore_route(self, request_id: str, earlier: Route | None) -> None:
+        """A request that did not become a transaction leaves the id's route as it was."""
+        if earlier is None:
+            self.routes.forget(request_id)
+        else:
+            self.routes.remember(request_id, earlier)
 
     async def _ignore_retained(self, message: Incoming) -> None:
         """A retained request would replay on every reconnection: it is never acted on; it is

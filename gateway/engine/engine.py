@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -61,6 +62,7 @@ from gateway.engine.model import (
     ScanView,
     Settings,
     Status,
+    StorageFullError,
     Submitted,
     TransactionView,
     iso,
@@ -107,6 +109,8 @@ IDLE_POLL = 1.0
 BULK_RESCAN = 2.0  # seconds between bulk scans that found no group
 OUTBOX_MEMORY = 1000  # committed, unacknowledged events held in memory for the relay
 ACK_DELAY = 0.5  # seconds an acknowledgement may wait for a commit to ride along with
+STORAGE_RETRY_S = 1.0  # how often a full state directory is tried again
+DISK_LOW_BYTES = 200 * 1024 * 1024  # health warns below this much free space for the state
 CLOCK_WARNING_S = 300.0  # an NMVS clock this far from ours (or moving this much) is logged
 
 
@@ -237,6 +241,7 @@ class Engine:
         self._paused: str | None = None
         self._hold_until = 0.0  # rate limit: no send before this (clock time)
         self._nmvs_offset = 0.0  # NMVS time − this gateway's, from the last dated answer
+        self._storage_full: float | None = None  # since when writes fail for lack of space
         self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._batch_lock = threading.Lock()
         self._flush_queued = False
@@ -314,7 +319,21 @@ class Engine:
             self._flush_queued = True
         if start:
             self._executor.submit(self._flush, loop)
-        result: T = await future
+        try:
+            result: T = await future
+        except sqlite3.OperationalError as exc:
+            if not db.is_storage_full(exc):
+                raise
+            if self._storage_full is None:
+                self._storage_full = self._clock()
+                log.error("the state directory is full (%s): new requests are refused", exc)
+            raise StorageFullError(
+                f"the state directory {self._store.path.parent} is full: free space there; "
+                "queued work goes on by itself once there is room"
+            ) from None
+        if self._storage_full is not None:
+            log.warning("the state directory has room again: accepting requests")
+            self._storage_full = None
         return result
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -695,14 +714,18 @@ class Engine:
                     self._paused is not None or now < self._hold_until or self._online is False
                 )
                 slots = self.settings.bulk_in_flight - len(bulks)
-                if self.settings.bulk and slots > 0 and not blocked and now >= next_bulk_scan:
-                    claimed = await self._write(partial(self._claim_bulks, now, slots))
-                    for bulk in claimed or ():
-                        start_bulk(bulk)
-                    if claimed == []:  # a full scan found no group: it is not free, wait
-                        next_bulk_scan = now + BULK_RESCAN
-                if free > 0 and not blocked:
-                    jobs = await self._write(partial(self._claim, now, free))
+                try:
+                    if self.settings.bulk and slots > 0 and not blocked and now >= next_bulk_scan:
+                        claimed = await self._write(partial(self._claim_bulks, now, slots))
+                        for bulk in claimed or ():
+                            start_bulk(bulk)
+                        if claimed == []:  # a full scan found no group: it is not free, wait
+                            next_bulk_scan = now + BULK_RESCAN
+                    if free > 0 and not blocked:
+                        jobs = await self._write(partial(self._claim, now, free))
+                except StorageFullError:  # nothing can be claimed (written ahead): wait for room
+                    await asyncio.sleep(STORAGE_RETRY_S)
+                    continue
                 for job in jobs:
                     start(job)
                 if jobs and len(jobs) == free:
@@ -846,7 +869,12 @@ class Engine:
         self._note_link(answer, latency_ms)
         now = self._clock()
         self._note_server_time(answer, now)
-        pause = await self._write(partial(self._complete, job, answer, latency_ms, now))
+        while True:  # the answer is known: keep it until it can be stored
+            try:
+                pause = await self._write(partial(self._complete, job, answer, latency_ms, now))
+                break
+            except StorageFullError:
+                await asyncio.sleep(STORAGE_RETRY_S)
         self._pause(pause)
 
     def _pause(self, reason: str | None) -> None:
@@ -1234,7 +1262,16 @@ class Engine:
             last_latency_ms=self._last_latency_ms,
             paused=self._paused,
             nmvs_offset=self._nmvs_offset,
+            storage_full=self._storage_full,
+            free_bytes=_free_bytes(self._store.path.parent),
         )
+
+
+def _free_bytes(directory: Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
 
 
 def health_snapshot(
@@ -1247,6 +1284,8 @@ def health_snapshot(
     last_latency_ms: float | None,
     paused: str | None,
     nmvs_offset: float = 0.0,
+    storage_full: float | None = None,
+    free_bytes: int | None = None,
 ) -> Health:
     """The health numbers from the database plus the engine's live link state."""
     depth, reconciling, oldest = db.queue_summary(conn)
@@ -1255,6 +1294,16 @@ def health_snapshot(
         "SELECT count(*), coalesce(sum(alert), 0) FROM attempts WHERE started_at >= ?", (since,)
     ).fetchone()
     warnings: list[str] = []
+    if storage_full is not None:
+        warnings.append(
+            f"the state directory is full since {iso(storage_full)}: new requests are refused "
+            "(storage_full) and queued work waits; free space there and it goes on by itself"
+        )
+    elif free_bytes is not None and free_bytes < DISK_LOW_BYTES:
+        warnings.append(
+            f"only {free_bytes / 1024**2:.0f} MiB free for the state directory: free space "
+            "before it fills (then new requests are refused)"
+        )
     if abs(nmvs_offset) > CLOCK_WARNING_S:
         side = "behind" if nmvs_offset > 0 else "ahead of"
         warnings.append(

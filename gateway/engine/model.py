@@ -417,5 +417,10 @@ class StoreError(EngineError):
     """The state database cannot be used (corrupt, wrong version, unwritable)."""
 
 
+class StorageFullError(EngineError):
+    """The state directory's filesystem is full: nothing new can be stored. Not fatal: work
+    already accepted stays queued and goes on by itself once space is freed."""
+
+
 class RequestConflictError(EngineError):
     """An idempotency key was reused for a different operation or pack."""

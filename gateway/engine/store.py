@@ -264,6 +264,14 @@ def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> N
             raise
 
 
+def is_storage_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL), whatever the cause: the filesystem,
+    a quota, or ``max_page_count``."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc)
+    )
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -323,7 +331,9 @@ class Store:
                 try:
                     outcomes.append((True, fn(conn)))
                 except Exception as exc:
-                    if type(exc) is sqlite3.DatabaseError:  # damage: the whole batch stops
+                    # damage, or SQLite rolled the whole transaction back itself (it does on a
+                    # full disk): the whole batch fails
+                    if type(exc) is sqlite3.DatabaseError or not conn.in_transaction:
                         raise
                     conn.execute("ROLLBACK TO one")
                     outcomes.append((False, exc))

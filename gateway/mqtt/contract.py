@@ -31,7 +31,7 @@ MAX_USER_LENGTH = 128
 REQUEST_FIELDS = frozenset({"schema_version", "id", "op", "pack", "scan_id", "user"})
 # An id is printable ASCII, spaces allowed inside (the schema's pattern says the same).
 _ID_CHARACTERS = frozenset(chr(c) for c in range(0x20, 0x7F))
-ErrorReason = Literal["bad_request", "id_conflict", "retained"]
+ErrorReason = Literal["bad_request", "id_conflict", "retained", "storage_full"]
 OPERATION_VALUES = frozenset(op.value for op in Operation)
 OPERATIONS = ", ".join(op.value for op in Operation)
 

@@ -21,6 +21,7 @@ from gateway.engine import (
     RequestConflictError,
     ScanRecord,
     Status,
+    StorageFullError,
     Submitted,
 )
 from gateway.engine import engine as engine_module
@@ -660,3 +661,44 @@ async def test_the_undo_window_is_judged_in_nmvs_time_not_on_a_clock_behind(
     assert "G121" not in [c[0] for c in await sim_calls(rig, pack)]
     assert await rig.alerts() == []
     assert any("480 min behind the NMVS" in w for w in health.warnings)
+
+
+async def _limit_pages(engine: Engine, extra: int | None) -> None:
+    """Make the engine's own SQLite connection unable to grow the file (SQLITE_FULL, as a full
+    filesystem gives), or lift the limit (``None``)."""
+
+    def limit(conn: sqlite3.Connection) -> None:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + extra if extra is not None else 1 << 30}")
+
+    await engine._read(limit)
+
+
+async def test_a_full_state_directory_refuses_new_work_and_finishes_accepted_work(
+    rig: Rig,
+) -> None:
+    """SQLite's own limit on the file's size gives the SQLITE_FULL a full filesystem gives."""
+    packs = rig.packs[33:60]
+    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+        await rig.faults({"latency_ms": 300})  # the accepted ones are still in flight
+        await _limit_pages(engine, 0)
+        accepted: list[str] = []
+        refused = None
+        for number, pack in enumerate(packs):  # the last free room in the file's pages fills
+            try:
+                accepted.append((await engine.submit(Request(D, pack, id=f"d{number}"))).view.id)
+            except StorageFullError as full:
+                refused = (number, pack, str(full))
+                break
+        assert refused is not None, "the limit never filled"
+        number, pack, message = refused
+        assert "is full: free space there; queued work goes on by itself" in message
+        assert "new requests are refused (storage_full)" in (await engine.health()).warnings[0]
+        await _limit_pages(engine, None)
+        finals = [await wait_final(engine, trx_id) for trx_id in accepted]
+        again = await run(engine, Request(D, pack, id=f"d{number}"))  # sent again, same id
+        assert not (await engine.health()).warnings
+    assert {f.outcome for f in finals} <= {Outcome.DONE} and again.outcome is Outcome.DONE
+    sent = [c[0] for p in packs[: number + 1] for c in await sim_calls(rig, p)]
+    assert sent == ["G120"] * (number + 1)  # each accepted one and the retried one: once
+    assert await rig.alerts() == []
