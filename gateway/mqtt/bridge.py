@@ -349,6 +349,8 @@ class MqttBridge:
             )
             for m in messages
         ]
+        for future in sending:  # a publish that fails after the lot was given up is still read
+            future.add_done_callback(_consume)
         everything = asyncio.gather(*sending)
         # aiomqtt leaves a publish waiting for its PUBACK until the timeout when the connection
         # drops; racing it against the end of the session reports the loss at once.
@@ -400,6 +402,14 @@ class MqttBridge:
         with contextlib.suppress(BridgeError, TimeoutError):
             async with asyncio.timeout(grace):
                 await self.publish(self._status_topic, self._offline_payload, retain=True)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Read a finished publish's outcome, so that a failure nobody awaits any more (the session
+    ended, another publish of the lot failed first) is not an "exception was never retrieved"
+    traceback; :meth:`MqttBridge.publish_all` reports the loss itself."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _incoming(message: aiomqtt.Message) -> Incoming:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import trustme
 
@@ -19,6 +21,7 @@ from gateway.mqtt.bridge import (
     MqttSettings,
     Outgoing,
     TlsSetupError,
+    _consume,
 )
 from tests.brokers import Broker, MqttProbe, eventually, free_port
 
@@ -350,3 +353,21 @@ async def test_a_pipelined_batch_arrives_complete_and_in_order(broker: Broker) -
         await probe.wait_for(lambda r: len(r) >= 251)  # the retained status, then the batch
         got = [(m.topic, m.payload) for m in probe.received if m.topic != STATUS]
         assert got == [(m.topic, m.payload) for m in batch]
+
+
+async def test_a_failed_publish_nobody_awaits_any_more_is_not_a_stray_traceback() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        for consumed in (True, False):
+            future: asyncio.Future[None] = loop.create_future()
+            if consumed:
+                future.add_done_callback(_consume)
+            future.set_exception(aiomqtt.MqttError("the connection dropped"))
+            await asyncio.sleep(0)  # the done callbacks run
+            del future
+            gc.collect()
+            assert len(reported) == (0 if consumed else 1)  # the unread one is what it prevents
+    finally:
+        loop.set_exception_handler(None)
