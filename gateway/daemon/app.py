@@ -161,6 +161,7 @@ class Gateway:
                     )
                 )
             self.engine = engine
+            await self.bridge.announce()  # online only once the engine is open
             relay = Relay(engine, self.bridge, self.topics, self.routes)
             keep = self.supervisor.keep
             async with asyncio.TaskGroup() as group:
@@ -479,4 +480,13 @@ async def serve(
             await gateway.run_engine(stop, backend, input_backend)
         finally:
             await gateway.bridge.shutdown()
-            mqtt.cancel()
+            await cancel_until_done(mqtt)
+
+
+async def cancel_until_done(task: asyncio.Task[Any], every: float = 0.5) -> None:
+    """Cancel ``task`` until it ends: a library awaiting with ``wait_for`` on Python 3.11 can
+    swallow one cancellation (when the awaited answer arrives at the same moment), which would
+    leave the daemon deaf to SIGTERM."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)

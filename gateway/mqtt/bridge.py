@@ -182,6 +182,7 @@ class MqttBridge:
         self._connects = 0
         self._connected_since: float | None = None
         self._closing = False
+        self._announced = False  # "online" only once the owner says it is ready (announce)
         self._handler_failures = 0
 
     # -- state -----------------------------------------------------------------------------
@@ -296,10 +297,19 @@ class MqttBridge:
                         await client.subscribe(topic, options=options)
                     else:
                         await client.subscribe(topic, qos=1)
-                await client.publish(self._status_topic, self._online_payload(), qos=1, retain=True)
+                if self._closing:  # a stop that came during the handshake: never go online
+                    return
+                announced = self._announced
+                if announced:
+                    await client.publish(
+                        self._status_topic, self._online_payload(), qos=1, retain=True
+                    )
                 for topic, payload in list(self._retained.items()):
                     await client.publish(topic, payload, qos=1, retain=True)
                 self._connected.set()
+                if self._announced and not announced:  # announce() came during the handshake
+                    with contextlib.suppress(BridgeError):
+                        await self.publish(self._status_topic, self._online_payload(), retain=True)
                 self._log.info("mqtt_connected", protocol=self.health()["protocol"])
                 async for message in client.messages:
                     await self._dispatch(client, message)
@@ -393,6 +403,14 @@ class MqttBridge:
         if self.connected:
             with contextlib.suppress(BridgeError):
                 await self.publish(topic, payload, retain=True)
+
+    async def announce(self) -> None:
+        """The owner is ready (its engine is open): publish ``online`` now and after every
+        connect. Before this, a connection carries requests in but says nothing."""
+        self._announced = True
+        if self.connected:
+            with contextlib.suppress(BridgeError):
+                await self.publish(self._status_topic, self._online_payload(), retain=True)
 
     async def shutdown(self, grace: float = 3.0) -> None:
         """Publish the retained ``offline`` status ourselves; then the owner cancels :meth:`run`."""

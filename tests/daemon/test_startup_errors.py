@@ -6,6 +6,8 @@ directory that is a file, a corrupt state database."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,11 +16,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from gateway.daemon.app import _nmvs_client
+from gateway.daemon.app import _nmvs_client, cancel_until_done
 from gateway.daemon.config import ConfigError, load_config
 from gateway.engine.store import open_store
-from tests.brokers import Broker
-from tests.daemon.harness import write_config
+from tests.brokers import Broker, MqttProbe
+from tests.daemon.harness import BASE, write_config
 from tests.daemon.test_command import run
 from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki, pki
 
@@ -223,3 +225,40 @@ def test_an_emptied_state_database_stops_the_daemon_until_reset_on_purpose(
     kept = sorted(p.name for p in state.iterdir())
     assert [name.split(".kept-")[0] for name in kept] == ["engine.sqlite3", "engine.sqlite3.marker"]
     open_store(state).close()  # now a first start
+
+
+async def test_a_daemon_whose_engine_cannot_open_never_says_online(
+    tmp_path: Path, broker: Broker
+) -> None:
+    config = write_config(tmp_path, broker, NMVS_URL)
+    database = tmp_path / "state" / "engine.sqlite3"
+    database.parent.mkdir()
+    database.write_bytes(b"not a database " * 100)
+    async with MqttProbe(broker, (f"{BASE}/status",)) as lgo:
+        proc = await asyncio.to_thread(run, config)
+        await lgo.publish(f"{BASE}/probe-end", b"x")
+        await asyncio.sleep(0.3)  # anything the daemon published has arrived by now
+    assert proc.returncode == 78
+    states = [json.loads(m.payload)["state"] for m in lgo.received if m.payload]
+    assert "online" not in states
+
+
+async def test_shutdown_cancels_until_the_task_ends_even_if_one_cancel_is_swallowed() -> None:
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed == 1:
+                    continue  # what wait_for on 3.11 can do when its answer arrives meanwhile
+                raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await cancel_until_done(task, every=0.05)
+    assert task.cancelled() and swallowed == 2

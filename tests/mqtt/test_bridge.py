@@ -39,6 +39,7 @@ def settings_for(broker: Broker, **overrides: object) -> MqttSettings:
 
 @contextlib.asynccontextmanager
 async def running(bridge: MqttBridge, *, wait: bool = True) -> AsyncIterator[MqttBridge]:
+    await bridge.announce()  # the owner is ready from the start here
     task = asyncio.create_task(bridge.run())
     try:
         if wait:
