@@ -352,7 +352,11 @@ class Engine:
         except BaseException as exc:  # the commit itself failed: every write in it failed
             outcomes = [(False, exc)] * len(fns)
         else:
-            self._hand_over(loop)
+            try:
+                self._hand_over(loop)
+            except Exception:  # committed all the same: the relay reads the outbox from SQLite
+                log.exception("outbox hand-over failed after a commit")
+                loop.call_soon_threadsafe(self._take_events, None)
         outcomes = outcomes[len(fns) - len(batch) :]
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_resolve, future, ok, value)
@@ -767,7 +771,10 @@ class Engine:
             return failures + 1
         self._link_up(ping.latency_ms)
         now = self._clock()
-        await self._write(partial(db.release_not_sent, now=now))
+        try:
+            await self._write(partial(db.release_not_sent, now=now))
+        except StorageFullError:  # the queue waits for room like any claim
+            await asyncio.sleep(STORAGE_RETRY_S)
         return 0
 
     async def _wait_stop(self) -> None:
@@ -1111,11 +1118,12 @@ class Engine:
                 Outcome.OFFLINE, Notice(NoticeCode.NMVS_OFFLINE, verdict.reason, severity="warning")
             )
         if isinstance(verdict, Answer):
+            # the change's time in NMVS time, as rule 5 judges it (local times are converted)
             if job.purpose == "reconcile":
-                changed_at = db.attempt_started_at(conn, job.seq)
+                changed_at = self.nmvs_time(db.attempt_started_at(conn, job.seq))
             else:
                 server_time = None if not isinstance(answer, NmvsResult) else answer.server_time
-                changed_at = now if server_time is None else server_time.timestamp()
+                changed_at = self.nmvs_time(now) if server_time is None else server_time.timestamp()
             ledger = ledger_after(
                 ledger,
                 op,
@@ -1129,7 +1137,8 @@ class Engine:
         else:
             requeue: dict[str, Any] = {
                 "status": "queued",
-                "attempts": row["attempts"] + 1,
+                # attempts counts sends: a precheck verify does not use up the first one
+                "attempts": row["attempts"] + (job.purpose != "precheck"),
                 "resend_same_id": 0,
                 "updated_at": now,
             }

@@ -696,7 +696,12 @@ def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float, bulk_d
             (now, row["seq"]),
         )
         reconcile = bool(row["reconcile"])
-        if unfinished is not None and Operation(row["op"]).changes_state:
+        # a cut-short send may have reached the NMVS; a cut-short precheck verify changed nothing
+        if (
+            unfinished is not None
+            and unfinished["purpose"] != "precheck"
+            and Operation(row["op"]).changes_state
+        ):
             reconcile = True
         delay = reconcile_delay if reconcile else 0.0
         if reconcile and row["bulk_id"] is not None and unfinished is not None:

@@ -702,3 +702,45 @@ async def test_a_full_state_directory_refuses_new_work_and_finishes_accepted_wor
     sent = [c[0] for p in packs[: number + 1] for c in await sim_calls(rig, p)]
     assert sent == ["G120"] * (number + 1)  # each accepted one and the retried one: once
     assert await rig.alerts() == []
+
+
+async def test_a_precheck_cut_short_by_a_stop_is_checked_again_never_reconciled(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precheck verify sent nothing that changes the pack: after a stop (or a crash) the
+    dispense is decided afresh, not reconciled as if it had been sent."""
+    monkeypatch.setattr("gateway.engine.engine.SHUTDOWN_GRACE", 0.2)
+    pack = rig.packs[60]
+    site = settings(verify_before_decommission=30.0)
+    await rig.faults({"latency_ms": 3000})
+    async with Engine.open(rig.state_dir, rig.client, site) as engine:
+        await engine.submit(Request(D, pack, id="cut"))
+        while not await engine._read(  # noqa: ASYNC110 - the precheck is in flight
+            lambda c: c.execute("SELECT count(*) FROM attempts").fetchone()[0]
+        ):
+            await asyncio.sleep(0.01)
+    await rig.faults({"latency_ms": 0})
+    async with Engine.open(rig.state_dir, rig.client, site) as engine:
+        final = await wait_final(engine, "cut")
+    assert final.outcome is Outcome.DONE
+    assert [c[0] for c in await sim_calls(rig, pack)][-2:] == ["G110", "G120"]
+    assert await rig.alerts() == []
+
+
+async def test_a_precheck_does_not_use_up_the_first_send(rig: Rig, clock: FakeClock) -> None:
+    """A week passing while the precheck is out (an outage, a clock jump) must not give up a
+    dispense that was never sent: the retry horizon counts sends."""
+    pack = rig.packs[61]
+    site = settings(verify_before_decommission=30.0)
+    await rig.faults({"latency_ms": 500})
+    async with Engine.open(rig.state_dir, rig.client, site, clock=clock) as engine:
+        queued = (await engine.submit(Request(D, pack, id="late"))).view
+        while not await engine._read(  # noqa: ASYNC110 - the precheck is in flight
+            lambda c: c.execute("SELECT count(*) FROM attempts").fetchone()[0]
+        ):
+            await asyncio.sleep(0.01)
+        clock.advance(8 * 86_400)
+        await rig.faults({"latency_ms": 0})
+        final = await wait_final(engine, queued.id)
+    assert final.outcome is Outcome.DONE
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]
