@@ -145,20 +145,30 @@ class LayoutBelief:
     def from_stored(cls, data: Any, layouts: tuple[str, ...]) -> LayoutBelief | None:
         """The stored belief, restricted to ``layouts`` (the scanner's ``auto_layouts`` now);
         None when it is unreadable or nothing of it applies any more."""
-        try:
-            candidates = tuple(name for name in layouts if name in data["candidates"])
-            pending = tuple(name for name in layouts if name in data["pending"])
-            misfits = tuple(str(digest) for digest in data["misfits"])[:RELEARN_AFTER]
-            belief = cls(
-                candidates=candidates,
-                proofs=int(data["proofs"]),
-                pending=pending,
-                misfits=misfits if pending else (),
-                changes=int(data["changes"]),
-                calibrated=bool(data["calibrated"]),
-            )
-        except (KeyError, TypeError, ValueError, OverflowError):  # int(Infinity) overflows
+        if not isinstance(data, dict):
             return None
+        lists = [data.get(key) for key in ("candidates", "pending", "misfits")]
+        counts = [data.get(key) for key in ("proofs", "changes")]
+        if (
+            not all(
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+                for value in lists
+            )
+            or not all(type(value) is int and value >= 0 for value in counts)
+            or type(data.get("calibrated")) is not bool
+        ):
+            return None  # a damaged row: learn again rather than trust part of it
+        stored_candidates, stored_pending, stored_misfits = (list(v or ()) for v in lists)
+        candidates = tuple(name for name in layouts if name in stored_candidates)
+        pending = tuple(name for name in layouts if name in stored_pending)
+        belief = cls(
+            candidates=candidates,
+            proofs=data["proofs"],
+            pending=pending,
+            misfits=tuple(stored_misfits)[: RELEARN_AFTER - 1] if pending else (),
+            changes=data["changes"],
+            calibrated=data["calibrated"],
+        )
         return belief if candidates else None
 
 

@@ -245,12 +245,29 @@ def test_a_stored_belief_is_restricted_to_the_layouts_configured_now() -> None:
     assert kept == replace(belief, candidates=("us",))
 
 
-def test_a_stored_belief_keeps_at_most_the_threshold_of_misfits() -> None:
+def test_a_stored_belief_keeps_fewer_misfits_than_the_threshold() -> None:
+    # a live belief relearns at the threshold, so it never holds that many: a stored row that
+    # does is damaged, and must not make the very next misfit relearn
     stored = LayoutBelief(candidates=("fr",), pending=("us",)).stored()
     stored["misfits"] = [f"m{n}" for n in range(RELEARN_AFTER + 5)]
     restored = LayoutBelief.from_stored(stored, LAYOUTS)
     assert restored is not None
-    assert len(restored.misfits) == RELEARN_AFTER
+    assert len(restored.misfits) == RELEARN_AFTER - 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"candidates": "ch_fr"},  # a string is no list: no substring matches
+        {"calibrated": "false"},
+        {"proofs": -1},
+        {"proofs": 1.5},
+        {"misfits": [1, 2]},
+    ],
+)
+def test_a_damaged_stored_belief_is_dropped_not_half_trusted(damage: dict[str, object]) -> None:
+    stored = {**LayoutBelief(candidates=("fr", "ch")).stored(), **damage}
+    assert LayoutBelief.from_stored(stored, LAYOUTS) is None
 
 
 def test_a_stored_belief_none_of_whose_candidates_is_configured_is_dropped() -> None:
