@@ -41,6 +41,7 @@ from gateway.engine import (
 from gateway.engine.model import iso
 from gateway.mqtt.bridge import Backoff, BridgeError, Deferred, Incoming, MqttBridge
 from gateway.mqtt.contract import (
+    ErrorReason,
     LgoRequest,
     RequestRejected,
     Topics,
@@ -260,30 +261,27 @@ class Gateway:
             submitted = await engine.submit(
                 Request(op=request.op, pack=pack, id=request.id, user=request.user)
             )
-        except StorageFullError as exc:
+        except (StorageFullError, RequestConflictError) as exc:
+            # not a transaction: the id's result and route (if any) stay as they were
             self._restore_route(request.id, earlier_route)
-            full = RequestRejected(
-                str(exc),
-                fr="le répertoire d'état de la passerelle est plein : libérez de la place ; le "
-                "travail déjà accepté reprend tout seul ; renvoyez cette requête ensuite (même id)",
-                id=request.id,
-                op=request.op.value,
-                reason="storage_full",
+            if isinstance(exc, StorageFullError):
+                reason: ErrorReason = "storage_full"
+                fr = (
+                    "le répertoire d'état de la passerelle est plein : libérez de la place ; le "
+                    "travail déjà accepté reprend tout seul ; renvoyez cette requête ensuite "
+                    "(même id)"
+                )
+            else:
+                reason = "id_conflict"
+                fr = (
+                    f"l'identifiant de requête {request.id!r} a déjà servi pour une autre boîte "
+                    "ou une autre opération ; utilisez un nouvel identifiant pour une nouvelle "
+                    "requête"
+                )
+            refused = RequestRejected(
+                str(exc), fr=fr, id=request.id, op=request.op.value, reason=reason
             )
-            await self._answer_rejection(full, message)
-            return
-        except RequestConflictError as exc:
-            # the id belongs to another transaction: its result and its route stay as they were
-            self._restore_route(request.id, earlier_route)
-            conflict = RequestRejected(
-                str(exc),
-                fr=f"l'identifiant de requête {request.id!r} a déjà servi pour une autre boîte ou "
-                "une autre opération ; utilisez un nouvel identifiant pour une nouvelle requête",
-                id=request.id,
-                op=request.op.value,
-                reason="id_conflict",
-            )
-            await self._answer_rejection(conflict, message)
+            await self._answer_rejection(refused, message)
             return
         repeat = not submitted.new
         log.info("request_accepted", id=request.id, op=request.op.value, repeat=repeat)
