@@ -10,6 +10,8 @@ them as a reachability probe). JSON (every key optional; ``{}`` clears all fault
      "reset_before_rate": 0.1,  # connection reset before processing: no state change
      "reset_after_rate": 0.1,   # processed (state changed), then connection reset: no answer
      "timeout_code_rate": 0.1,  # processed, then answered NMVS_TI_TO_01 (ambiguous)
+     "apply_late_rate": 0.1,    # connection reset at once, processed apply_late_ms later
+     "apply_late_ms": 40000,    # (default 40 s: an NMVS applying a change after our verify)
      "next": {"count": 2, "fault": "reset_after"},   # the next N requests, before any rate
      "seed": 7}
 
@@ -25,7 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 FaultKind = Literal[
-    "http_500", "rate_limit", "reset_before", "reset_after", "timeout_code", "latency"
+    "http_500",
+    "rate_limit",
+    "reset_before",
+    "reset_after",
+    "timeout_code",
+    "apply_late",
+    "latency",
 ]
 RATE_KINDS: tuple[FaultKind, ...] = (
     "http_500",
@@ -33,7 +41,9 @@ RATE_KINDS: tuple[FaultKind, ...] = (
     "reset_before",
     "reset_after",
     "timeout_code",
+    "apply_late",
 )
+APPLY_LATE_MS = 40_000.0
 _LATENCY_FORMS = '"latency_ms": N, {"uniform": [MIN, MAX]} or {"normal": [MEAN, STDDEV]}'
 
 
@@ -63,6 +73,7 @@ class FaultPlan:
     next_fault: FaultKind | None = None
     next_count: int = 0
     next_latency: Latency | None = None
+    apply_late_ms: float = APPLY_LATE_MS
     seed: int | None = None
     source: dict[str, Any] | None = None
 
@@ -102,7 +113,13 @@ def _latency(raw: object, where: str) -> Latency:
 def parse_faults(raw: object) -> FaultPlan:
     if not isinstance(raw, dict):
         raise FaultConfigError("the faults must be a JSON object")
-    allowed = {"latency_ms", "next", "seed", *(f"{kind}_rate" for kind in RATE_KINDS)}
+    allowed = {
+        "latency_ms",
+        "next",
+        "seed",
+        "apply_late_ms",
+        *(f"{kind}_rate" for kind in RATE_KINDS),
+    }
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise FaultConfigError(
@@ -127,6 +144,7 @@ def parse_faults(raw: object) -> FaultPlan:
         next_fault=next_fault,
         next_count=next_count,
         next_latency=next_latency,
+        apply_late_ms=_number(raw.get("apply_late_ms", APPLY_LATE_MS), "apply_late_ms"),
         seed=seed,
         source=raw,
     )

@@ -22,7 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.simulator.faults import FaultConfigError, FaultInjector, finite_number, parse_faults
+from gateway.simulator.faults import (
+    FaultConfigError,
+    FaultInjector,
+    FaultPlan,
+    finite_number,
+    parse_faults,
+)
 from gateway.simulator.market import (
     AlertRecord,
     Market,
@@ -61,6 +67,7 @@ MAX_CLOCK_OFFSET = 100 * 365.25 * 86400  # seconds; keeps every date the market 
 
 MARKET_KEY = web.AppKey("market", Market)
 FAULTS_KEY = web.AppKey("faults", FaultInjector)
+LATE_KEY = web.AppKey("late", set[asyncio.Task[None]])  # apply_late requests still to apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,21 @@ def _reset_connection(request: web.Request) -> web.Response:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
     return web.Response(status=204)  # never written: the transport is gone
+
+
+async def _apply_later(
+    market: Market, call: SingleCall | BulkCall | ResultCall, plan: FaultPlan
+) -> None:
+    await asyncio.sleep(plan.apply_late_ms / 1000)
+    _dispatch(market, call)
+
+
+async def _cancel_late(app: web.Application) -> None:
+    late: set[asyncio.Task[None]] = app[LATE_KEY]
+    pending = list(late)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _dispatch(market: Market, call: SingleCall | BulkCall | ResultCall) -> bytes:
@@ -187,6 +209,11 @@ async def _serve_soap(request: web.Request, service: Service) -> web.StreamRespo
             status=429,
             headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER_SECONDS)},
         )
+    if fault == "apply_late":  # queued inside the NMVS: applied after the client gave up
+        late = asyncio.create_task(_apply_later(market, call, request.app[FAULTS_KEY].plan))
+        request.app[LATE_KEY].add(late)
+        late.add_done_callback(request.app[LATE_KEY].discard)
+        return _reset_connection(request)
     response = _dispatch(market, call)
     if fault == "reset_after":
         return _reset_connection(request)
@@ -316,6 +343,8 @@ def build_app(
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[MARKET_KEY] = market
     app[FAULTS_KEY] = faults or FaultInjector()
+    app[LATE_KEY] = set()
+    app.on_shutdown.append(_cancel_late)
     app.router.add_post(SINGLE_PATH, _service_handler("single"))
     app.router.add_post(BULK_PATH, _service_handler("bulk"))
     app.router.add_post(MIXED_BULK_PATH, _service_handler("mixed"))

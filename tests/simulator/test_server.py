@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -176,6 +177,20 @@ async def test_reset_after_processing_changes_state_without_answer(http: httpx.A
     await set_faults(http, {"next": {"count": 1, "fault": "reset_after"}})
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
         await send(http, single("G120"))
+    pack = await pack_state(http)
+    assert (pack["state"], pack["reasons"]) == ("INACTIVE", ["SUPPLIED"])
+
+
+async def test_apply_late_answers_nothing_and_changes_state_later(
+    http: httpx.AsyncClient,
+) -> None:
+    await set_faults(http, {"next": {"count": 1, "fault": "apply_late"}, "apply_late_ms": 300})
+    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        await send(http, single("G120"))
+    assert (await pack_state(http))["state"] == "ACTIVE"  # not yet
+    async with asyncio.timeout(5):
+        while (await pack_state(http))["state"] == "ACTIVE":  # noqa: ASYNC110 - server state
+            await asyncio.sleep(0.02)
     pack = await pack_state(http)
     assert (pack["state"], pack["reasons"]) == ("INACTIVE", ["SUPPLIED"])
 
