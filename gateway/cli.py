@@ -82,6 +82,11 @@ COMMANDS: tuple[Command, ...] = (
         "gateway.engine.reset",
         "start with an empty engine database on purpose (the old files are kept aside)",
     ),
+    Command(
+        "restore-backup",
+        "gateway.engine.backup",
+        "put a backup of the engine database in place (the current files are kept aside)",
+    ),
 )
 
 

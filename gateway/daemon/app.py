@@ -62,6 +62,9 @@ FATAL: tuple[type[BaseException], ...] = (StoreError,)
 log = structlog.get_logger("gateway.daemon")
 
 
+STORAGE_WAIT_S = 5.0  # a full state directory at start: how often to try again
+
+
 class StartupError(Exception):
     """The daemon cannot start until the operator fixes something (the state database…);
     ``str()`` is the one line that says what and how. Restarting would not help."""
@@ -147,12 +150,9 @@ class Gateway:
                 client = _nmvs_client(config)
                 stack.push_async_callback(client.aclose)
                 backend = client
-            try:
-                engine = await stack.enter_async_context(
-                    Engine.open(config.gateway.state_dir, backend, config.engine)
-                )
-            except StoreError as exc:
-                raise StartupError(str(exc)) from None
+            engine = await self._open_engine(stack, backend, stop)
+            if engine is None:
+                return
             if config.scanners:
                 self.hub = await stack.enter_async_context(
                     ScannerHub(
@@ -189,6 +189,34 @@ class Gateway:
                 for task in tasks:
                     task.cancel()
         self.engine = None
+
+    async def _open_engine(
+        self, stack: contextlib.AsyncExitStack, backend: NmvsBackend, stop: asyncio.Event
+    ) -> Engine | None:
+        """Open the engine; a full state directory is waited out (None: stopped meanwhile).
+
+        While waiting, systemd is told the daemon is up and why it does nothing (READY with a
+        status, watchdog pings): it would otherwise kill it at TimeoutStartSec and start it
+        again on the same full disk. MQTT shows ``offline`` and requests stay with the broker."""
+        config = self.config
+        waiting = False
+        while True:
+            try:
+                return await stack.enter_async_context(
+                    Engine.open(config.gateway.state_dir, backend, config.engine)
+                )
+            except StoreError as exc:
+                raise StartupError(str(exc)) from None
+            except StorageFullError as exc:
+                if not waiting:
+                    log.error("state_dir_full_at_start", error=str(exc))
+                    waiting = True
+                self.notifier.ready(f"waiting for free space: {exc}")
+                self.notifier.watchdog()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STORAGE_WAIT_S)
+            if stop.is_set():
+                return None
 
     async def drain(self) -> None:
         """Let queued work finish and its events be published, within ``DRAIN_GRACE``."""

@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import shutil
 import sqlite3
 import threading
@@ -49,8 +50,10 @@ from gateway.codes import validate_pack
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem, has_error
 from gateway.engine import store as db
+from gateway.engine.backup import hourly_backup
 from gateway.engine.model import (
     STATUS_OF,
+    UNDO_WINDOW,
     Event,
     Health,
     NmvsSummary,
@@ -63,6 +66,7 @@ from gateway.engine.model import (
     Settings,
     Status,
     StorageFullError,
+    StoreError,
     Submitted,
     TransactionView,
     iso,
@@ -90,6 +94,7 @@ from gateway.engine.rules import (
 from gateway.nmvs.backend import (
     UNDO_OF,
     BulkResult,
+    BulkTicket,
     NmvsAmbiguousError,
     NmvsBackend,
     NmvsInvalidRequestError,
@@ -110,6 +115,8 @@ BULK_RESCAN = 2.0  # seconds between bulk scans that found no group
 OUTBOX_MEMORY = 1000  # committed, unacknowledged events held in memory for the relay
 ACK_DELAY = 0.5  # seconds an acknowledgement may wait for a commit to ride along with
 STORAGE_RETRY_S = 1.0  # how often a full state directory is tried again
+OFFSET_SAVE_S = 1.0  # the NMVS clock offset is stored again when it moved by more than this
+STORAGE_CLEAR_S = 10.0  # a full state directory has room again once no write failed for this
 DISK_LOW_BYTES = 200 * 1024 * 1024  # health warns below this much free space for the state
 CLOCK_WARNING_S = 300.0  # an NMVS clock this far from ours (or moving this much) is logged
 
@@ -133,6 +140,7 @@ class _BulkJob:
     op: Operation
     client_trx_id: str
     members: tuple[_Job, ...]
+    nmvs_trx_id: str | None = None  # set: acknowledged before a restart, only its result is due
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,12 +234,15 @@ class Engine:
         backend: NmvsBackend,
         settings: Settings,
         clock: Clock,
+        monotonic: Clock,
     ) -> None:
         self._store = store
         self._executor = executor
         self._backend = backend
         self.settings = settings
         self._clock = clock
+        self._monotonic = monotonic
+        self._due_base = clock() - monotonic()  # see _due_clock
         self._wake = asyncio.Event()
         self._events_flag = asyncio.Event()
         self._stopping = False
@@ -239,14 +250,19 @@ class Engine:
         self._last_contact: float | None = None
         self._last_latency_ms: float | None = None
         self._paused: str | None = None
-        self._hold_until = 0.0  # rate limit: no send before this (clock time)
-        self._nmvs_offset = 0.0  # NMVS time − this gateway's, from the last dated answer
+        self._hold_until = 0.0  # rate limit: no send before this (_due_clock time)
+        self._nmvs_offset = 0.0  # NMVS time − _due_clock, from the last dated answer
+        self._saved_offset = 0.0  # NMVS time − wall clock, as stored (db.save_nmvs_offset)
         self._storage_full: float | None = None  # since when writes fail for lack of space
+        self._storage_failed_at = 0.0  # monotonic time of the last write that failed so
         self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._batch_lock = threading.Lock()
         self._flush_queued = False
         self._running: set[asyncio.Task[None]] = set()
         self._ready: list[_Job] = []  # prepared at acceptance, not started yet
+        self._resumed: list[_BulkJob] = []  # acknowledged bulks found at open, to poll again
+        self._restored_at: float | None = None  # restore-backup ran then: precheck for 10 days
+        self._backup_failure: str | None = None
         self._start_job: Callable[[_Job], None] | None = None  # set while the dispatcher runs
         # the outbox in memory: loop side (see the module docstring)
         self._outbox: collections.deque[Event] = collections.deque()
@@ -264,6 +280,7 @@ class Engine:
         settings: Settings,
         *,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
     ) -> AsyncIterator[Engine]:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-db")
         loop = asyncio.get_running_loop()
@@ -272,7 +289,7 @@ class Engine:
         except BaseException:
             executor.shutdown()
             raise
-        engine = cls(store, executor, backend, settings, clock)
+        engine = cls(store, executor, backend, settings, clock, monotonic)
         try:
             await engine._read(engine._start_outbox)
             now = clock()
@@ -282,18 +299,33 @@ class Engine:
                     now=now,
                     reconcile_delay=settings.reconcile_delay,
                     bulk_delay=settings.bulk_result_horizon,
+                    longest_delay=settings.longest_delay,
                 )
             )
             if recovered:
                 log.warning("recovered %d transaction(s) left in flight; reconciling", recovered)
+            engine._restored_at = await engine._read(db.restored_at)
+            stored = await engine._read(db.nmvs_offset)
+            if stored is not None:
+                # until the first dated answer: the last offset seen, but never less cautious
+                # for the undo window than none (NMVS time taken as ahead, not behind)
+                engine._nmvs_offset = engine._saved_offset = max(stored, 0.0)
+            engine._resumed = await engine._read(engine._resumable_bulks)
+            if engine._resumed:
+                log.warning(
+                    "asking again for the result of %d bulk(s) acknowledged before the stop",
+                    len(engine._resumed),
+                )
             await engine._write(partial(db.prune_events, before=now - settings.event_retention))
             async with asyncio.TaskGroup() as group:
                 dispatcher = group.create_task(engine._dispatch(), name="engine-dispatcher")
+                backups = group.create_task(engine._backups(), name="engine-backups")
                 try:
                     yield engine
                 finally:
                     engine._stopping = True
                     engine._wake.set()
+                    backups.cancel()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(dispatcher), SHUTDOWN_GRACE)
                     dispatcher.cancel()
@@ -324,6 +356,7 @@ class Engine:
         except sqlite3.OperationalError as exc:
             if not db.is_storage_full(exc):
                 raise
+            self._storage_failed_at = self._monotonic()
             if self._storage_full is None:
                 self._storage_full = self._clock()
                 log.error("the state directory is full (%s): new requests are refused", exc)
@@ -331,7 +364,11 @@ class Engine:
                 f"the state directory {self._store.path.parent} is full: free space there; "
                 "queued work goes on by itself once there is room"
             ) from None
-        if self._storage_full is not None:
+        # small writes may fit while larger ones fail: "room again" once none failed for a while
+        if (
+            self._storage_full is not None
+            and self._monotonic() - self._storage_failed_at >= STORAGE_CLEAR_S
+        ):
             log.warning("the state directory has room again: accepting requests")
             self._storage_full = None
         return result
@@ -577,7 +614,7 @@ class Engine:
         fields |= {
             "status": "queued",
             "problems": db.dumps([p.to_json() for p in problems]),
-            "next_attempt_at": now,
+            "next_attempt_at": self._due_clock(),
             "accepted_at": now,
             "updated_at": now,
         }
@@ -615,20 +652,20 @@ class Engine:
                 db.append_event(conn, "result", view_of(row).to_json(), now)
         else:
             db.append_event(conn, "result", view_of(row).to_json(), now)
-            if not open_before and self._may_send_now(now):
+            if not open_before and self._may_send_now():
                 db.update_trx(conn, seq, status="sending")
                 job = self._prepare(conn, db.trx_by_seq(conn, seq), now)
                 if job is not None:
                     ready.append(job)
         return view_of(db.trx_by_seq(conn, seq))
 
-    def _may_send_now(self, now: float) -> bool:
+    def _may_send_now(self) -> bool:
         # read from the database thread: a stale value at worst lets one extra job through
         busy = len(self._running) + len(self._ready)
         return (
             self._online is not False
             and self._paused is None
-            and now >= self._hold_until
+            and self._due_clock() >= self._hold_until
             and busy < self.settings.concurrency
         )
 
@@ -703,30 +740,35 @@ class Engine:
                 task.add_done_callback(bulks.discard)
                 task.add_done_callback(lambda _t: self._wake.set())
 
+            for bulk in self._resumed:
+                start_bulk(bulk)
+            self._resumed = []
             while not self._stopping:
                 self._wake.clear()
                 ready, self._ready = self._ready, []
                 for job in ready:
                     start(job)
-                now = self._clock()
+                due = self._due_clock()
                 if self._online is False and not running and not bulks:
                     probe_failures = await self._probe(probe_failures)
                     continue
                 free = self.settings.concurrency - len(running)
                 jobs: list[_Job] = []
                 blocked = (
-                    self._paused is not None or now < self._hold_until or self._online is False
+                    self._paused is not None or due < self._hold_until or self._online is False
                 )
                 slots = self.settings.bulk_in_flight - len(bulks)
                 try:
-                    if self.settings.bulk and slots > 0 and not blocked and now >= next_bulk_scan:
-                        claimed = await self._write(partial(self._claim_bulks, now, slots))
+                    if self.settings.bulk and slots > 0 and not blocked and due >= next_bulk_scan:
+                        claimed = await self._write(
+                            partial(self._claim_bulks, self._clock(), slots)
+                        )
                         for bulk in claimed or ():
                             start_bulk(bulk)
                         if claimed == []:  # a full scan found no group: it is not free, wait
-                            next_bulk_scan = now + BULK_RESCAN
+                            next_bulk_scan = due + BULK_RESCAN
                     if free > 0 and not blocked:
-                        jobs = await self._write(partial(self._claim, now, free))
+                        jobs = await self._write(partial(self._claim, self._clock(), free))
                 except StorageFullError:  # nothing can be claimed (written ahead): wait for room
                     await asyncio.sleep(STORAGE_RETRY_S)
                     continue
@@ -744,7 +786,7 @@ class Engine:
 
     async def _idle(self, blocked: bool) -> None:
         timeout = IDLE_POLL
-        now = self._clock()
+        now = self._due_clock()
         if self._paused is None and now < self._hold_until:
             timeout = min(timeout, self._hold_until - now)
         elif not blocked:
@@ -770,12 +812,30 @@ class Engine:
             log.info("NMVS still unreachable: %s", exc)
             return failures + 1
         self._link_up(ping.latency_ms)
-        now = self._clock()
         try:
-            await self._write(partial(db.release_not_sent, now=now))
+            await self._write(partial(db.release_not_sent, now=self._due_clock()))
         except StorageFullError:  # the queue waits for room like any claim
             await asyncio.sleep(STORAGE_RETRY_S)
         return 0
+
+    async def _backups(self) -> None:
+        """A rolling backup every ``backup_interval`` (on its own connection and thread)."""
+        interval = self.settings.backup_interval
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                made = await asyncio.to_thread(
+                    hourly_backup, self._store.path, self.settings.backup_keep
+                )
+            except StoreError as exc:
+                if self._backup_failure is None:
+                    log.warning("%s", exc)
+                self._backup_failure = str(exc)
+            else:
+                log.info("backup written: %s", made)
+                self._backup_failure = None
 
     async def _wait_stop(self) -> None:
         while not self._stopping:
@@ -791,7 +851,7 @@ class Engine:
 
     def _claim(self, now: float, limit: int, conn: sqlite3.Connection) -> list[_Job]:
         jobs: list[_Job] = []
-        for row in db.claim_due(conn, now, limit):
+        for row in db.claim_due(conn, self._due_clock(), limit):
             job = self._prepare(conn, row, now)
             if job is not None:
                 jobs.append(job)
@@ -839,26 +899,57 @@ class Engine:
             row["seq"], op, pack, "send", attempt, client_trx_id, decision.ref_client_trx_id
         )
 
-    def nmvs_time(self, now: float) -> float:
-        """The NMVS's time for the gateway's ``now``: the offset its last dated answer showed
-        (0 until one arrived)."""
-        return now + self._nmvs_offset
+    def _due_clock(self) -> float:
+        """Scheduling time: the wall clock at open, moved on by the monotonic clock since.
 
-    def _note_server_time(self, answer: NmvsResult | _Failure, now: float) -> None:
+        Every ``next_attempt_at`` and hold is in this time, so a step of the wall clock (NTP
+        correcting a wrong clock, an operator) neither delays nor hastens what is due. Stored
+        values outlive the process: at the next open this time starts again from the wall
+        clock, and ``db.recover`` bounds what a step made while stopped could leave waiting."""
+        return self._monotonic() + self._due_base
+
+    def nmvs_time(self, local: float) -> float:
+        """The NMVS's time for a wall-clock time of this gateway (``local``), from the offset
+        its last dated answer showed (none: ours). The offset is kept against the monotonic
+        scheduling time, so a step of the wall clock between answers does not move it."""
+        return local + self._nmvs_offset_from_wall()
+
+    def _nmvs_offset_from_wall(self) -> float:
+        return self._nmvs_offset + self._due_clock() - self._clock()
+
+    def _note_server_time(self, answer: NmvsResult | _Failure) -> None:
         if isinstance(answer, NmvsResult) and answer.server_time is not None:
-            offset = answer.server_time.timestamp() - now
+            offset = answer.server_time.timestamp() - self._due_clock()
             if abs(offset - self._nmvs_offset) > CLOCK_WARNING_S:
-                log.warning("the NMVS's clock is %+.0f s from this gateway's", offset)
+                log.warning(
+                    "the NMVS's clock is %+.0f s from this gateway's",
+                    offset + self._due_clock() - self._clock(),
+                )
             self._nmvs_offset = offset
 
     def _needs_precheck(self, op: Operation, ledger: LedgerEntry, now: float) -> bool:
-        """Whether a decommission waits for a verify first (``verify_before_decommission``): no
-        ACTIVE seen recently enough, so another gateway of the site may have decommissioned it."""
+        """Whether a decommission waits for a verify first: no ACTIVE seen recently enough.
+
+        With ``verify_before_decommission`` another gateway of the site may have decommissioned
+        the pack. For 10 days after ``restore-backup`` every pack needs an ACTIVE seen since
+        the restore: those decommissioned after the backup are unknown to the restored ledger.
+        """
+        if not op.changes_state or op.is_undo:
+            return False
         age = self.settings.verify_before_decommission
-        if age is None or not op.changes_state or op.is_undo:
+        since = 0.0
+        restored = self._restored_at
+        if restored is not None and now < restored + UNDO_WINDOW:
+            age, since = min(age or math.inf, self.settings.fresh_verify_age), restored
+        if age is None:
             return False
         seen = ledger.observed_at
-        return not (ledger.observed_state == "ACTIVE" and seen is not None and now - seen <= age)
+        return not (
+            ledger.observed_state == "ACTIVE"
+            and seen is not None
+            and seen >= since
+            and now - seen <= age
+        )
 
     async def _run(self, job: _Job) -> None:
         started = time.perf_counter()
@@ -874,15 +965,19 @@ class Engine:
             answer = _failure_of(exc)
         latency_ms = (time.perf_counter() - started) * 1000
         self._note_link(answer, latency_ms)
-        now = self._clock()
-        self._note_server_time(answer, now)
-        while True:  # the answer is known: keep it until it can be stored
+        self._note_server_time(answer)
+        pause = await self._write_through_full(partial(self._complete, job, answer, latency_ms))
+        self._pause(pause)
+
+    async def _write_through_full(self, fn: Callable[[float, sqlite3.Connection], T]) -> T:
+        """Store what the NMVS answered (``fn(now, conn)``), waiting out a full disk: the
+        answer is known and only kept in memory until it is written (``now`` is the wall
+        time of the attempt that succeeds)."""
+        while True:
             try:
-                pause = await self._write(partial(self._complete, job, answer, latency_ms, now))
-                break
+                return await self._write(partial(fn, self._clock()))
             except StorageFullError:
                 await asyncio.sleep(STORAGE_RETRY_S)
-        self._pause(pause)
 
     def _pause(self, reason: str | None) -> None:
         if reason is not None and self._paused is None:
@@ -899,7 +994,7 @@ class Engine:
                 log.warning("NMVS unreachable, queueing decommissions: %s", answer.message)
             self._online = False
         elif answer.kind == "rate_limited":
-            self._hold_until = self._clock() + retry_delay(1, self.settings, answer.retry_after)
+            self._hold_until = self._due_clock() + retry_delay(1, self.settings, answer.retry_after)
 
     # --- bulk replay of a backlog -----------------------------------------------------------
 
@@ -910,9 +1005,10 @@ class Engine:
 
         ``None``: the backlog is too small for bulk (a cheap count said so)."""
         settings = self.settings
-        if db.due_count(conn, now) < settings.bulk_min_backlog:
+        due = self._due_clock()
+        if db.due_count(conn, due) < settings.bulk_min_backlog:
             return None
-        rows = {r["seq"]: r for r in db.bulk_candidates(conn, now, limit=5000)}
+        rows = {r["seq"]: r for r in db.bulk_candidates(conn, due, limit=5000)}
         packs = {seq: PackIdentifier.from_json(json.loads(r["pack"])) for seq, r in rows.items()}
         candidates = [(seq, Operation(rows[seq]["op"]), pack) for seq, pack in packs.items()]
         jobs: list[_BulkJob] = []
@@ -955,27 +1051,53 @@ class Engine:
             jobs.append(_BulkJob(bulk_id, op, client_trx_id, tuple(sends)))
         return jobs
 
-    async def _run_bulk(self, bulk: _BulkJob) -> None:
-        """Submit one bulk, poll its result, then settle each pack like a single answer."""
-        started = time.perf_counter()
-        try:
-            ticket = await self._backend.submit_bulk(
-                bulk.op, [job.pack for job in bulk.members], client_trx_id=bulk.client_trx_id
+    def _resumable_bulks(self, conn: sqlite3.Connection) -> list[_BulkJob]:
+        jobs = []
+        for bulk, members in db.resumable_bulks(conn):
+            op = Operation(bulk["op"])
+            sends = tuple(
+                _Job(
+                    row["seq"],
+                    op,
+                    PackIdentifier.from_json(json.loads(row["pack"])),
+                    "send",
+                    row["attempt_id"],
+                    bulk["client_trx_id"],
+                    None,
+                )
+                for row in members
             )
-        except Exception as exc:
-            failure = _failure_of(exc)
-            self._note_link(failure, 0.0)
-            if failure.kind == "invalid":  # one field of one pack: let each go single
-                await self._write(partial(self._unbulk, bulk, failure.message, self._clock()))
+            jobs.append(_BulkJob(bulk["id"], op, bulk["client_trx_id"], sends, bulk["nmvs_trx_id"]))
+        return jobs
+
+    async def _run_bulk(self, bulk: _BulkJob) -> None:
+        """Submit one bulk, poll its result, then settle each pack like a single answer.
+
+        A bulk acknowledged before a restart (``nmvs_trx_id`` set) is only polled."""
+        started = time.perf_counter()
+        if bulk.nmvs_trx_id is not None:
+            ticket = BulkTicket(bulk.nmvs_trx_id, bulk.client_trx_id, "", "resumed after a stop")
+        else:
+            try:
+                ticket = await self._backend.submit_bulk(
+                    bulk.op, [job.pack for job in bulk.members], client_trx_id=bulk.client_trx_id
+                )
+            except Exception as exc:
+                failure = _failure_of(exc)
+                self._note_link(failure, 0.0)
+                if failure.kind == "invalid":  # one field of one pack: let each go single
+                    await self._write_through_full(partial(self._unbulk, bulk, failure.message))
+                    return
+                pause = await self._write_through_full(
+                    partial(self._settle_bulk, bulk, failure, 0.0)
+                )
+                self._pause(pause)
                 return
-            pause = await self._write(partial(self._settle_bulk, bulk, failure, 0.0, self._clock()))
-            self._pause(pause)
-            return
-        self._note_link(None, (time.perf_counter() - started) * 1000)
-        await self._write(
-            partial(db.bulk_submitted, bulk_id=bulk.bulk_id, nmvs_trx_id=ticket.nmvs_trx_id)
-        )
-        polling_since = self._clock()
+            self._note_link(None, (time.perf_counter() - started) * 1000)
+            await self._write_through_full(
+                lambda _now, conn: db.bulk_submitted(conn, bulk.bulk_id, ticket.nmvs_trx_id)
+            )
+        polling_since = self._due_clock()
         result: BulkResult | _Failure | None = None
         while result is None:
             await asyncio.sleep(self.settings.bulk_poll_interval)
@@ -986,18 +1108,12 @@ class Engine:
             else:
                 if answer.ready:
                     result = answer
-            if result is None and self._clock() - polling_since > self.settings.bulk_result_horizon:
+            waited = self._due_clock() - polling_since
+            if result is None and waited > self.settings.bulk_result_horizon:
                 result = _Failure("ambiguous", f"bulk {ticket.nmvs_trx_id}: no result in time")
         latency_ms = (time.perf_counter() - started) * 1000
-        pause = await self._write(
-            partial(
-                self._settle_bulk,
-                bulk,
-                result,
-                latency_ms,
-                self._clock(),
-                nmvs_trx_id=ticket.nmvs_trx_id,
-            )
+        pause = await self._write_through_full(
+            partial(self._settle_bulk, bulk, result, latency_ms, nmvs_trx_id=ticket.nmvs_trx_id)
         )
         self._pause(pause)
 
@@ -1039,7 +1155,8 @@ class Engine:
                 )
             pause = self._complete(job, answer, latency_ms, now, conn) or pause
             if isinstance(result, _Failure):  # the bulk may still be processed: verify later
-                db.delay_reconcile(conn, job.seq, now + self.settings.bulk_result_horizon)
+                due = self._due_clock() + self.settings.bulk_result_horizon
+                db.delay_reconcile(conn, job.seq, due)
         db.bulk_finished(
             conn, bulk.bulk_id, "failed" if isinstance(result, _Failure) else "done", now
         )
@@ -1050,12 +1167,16 @@ class Engine:
             self._unbulk_one(conn, job, reason, now)
         db.bulk_finished(conn, bulk.bulk_id, "failed", now)
 
-    @staticmethod
-    def _unbulk_one(conn: sqlite3.Connection, job: _Job, reason: str, now: float) -> None:
+    def _unbulk_one(self, conn: sqlite3.Connection, job: _Job, reason: str, now: float) -> None:
         """Nothing was applied for this pack: send it again on its own."""
         db.finish_attempt(conn, job.attempt_id, finished_at=now, error=f"bulk: {reason}")
         db.update_trx(
-            conn, job.seq, status="queued", bulk_exempt=1, next_attempt_at=now, updated_at=now
+            conn,
+            job.seq,
+            status="queued",
+            bulk_exempt=1,
+            next_attempt_at=self._due_clock(),
+            updated_at=now,
         )
 
     def _complete(
@@ -1067,6 +1188,10 @@ class Engine:
         conn: sqlite3.Connection,
     ) -> str | None:
         """Apply one NMVS answer (or failure) in a single commit; returns a pause reason."""
+        offset = self._nmvs_offset_from_wall()
+        if abs(offset - self._saved_offset) > OFFSET_SAVE_S:  # kept for the next start
+            db.save_nmvs_offset(conn, offset)
+            self._saved_offset = offset
         row = db.trx_by_seq(conn, job.seq)
         op = Operation(row["op"])
         before = db.load_ledger(conn, row["pack_key"])
@@ -1099,7 +1224,10 @@ class Engine:
                     verdict = Resend()
             else:
                 started = db.attempt_started_at(conn, job.seq)
-                verdict = judge_reconcile(op, answer, info, before, started, now, self.settings)
+                verifies = db.reconcile_verifies(conn, job.seq)
+                verdict = judge_reconcile(
+                    op, answer, info, before, started, now, self.settings, verifies
+                )
         else:
             db.finish_attempt(
                 conn,
@@ -1146,23 +1274,25 @@ class Engine:
                 requeue["last_error"] = f"{answer.kind}: {answer.message}"
             elif nmvs is not None:
                 requeue["last_error"] = f"{nmvs.return_code}: {nmvs.description}"
+            due = self._due_clock()
             if isinstance(verdict, Reconcile):
-                requeue |= {"reconcile": 1, "next_attempt_at": now + self.settings.reconcile_delay}
+                after = self.settings.reconcile_delay if verdict.after is None else verdict.after
+                requeue |= {"reconcile": 1, "next_attempt_at": due + after}
             elif isinstance(verdict, Resend):
-                requeue |= {"reconcile": 0, "next_attempt_at": now}
+                requeue |= {"reconcile": 0, "next_attempt_at": due}
             elif isinstance(verdict, Retry):
                 delay = retry_delay(row["attempts"] + 1, self.settings, verdict.after)
                 # a rate-limited request reached the NMVS: its retry gets a new ClientTrxId
                 not_sent = isinstance(answer, _Failure) and answer.kind == "not_sent"
                 requeue |= {
-                    "next_attempt_at": now + delay,
+                    "next_attempt_at": due + delay,
                     "resend_same_id": int(not_sent and job.purpose == "send"),
                 }
             else:
                 assert isinstance(verdict, Pause)
                 pause = verdict.reason
                 requeue |= {
-                    "next_attempt_at": now,
+                    "next_attempt_at": due,
                     "reconcile": int(verdict.reconcile or job.purpose == "reconcile"),
                 }
             db.update_trx(conn, job.seq, **requeue)
@@ -1270,9 +1400,10 @@ class Engine:
             last_contact=self._last_contact,
             last_latency_ms=self._last_latency_ms,
             paused=self._paused,
-            nmvs_offset=self._nmvs_offset,
+            nmvs_offset=self._nmvs_offset_from_wall(),
             storage_full=self._storage_full,
             free_bytes=_free_bytes(self._store.path.parent),
+            backup_failure=self._backup_failure,
         )
 
 
@@ -1295,6 +1426,7 @@ def health_snapshot(
     nmvs_offset: float = 0.0,
     storage_full: float | None = None,
     free_bytes: int | None = None,
+    backup_failure: str | None = None,
 ) -> Health:
     """The health numbers from the database plus the engine's live link state."""
     depth, reconciling, oldest = db.queue_summary(conn)
@@ -1313,6 +1445,8 @@ def health_snapshot(
             f"only {free_bytes / 1024**2:.0f} MiB free for the state directory: free space "
             "before it fills (then new requests are refused)"
         )
+    if backup_failure is not None:
+        warnings.append(f"the last backup failed: {backup_failure}")
     if abs(nmvs_offset) > CLOCK_WARNING_S:
         side = "behind" if nmvs_offset > 0 else "ahead of"
         warnings.append(

@@ -12,17 +12,28 @@ random ``store_id``, which the database also keeps in its ``meta`` table. At eve
   (the daemon exits 78 with one line) until the operator restores a backup or starts afresh on
   purpose with ``nmvs-gateway reset-state``, which keeps the old file;
 - a database without a marker (a gateway from before the marker): the marker is written.
+
+The marker also says whether the engine is ``running``: set once the database is open, cleared
+after a clean close (once a checkpoint emptied the WAL). A start that finds it set follows an
+unclean stop (crash, power cut, SIGKILL), and then the WAL must be there and whole
+(:mod:`gateway.engine.wal`): SQLite would drop a damaged or deleted log's transactions without
+a word. (A log missing together with its ``-shm`` file is what SQLite's own clean close leaves,
+e.g. when the marker could not be updated on a full disk: accepted. Deleting both by hand after
+a crash is therefore not detected.) Refused likewise until the operator restores a backup or accepts the loss
+(``nmvs-gateway reset-state --accept-log-loss``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.engine.model import StoreError
+from gateway.engine.model import StorageFullError, StoreError
+from gateway.engine.wal import wal_damage
 
 SUFFIX = ".marker"
 
@@ -71,12 +82,33 @@ def refuse_lost_database(database: Path, marker: dict[str, Any] | None) -> None:
     )
 
 
-def check_store_id(database: Path, marker: dict[str, Any] | None, store_id: str) -> None:
-    """StoreError when the database is not the one the marker names; writes a missing marker."""
-    if marker is None:
-        write_marker(database, store_id)
+def refuse_damaged_log(database: Path, marker: dict[str, Any] | None) -> None:
+    """StoreError when, after an unclean stop, the WAL is missing or damaged mid-way."""
+    if marker is None or not marker.get("running"):
         return
-    if marker["store_id"] != store_id:
+    wal = database.with_name(database.name + "-wal")
+    if not wal.exists():
+        # SQLite's last clean close deletes both; a close whose marker update failed (a full
+        # disk) leaves neither, a log deleted by hand leaves the shared-memory file
+        if not database.with_name(database.name + "-shm").exists():
+            return
+        problem = "is missing after an unclean stop"
+    else:
+        damage = wal_damage(wal)
+        if damage is None:
+            return
+        problem = f"is damaged: {damage}"
+    raise StoreError(
+        f"the write-ahead log {wal} {problem}; the latest transactions would be lost without "
+        f"a trace: restore a backup (nmvs-gateway restore-backup --state-dir {database.parent}), "
+        "or keep what SQLite can still read with nmvs-gateway reset-state --accept-log-loss "
+        f"--state-dir {database.parent} (then check the lost ones in the NMVS portal)"
+    )
+
+
+def check_store_id(database: Path, marker: dict[str, Any] | None, store_id: str) -> None:
+    """StoreError when the database is not the one the marker names."""
+    if marker is not None and marker["store_id"] != store_id:
         raise StoreError(
             f"the engine database {database} (store {store_id}) is not this state directory's "
             f"(store {marker['store_id']}): restore the right file, or start with it on purpose "
@@ -84,10 +116,17 @@ def check_store_id(database: Path, marker: dict[str, Any] | None, store_id: str)
         )
 
 
-def write_marker(database: Path, store_id: str) -> None:
+def write_marker(
+    database: Path, store_id: str, *, running: bool, created_at: str | None = None
+) -> None:
+    """Write the marker atomically (``created_at``: kept from the previous one, else now)."""
     path = marker_path(database)
     body = json.dumps(
-        {"store_id": store_id, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        {
+            "store_id": store_id,
+            "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "running": running,
+        }
     )
     temporary = path.with_name(path.name + ".tmp")
     try:
@@ -102,4 +141,6 @@ def write_marker(database: Path, store_id: str) -> None:
         finally:
             os.close(directory)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFullError(f"the state directory is full: cannot write {path}") from exc
         raise StoreError(f"cannot write the marker {path}: {exc}") from exc

@@ -125,6 +125,9 @@ class Settings:
     retry_max_delay: float = 300.0
     retry_horizon: float = 7 * DAY  # then the transaction fails with ``gave_up``
     reconcile_delay: float = 30.0  # let an in-flight NMVS transaction finish before verifying
+    # An unclear change the verify shows not applied yet is verified again (doubling delays)
+    # until this long after it was sent, and only then sent again: an NMVS may apply it late.
+    reconcile_horizon: float = 300.0
     probe_interval_max: float = 30.0  # offline: ping with backoff up to this
     alarm_queued_age: float = 3600.0  # health warning: decommission queued longer than this
     alarm_undo_closing: float = DAY  # health warning: queued undo whose window closes within this
@@ -142,6 +145,10 @@ class Settings:
     # pack still ACTIVE that the bulk is about to decommission, so the packs of a bulk whose
     # result is unknown (unclear submission, crash, no result) are verified only after this.
     bulk_result_horizon: float = 600.0
+    # Rolling backups of the database (gateway.engine.backup): one every this many seconds
+    # (0: none), the newest ``backup_keep`` kept.
+    backup_interval: float = 3600.0
+    backup_keep: int = 24
 
     def __post_init__(self) -> None:
         """Refuse values that would make the engine unsafe or stuck; the message names the field."""
@@ -157,6 +164,7 @@ class Settings:
             "bulk_min_group",
             "bulk_max_group",
             "bulk_in_flight",
+            "backup_keep",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -178,6 +186,18 @@ class Settings:
                 raise SettingsError(name, f"must be a number of seconds ≥ 0, not {value!r}")
         if self.undo_safety_margin >= UNDO_WINDOW:
             raise SettingsError("undo_safety_margin", "must be shorter than the 10-day undo window")
+        if self.reconcile_horizon < self.reconcile_delay:
+            raise SettingsError("reconcile_horizon", "must not be shorter than reconcile_delay")
+
+    @property
+    def longest_delay(self) -> float:
+        """The longest wait the engine schedules on its own (a server's Retry-After aside)."""
+        return max(
+            self.retry_max_delay,
+            self.reconcile_delay,
+            self.reconcile_horizon,
+            self.bulk_result_horizon,
+        )
 
 
 class SettingsError(ValueError):

@@ -62,7 +62,10 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Reconcile:
-    """The state change may have been applied: verify before anything else."""
+    """The state change may have been applied: verify before anything else, ``after`` seconds
+    from now (``None``: the first verify, ``Settings.reconcile_delay``)."""
+
+    after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,15 +227,23 @@ def judge_reconcile(
     attempt_started_at: float,
     now: float,
     settings: Settings,
+    verifies: int = 1,
 ) -> Verdict:
-    """Decide from a verify whether an unclear state change was applied."""
+    """Decide from a verify whether an unclear state change was applied.
+
+    ``verifies`` counts the reconcile verifies since the unclear send that showed a state,
+    this one included. A pack still in its old state is not proof that the send was lost (an
+    NMVS may apply it later): it is verified again until ``reconcile_horizon``, and only then
+    sent again (see :func:`reconcile_after`).
+    """
     if not verify.success:
         return judge_answer(Operation.VERIFY, verify, info)
     undone = UNDO_OF.get(op)
     state, reasons = verify.state, verify.reasons
+    again = reconcile_after(verifies, settings)
     if undone is None:  # a set operation
         if state == "ACTIVE":
-            return Resend()
+            return Resend() if again is None else Reconcile(again)
         if state == "INACTIVE" and op.reason in reasons:
             seen_active = (
                 ledger.observed_state == "ACTIVE"
@@ -251,9 +262,28 @@ def judge_reconcile(
             return Answer(Outcome.RECONCILED)
         if state == "INACTIVE" and undone.reason in reasons:
             decision = decide(op, ledger, now, settings)
-            return Resend() if isinstance(decision, Send) else decision
+            if not isinstance(decision, Send):
+                return decision
+            return Resend() if again is None else Reconcile(again)
     shown = f"{state}: {', '.join(reasons) or 'no reason given'}"
     return Answer(Outcome.NOT_ACTIVE, Notice(NoticeCode.PACK_NOT_ACTIVE, shown))
+
+
+def reconcile_after(verifies: int, settings: Settings) -> float | None:
+    """Seconds until the next reconcile verify once ``verifies`` showed the old state, or
+    ``None`` when they span ``reconcile_horizon`` and the change may be sent again.
+
+    The delays double from ``reconcile_delay`` (30, 60, 120, … s by default; from 1 s when it
+    is shorter), the last one cut so the verifies end at the horizon. Counting verifies rather than reading a clock keeps a
+    step of the wall clock from ending the wait early.
+    """
+    delay = max(settings.reconcile_delay, 1.0)  # a tiny delay would mean many verifies
+    spent = settings.reconcile_delay
+    for _ in range(1, verifies):
+        delay *= 2
+        spent += delay
+    left = settings.reconcile_horizon - spent
+    return None if left <= 0 else min(delay * 2, left)
 
 
 def observe(ledger: LedgerEntry, result: NmvsResult, now: float) -> LedgerEntry:

@@ -23,18 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.engine.marker import check_store_id, read_marker, refuse_lost_database
-from gateway.engine.model import FIREWALL_RULES, StoreError
+from gateway.engine.backup import RESTORED_AT, take_backup
+from gateway.engine.marker import (
+    check_store_id,
+    read_marker,
+    refuse_damaged_log,
+    refuse_lost_database,
+    write_marker,
+)
+from gateway.engine.model import FIREWALL_RULES, StorageFullError, StoreError
 from gateway.engine.rules import LedgerEntry
 from gateway.nmvs.backend import Operation
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 FILENAME = "engine.sqlite3"
 
@@ -209,6 +219,8 @@ def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
     path = directory / FILENAME
     found = read_marker(path)
     refuse_lost_database(path, found)
+    if not read_only:  # a reader beside the running daemon sees its live log
+        refuse_damaged_log(path, found)
     conn = _connect(path, read_only)
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
@@ -216,16 +228,21 @@ def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
             detail = "; ".join(str(r[0]) for r in rows[:3])
             raise StoreError(_corrupt(path, detail))
         _migrate(conn, path, read_only)
-        if not read_only:
-            store_id = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
-            check_store_id(path, found, str(store_id[0]))
+        if read_only:
+            return Store(conn, path, None)
+        store_id = str(conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+        check_store_id(path, found, store_id)
+        created_at = None if found is None else found.get("created_at")
+        write_marker(path, store_id, running=True, created_at=created_at)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if is_storage_full(exc):  # a migration, or the WAL replayed on a full filesystem
+            raise StorageFullError(f"the state directory {directory} is full ({exc})") from exc
         raise StoreError(_corrupt(path, exc)) from exc
-    except StoreError:
+    except (StoreError, StorageFullError):
         conn.close()
         raise
-    return Store(conn, path)
+    return Store(conn, path, (store_id, created_at))
 
 
 def open_existing(state_dir: Path | str) -> Store:
@@ -251,6 +268,8 @@ def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> N
             f"the engine database {path} has schema version {version}, older than this gateway "
             f"reads ({SCHEMA_VERSION}); start the gateway once to upgrade it"
         )
+    if 0 < version < SCHEMA_VERSION:  # an upgrade: keep the database as it was first
+        take_backup(conn, path, f"v{version}")
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -284,12 +303,27 @@ def pack_key_text(key: tuple[str, str, str]) -> str:
 class Store:
     """One connection. Not thread-safe: the engine uses it from one thread only."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, marker: tuple[str, str | None] | None
+    ) -> None:
         self.conn = conn
         self.path = path
+        self._marker = marker  # (store_id, created_at) of a writer, None for a reader
 
     def close(self) -> None:
-        self.conn.close()
+        """Close; a writer empties the WAL into the database first and then clears the
+        marker's ``running`` (a crash in between only means a WAL check at the next start)."""
+        try:
+            if self._marker is not None:
+                with contextlib.suppress(sqlite3.Error):  # busy or full: the WAL stays valid
+                    self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                store_id, created_at = self._marker
+                try:
+                    write_marker(self.path, store_id, running=False, created_at=created_at)
+                except (StoreError, StorageFullError) as exc:  # see refuse_damaged_log
+                    log.warning("%s: the next start may ask to accept the log's loss", exc)
+        finally:
+            self.conn.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -673,18 +707,99 @@ def delay_reconcile(conn: sqlite3.Connection, seq: int, at: float) -> None:
     )
 
 
-def recover(conn: sqlite3.Connection, now: float, reconcile_delay: float, bulk_delay: float) -> int:
+# a transaction ``t`` still sending as a member of an acknowledged bulk, its attempt open
+_RESUMABLE_MEMBER = """SELECT 1 FROM bulks b JOIN attempts a ON a.trx_seq = t.seq
+      AND a.finished_at IS NULL AND a.purpose = 'send' AND a.client_trx_id = b.client_trx_id
+    WHERE b.id = t.bulk_id AND b.state = 'submitted'"""
+
+
+def resumable_bulks(conn: sqlite3.Connection) -> list[tuple[sqlite3.Row, list[sqlite3.Row]]]:
+    """Bulks the NMVS acknowledged whose result was never applied (a stop or crash while
+    polling), each with its member transactions joined to their open attempt (``attempt_id``)."""
+    bulks = conn.execute("SELECT * FROM bulks WHERE state = 'submitted' ORDER BY id").fetchall()
+    return [
+        (
+            bulk,
+            conn.execute(
+                """SELECT t.*, a.id AS attempt_id FROM transactions t
+                   JOIN attempts a ON a.trx_seq = t.seq AND a.finished_at IS NULL
+                     AND a.client_trx_id = t.client_trx_id AND a.purpose = 'send'
+                   WHERE t.bulk_id = ? AND t.status = 'sending' ORDER BY t.seq""",
+                (bulk["id"],),
+            ).fetchall(),
+        )
+        for bulk in bulks
+    ]
+
+
+def nmvs_offset(conn: sqlite3.Connection) -> float | None:
+    """NMVS time − this gateway's wall clock, as the last dated answer before a stop showed."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'nmvs_offset'").fetchone()
+    return None if row is None else float(row[0])
+
+
+def save_nmvs_offset(conn: sqlite3.Connection, offset: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES ('nmvs_offset', ?)", (repr(offset),)
+    )
+
+
+def restored_at(conn: sqlite3.Connection) -> float | None:
+    """When ``restore-backup`` put this database in place (None: never)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (RESTORED_AT,)).fetchone()
+    return None if row is None else datetime.fromisoformat(row[0]).timestamp()
+
+
+def reconcile_verifies(conn: sqlite3.Connection, trx_seq: int) -> int:
+    """Reconcile verifies that showed a pack state since the transaction's last send."""
+    row = conn.execute(
+        """SELECT count(*) FROM attempts WHERE trx_seq = ? AND purpose = 'reconcile'
+             AND state IS NOT NULL
+             AND id > (SELECT coalesce(max(id), 0) FROM attempts
+                       WHERE trx_seq = ? AND purpose = 'send')""",
+        (trx_seq, trx_seq),
+    ).fetchone()
+    return int(row[0])
+
+
+def recover(
+    conn: sqlite3.Connection,
+    now: float,
+    reconcile_delay: float,
+    bulk_delay: float,
+    longest_delay: float,
+) -> int:
     """At start: transactions a crash left ``sending`` go back to the queue.
 
     A state change whose last attempt started but never finished may have reached the NMVS:
     it is marked for reconcile (verify first), never re-sent blindly. Returns how many.
+
+    Scheduled times are in the engine's monotonic scheduling time, which restarts from the wall
+    clock at each open: a wall clock stepped back while the gateway was stopped would leave
+    them far ahead, so none is left later than ``longest_delay`` from ``now``.
     """
-    # a bulk cut short: its packs are reconciled one by one like any interrupted send
     conn.execute(
-        "UPDATE bulks SET state = 'interrupted', finished_at = ? WHERE state IN ('submitting', 'submitted')",
+        """UPDATE transactions SET next_attempt_at = ?
+           WHERE status = 'queued' AND next_attempt_at > ?""",
+        (now + longest_delay, now + longest_delay),
+    )
+    # A bulk cut short while submitting: its packs are reconciled one by one like any
+    # interrupted send. One the NMVS acknowledged keeps its packs sending: its result is asked
+    # for again with the stored NMVS id (resumable_bulks).
+    conn.execute(
+        "UPDATE bulks SET state = 'interrupted', finished_at = ? WHERE state = 'submitting'",
         (now,),
     )
-    rows = conn.execute("SELECT * FROM transactions WHERE status = 'sending'").fetchall()
+    rows = conn.execute(
+        f"""SELECT * FROM transactions t WHERE t.status = 'sending'
+              AND NOT EXISTS ({_RESUMABLE_MEMBER})"""  # noqa: S608 - our own SQL
+    ).fetchall()
+    conn.execute(
+        f"""UPDATE bulks SET state = 'interrupted', finished_at = ? WHERE state = 'submitted'
+              AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.bulk_id = bulks.id
+                              AND t.status = 'sending' AND EXISTS ({_RESUMABLE_MEMBER}))""",  # noqa: S608
+        (now,),
+    )
     for row in rows:
         unfinished = conn.execute(
             """SELECT purpose FROM attempts WHERE trx_seq = ? AND finished_at IS NULL

@@ -306,7 +306,13 @@ class MqttBridge:
                     )
                 for topic, payload in list(self._retained.items()):
                     await client.publish(topic, payload, qos=1, retain=True)
-                self._connected.set()
+                if self._closing:  # a stop during those publishes saw no connection to use
+                    if announced:
+                        await client.publish(
+                            self._status_topic, self._offline_payload, qos=1, retain=True
+                        )
+                    return
+                self._connected.set()  # no await since the check: shutdown() sees it now
                 if self._announced and not announced:  # announce() came during the handshake
                     with contextlib.suppress(BridgeError):
                         await self.publish(self._status_topic, self._online_payload(), retain=True)

@@ -67,6 +67,7 @@ on_scan = "{on_scan}"
 retry_initial = 0.05
 retry_max_delay = 0.5
 reconcile_delay = 0.1
+reconcile_horizon = 0.3
 probe_interval_max = 0.3
 {policy}
 {extra}"""

@@ -92,3 +92,43 @@ async def test_a_full_disk_refuses_requests_and_the_daemon_stays_up(
         assert "mqtt_handler_failed" not in log and "Traceback" not in log
     finally:
         daemon.close()
+
+
+async def test_a_start_on_a_full_disk_waits_for_space_and_then_serves_what_waited(
+    tmp_path: Path, broker: Broker, nmvs: Rig, small_disk: Path
+) -> None:
+    """After a crash, the disk fills before the restart: the daemon neither exits (systemd
+    would start it again on the same full disk, or give up) nor serves; it tells systemd why,
+    and the request published meanwhile is answered once space is back."""
+    config = write_config(tmp_path / "gw", broker, nmvs.sim.url)
+    config.write_text(
+        config.read_text().replace(
+            f'state_dir = "{tmp_path / "gw" / "state"}"', f'state_dir = "{small_disk}"'
+        )
+    )
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        await asyncio.to_thread(daemon.start)
+        async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
+            await lgo.publish(REQUEST, request("before", "verify", nmvs.packs[0]))
+            await lgo.wait_for(lambda r: "before" in finals(r, RESULT))
+        await asyncio.to_thread(daemon.kill)
+        filler = fill(small_disk)
+        await asyncio.to_thread(daemon.start)  # READY=1 with the reason in STATUS
+        assert any("waiting for free space" in n for n in daemon.notifications)
+        async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
+            await lgo.publish(REQUEST, request("meanwhile", "dispense", nmvs.packs[1]))
+            await asyncio.sleep(1.0)
+            assert not lgo.on(RESULT) and not lgo.on(ERROR)  # not served, not refused: waiting
+            assert daemon.process is not None and daemon.process.poll() is None
+            filler.unlink()
+            await lgo.wait_for(lambda r: "meanwhile" in finals(r, RESULT), within=30)
+            (done,) = [json.loads(m.payload) for m in lgo.on(RESULT) if b"meanwhile" in m.payload][
+                -1:
+            ]
+            assert done["outcome"] == "done"
+        assert await asyncio.to_thread(daemon.terminate) == 0
+        log = daemon.log_text()
+        assert log.count("state_dir_full_at_start") == 1 and "Traceback" not in log
+    finally:
+        daemon.close()

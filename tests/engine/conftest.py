@@ -42,16 +42,25 @@ async def wait_final(engine: Engine, trx_id: str, within: float = 10.0) -> Trans
 
 
 class FakeClock:
-    """An injected wall clock the test moves by hand (``advance``)."""
+    """Injected clocks the test moves by hand: ``advance`` is time passing (the wall clock and
+    the monotonic clock move together), ``step`` moves the wall clock alone (NTP, an operator).
+    Pass both: ``Engine.open(..., clock=clock, monotonic=clock.monotonic)``."""
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self.wall_step = 0.0
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return time.time() + self.offset + self.wall_step
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+
+    def step(self, seconds: float) -> None:
+        self.wall_step += seconds
 
 
 @pytest.fixture

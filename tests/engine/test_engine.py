@@ -92,7 +92,11 @@ async def test_rule2_repeat_scans_on_one_scanner_collapse_into_one(
 ) -> None:
     pack = rig.packs[1]
     async with Engine.open(
-        rig.state_dir, rig.client, settings(on_scan="dispense"), clock=clock
+        rig.state_dir,
+        rig.client,
+        settings(on_scan="dispense"),
+        clock=clock,
+        monotonic=clock.monotonic,
     ) as engine:
         t0 = clock()
         first = await engine.submit_scan(scan("s1", pack, t0))
@@ -167,7 +171,9 @@ async def test_rule4_decommission_after_a_fresh_inactive_verify_is_not_sent(rig:
 async def test_rule5_undo_only_of_own_recent_matching_change(rig: Rig, clock: FakeClock) -> None:
     mine, theirs, destroyed, old = rig.packs[4:8]
     await other_user_dispenses(rig, theirs)
-    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         assert (await run(engine, Request(D, mine, id="d1"))).outcome is Outcome.DONE
         undo = await run(engine, Request(U, mine, id="u1"))
         assert undo.outcome is Outcome.DONE
@@ -214,7 +220,9 @@ async def test_same_id_returns_the_same_result_a_second_and_a_month_later(
     rig: Rig, clock: FakeClock
 ) -> None:
     pack = rig.packs[9]
-    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         first = await run(engine, Request(D, pack, id="lgo-42"))
         again = await engine.submit(Request(D, pack, id="lgo-42"))
         assert again.view == first and not again.new
@@ -224,7 +232,9 @@ async def test_same_id_returns_the_same_result_a_second_and_a_month_later(
         bare = await run(engine, Request(D, rig.packs[11]))
         assert (await engine.submit(Request(D, rig.packs[11]))).view == bare
     clock.advance(31 * 86_400)
-    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         assert await engine.submit(Request(D, pack, id="lgo-42")) == Submitted(first, new=False)
         assert await engine.get("lgo-42") == first
         # dispense → undo → dispense without ids: three transactions, not one
@@ -275,8 +285,30 @@ async def test_reset_before_processing_resends_after_verify_shows_active(rig: Ri
         await rig.faults({"next": {"count": 1, "fault": "reset_before"}})
         dispense = await run(engine, Request(D, pack, id="d"))
     assert dispense.outcome is Outcome.DONE
-    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]
+    # verifies spanning reconcile_horizon (0.05 and 0.2 s) saw it ACTIVE, then a resend
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G110", "G120"]
     assert await rig.alerts() == []
+
+
+@pytest.mark.parametrize("op", [D, U])
+async def test_a_change_the_nmvs_applies_after_the_first_verify_is_never_sent_twice(
+    rig: Rig, op: Operation
+) -> None:
+    """The NMVS applies the change 0.5 s after the connection dropped: the verify at 0.05 s
+    still shows the old state, the next (2.05 s) does not. Resending on the first verify (the
+    rule before) raised PCK_22 (or PCK_20 for the undo)."""
+    pack = rig.packs[40 + (op is U)]
+    patient = settings(reconcile_horizon=5.0)
+    async with Engine.open(rig.state_dir, rig.client, patient) as engine:
+        await run(engine, Request(V, pack, id="seen"))
+        if op is U:
+            assert (await run(engine, Request(D, pack, id="sale"))).outcome is Outcome.DONE
+        await rig.faults({"next": {"count": 1, "fault": "apply_late"}, "apply_late_ms": 500})
+        late = await run(engine, Request(op, pack, id="late"))
+    assert late.outcome is Outcome.RECONCILED
+    assert await rig.alerts() == []
+    changes = [c[0] for c in await sim_calls(rig, pack) if c[0] != "G110"]
+    assert changes == (["G120"] if op is D else ["G120", "G121"])
 
 
 async def test_rate_limit_is_retried_after_the_servers_delay(rig: Rig) -> None:
@@ -360,7 +392,9 @@ async def test_a_decommission_older_than_the_retry_horizon_gives_up_instead_of_s
         port = int(sim.url.rsplit(":", 1)[1])
     client = ArvatoClient(arvato_config(sim.single_url))
     try:
-        async with Engine.open(tmp_path, client, settings(), clock=clock) as engine:
+        async with Engine.open(
+            tmp_path, client, settings(), clock=clock, monotonic=clock.monotonic
+        ) as engine:
             queued = (await engine.submit(Request(D, packs[1], id="old-sale"))).view
             while (await engine.health()).nmvs_online is not False:  # noqa: ASYNC110 - first send failed
                 await asyncio.sleep(0.01)
@@ -483,13 +517,17 @@ async def test_health_warns_about_old_decommissions_and_closing_undo_windows(
     rig: Rig, clock: FakeClock
 ) -> None:
     pack = rig.packs[32]
-    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         await run(engine, Request(D, pack, id="d"))
     clock.advance(9 * 86_400)
     # a new engine whose link is down: the undo stays queued
     down = ArvatoClient(arvato_config("http://127.0.0.1:9/"))
     try:
-        async with Engine.open(rig.state_dir, down, settings(), clock=clock) as engine:
+        async with Engine.open(
+            rig.state_dir, down, settings(), clock=clock, monotonic=clock.monotonic
+        ) as engine:
             await engine.submit(Request(U, pack, id="u"))
             await asyncio.sleep(0.2)
             clock.advance(2 * 3600)
@@ -627,14 +665,17 @@ async def test_an_unclear_dispense_is_reconciled_whatever_the_clock_says(
     """Past the retry horizon too (a clock jump of 11 days): giving up without the verify would
     leave the pack's state unknown, and a new dispense of it would be a PCK_22 alert."""
     pack = rig.packs[31]
-    calm = settings(reconcile_delay=3600.0)
-    async with Engine.open(rig.state_dir, rig.client, calm, clock=clock) as engine:
+    calm = settings(reconcile_delay=3600.0, reconcile_horizon=3600.0)
+    async with Engine.open(
+        rig.state_dir, rig.client, calm, clock=clock, monotonic=clock.monotonic
+    ) as engine:
         await run(engine, Request(V, pack, id="seen"))  # the state before: the proof it was ours
         await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
         queued = (await engine.submit(Request(D, pack, id="unclear"))).view
         while len(await rig.transactions()) < 2:  # noqa: ASYNC110 - the send reached the NMVS
             await asyncio.sleep(0.01)
-        clock.advance(11 * 86_400)
+        clock.step(11 * 86_400)  # the wall clock jumps; an hour really passes
+        clock.advance(3600)
         final = await wait_final(engine, queued.id)
     assert final.outcome is Outcome.RECONCILED
     assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120", "G110"]
@@ -648,7 +689,9 @@ async def test_the_undo_window_is_judged_in_nmvs_time_not_on_a_clock_behind(
     the undo would still be inside the window, for the NMVS it is not (PCK_20, an alert)."""
     pack = rig.packs[32]
     clock.advance(-8 * 3600)
-    async with Engine.open(rig.state_dir, rig.client, settings(), clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         sale = await run(engine, Request(D, pack, id="sale"))
         assert sale.outcome is Outcome.DONE
         later = 10 * 86_400 + 3600
@@ -675,11 +718,13 @@ async def _limit_pages(engine: Engine, extra: int | None) -> None:
 
 
 async def test_a_full_state_directory_refuses_new_work_and_finishes_accepted_work(
-    rig: Rig,
+    rig: Rig, clock: FakeClock
 ) -> None:
     """SQLite's own limit on the file's size gives the SQLITE_FULL a full filesystem gives."""
     packs = rig.packs[33:60]
-    async with Engine.open(rig.state_dir, rig.client, settings()) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
         await rig.faults({"latency_ms": 300})  # the accepted ones are still in flight
         await _limit_pages(engine, 0)
         accepted: list[str] = []
@@ -697,6 +742,10 @@ async def test_a_full_state_directory_refuses_new_work_and_finishes_accepted_wor
         await _limit_pages(engine, None)
         finals = [await wait_final(engine, trx_id) for trx_id in accepted]
         again = await run(engine, Request(D, pack, id=f"d{number}"))  # sent again, same id
+        # small writes may fit while larger ones fail: the warning waits for room that lasts
+        assert "new requests are refused" in (await engine.health()).warnings[0]
+        clock.advance(engine_module.STORAGE_CLEAR_S)
+        await run(engine, Request(V, packs[-1], id="room"))
         assert not (await engine.health()).warnings
     assert {f.outcome for f in finals} <= {Outcome.DONE} and again.outcome is Outcome.DONE
     sent = [c[0] for p in packs[: number + 1] for c in await sim_calls(rig, p)]
@@ -733,7 +782,9 @@ async def test_a_precheck_does_not_use_up_the_first_send(rig: Rig, clock: FakeCl
     pack = rig.packs[61]
     site = settings(verify_before_decommission=30.0)
     await rig.faults({"latency_ms": 500})
-    async with Engine.open(rig.state_dir, rig.client, site, clock=clock) as engine:
+    async with Engine.open(
+        rig.state_dir, rig.client, site, clock=clock, monotonic=clock.monotonic
+    ) as engine:
         queued = (await engine.submit(Request(D, pack, id="late"))).view
         while not await engine._read(  # noqa: ASYNC110 - the precheck is in flight
             lambda c: c.execute("SELECT count(*) FROM attempts").fetchone()[0]
@@ -744,3 +795,103 @@ async def test_a_precheck_does_not_use_up_the_first_send(rig: Rig, clock: FakeCl
         final = await wait_final(engine, queued.id)
     assert final.outcome is Outcome.DONE
     assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]
+
+
+async def test_a_wall_clock_stepped_back_delays_neither_a_reconcile_nor_a_held_request(
+    rig: Rig, clock: FakeClock
+) -> None:
+    """NTP moves the wall clock 2 h back while a reconcile is due in 30 s and requests wait
+    out a 429: both go on when 30 s have really passed, not 2 h later."""
+    unclear, held = rig.packs[42], rig.packs[43]
+    tuned = settings(reconcile_delay=30.0, reconcile_horizon=30.0, retry_initial=15.0)
+    async with Engine.open(
+        rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
+    ) as engine:
+        await run(engine, Request(V, unclear, id="seen"))
+        await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
+        first = (await engine.submit(Request(D, unclear, id="unclear"))).view
+        while (await engine.health()).reconciling != 1:  # noqa: ASYNC110 - the engine's state
+            await asyncio.sleep(0.01)
+        await rig.faults({"next": {"count": 1, "fault": "rate_limit"}})
+        second = (await engine.submit(Request(D, held, id="held"))).view
+        while not await sim_calls(rig, held):  # noqa: ASYNC110 - the 429 was answered
+            await asyncio.sleep(0.01)
+        clock.step(-2 * 3600)
+        clock.advance(32)  # past the reconcile (30 s), the hold and the retry (≤ 31 s)
+        engine._wake.set()  # the dispatcher sleeps on a real timer; the fake clock moved
+        reconciled = await wait_final(engine, first.id)
+        sent = await wait_final(engine, second.id)
+    assert reconciled.outcome is Outcome.RECONCILED
+    assert sent.outcome is Outcome.DONE
+    assert await rig.alerts() == []
+
+
+async def test_a_bulk_cut_short_while_polling_is_finished_from_its_result_after_a_restart(
+    market: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine stops (as a SIGKILL would leave it) after the NMVS acknowledged a bulk and
+    before its result: at the next start the result is asked for with the stored NMVS id, and
+    every pack ends ``done`` — not one verify each ending ``done_unconfirmed``."""
+    monkeypatch.setattr("gateway.engine.engine.SHUTDOWN_GRACE", 0.1)
+    data, packs = market
+    big = max(by_batch(packs).values(), key=len)[:8]
+    core = Market(data, rules=MarketRules(bulk_delay=timedelta(seconds=60)))
+    tuned = settings(bulk_min_backlog=8, bulk_min_group=8, bulk_poll_interval=0.05)
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    try:
+        async with contextlib.AsyncExitStack() as outlives_the_engine:
+            async with Engine.open(tmp_path, client, tuned) as engine:  # offline: a backlog
+                views = [
+                    (await engine.submit(Request(D, p, id=f"b{i}"))).view for i, p in enumerate(big)
+                ]
+                await outlives_the_engine.enter_async_context(
+                    running_simulator(core, plain_http=True, port=port)
+                )
+                while not any(t.use_case == "G188" for t in core.state.transactions):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            assert {(await _stored(tmp_path, v.id))["status"] for v in views} == {"sending"}
+            core.advance(60)  # the NMVS has processed the bulk meanwhile
+            async with Engine.open(tmp_path, client, tuned) as engine:
+                finals = [await wait_final(engine, v.id) for v in views]
+    finally:
+        await client.aclose()
+    assert {v.outcome for v in finals} == {Outcome.DONE}
+    calls = [(t.use_case, t.serial) for t in core.state.transactions]
+    assert calls.count(("G125", None)) == 1  # one submission, never repeated
+    assert sorted(serial for case, serial in calls if case == "G125" and serial) == sorted(
+        p.serial for p in big
+    )
+    assert not {case for case, _ in calls} & {"G110", "G120"}  # no verify, no single resend
+    assert core.state.alerts == []
+
+
+async def _stored(state_dir: Any, trx_id: str) -> sqlite3.Row:
+    conn = sqlite3.connect(f"file:{state_dir / FILENAME}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM transactions WHERE id = ?", (trx_id,)).fetchone()
+    finally:
+        conn.close()
+
+
+async def test_the_nmvs_clock_offset_outlives_a_restart(rig: Rig, clock: FakeClock) -> None:
+    """The same 8 h, and the undo is the first request after a restart: no dated answer yet,
+    the offset stored before the stop decides (PCK_20 otherwise)."""
+    pack = rig.packs[33]
+    clock.advance(-8 * 3600)
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
+        assert (await run(engine, Request(D, pack, id="sale"))).outcome is Outcome.DONE
+    later = 10 * 86_400 + 3600
+    assert (await rig.admin.post("/_sim/clock", json={"advance_seconds": later})).is_success
+    clock.advance(later)
+    async with Engine.open(
+        rig.state_dir, rig.client, settings(), clock=clock, monotonic=clock.monotonic
+    ) as engine:
+        undo = await run(engine, Request(U, pack, id="undo"))
+    assert undo.outcome is Outcome.UNDO_NOT_ALLOWED
+    assert "G121" not in [c[0] for c in await sim_calls(rig, pack)]
+    assert await rig.alerts() == []

@@ -22,6 +22,7 @@ from gateway.engine.rules import (
     judge_answer,
     judge_reconcile,
     ledger_after,
+    reconcile_after,
     retry_delay,
     undo_deadline,
 )
@@ -208,8 +209,12 @@ def test_judge_answer_classes() -> None:
     )
 
 
-def reconcile(op: Operation, verify: NmvsResult, ledger: LedgerEntry = EMPTY) -> object:
-    return judge_reconcile(op, verify, lookup(verify.return_code), ledger, NOW - 40, NOW, S)
+def reconcile(
+    op: Operation, verify: NmvsResult, ledger: LedgerEntry = EMPTY, verifies: int = 4
+) -> object:
+    """Judged as the verify that ends the default horizon (30 + 60 + 120 + 90 s)."""
+    info = lookup(verify.return_code)
+    return judge_reconcile(op, verify, info, ledger, NOW - 300, NOW, S, verifies)
 
 
 def test_reconcile_table_for_dispense() -> None:
@@ -227,6 +232,45 @@ def test_reconcile_table_for_dispense() -> None:
     data = reconcile(Operation.DISPENSE, result("NMVS_NC_PC_02", None))
     assert isinstance(data, Answer) and data.outcome is Outcome.ALERT
     assert isinstance(reconcile(Operation.DISPENSE, result("NMVS_TI_TO_01", None)), Retry)
+
+
+def test_a_pack_still_in_its_old_state_is_verified_again_until_the_horizon() -> None:
+    """Not applied yet is not lost: verifies at 30, 90, 210 and 300 s, and only then a resend."""
+    assert [reconcile(Operation.DISPENSE, result(), verifies=n) for n in (1, 2, 3, 4)] == [
+        Reconcile(60.0),
+        Reconcile(120.0),
+        Reconcile(90.0),
+        Resend(),
+    ]
+    undo = [
+        reconcile(
+            Operation.UNDO_DISPENSE,
+            result("NMVS_SUCCESS", "INACTIVE", "SUPPLIED"),
+            DISPENSED,
+            verifies=n,
+        )
+        for n in (1, 4)
+    ]
+    assert undo == [Reconcile(60.0), Resend()]
+
+
+@given(
+    delay=st.floats(0, 600, allow_nan=False),
+    extra=st.floats(0, 7200, allow_nan=False),
+)
+def test_the_reconcile_verifies_always_end_exactly_at_the_horizon(
+    delay: float, extra: float
+) -> None:
+    settings = Settings(
+        nmvs_user="SITE0001", reconcile_delay=delay, reconcile_horizon=delay + extra
+    )
+    spent, verifies = delay, 1
+    while (after := reconcile_after(verifies, settings)) is not None:
+        assert after > 0
+        spent += after
+        verifies += 1
+        assert verifies < 20  # doubling reaches any horizon in few verifies
+    assert spent == pytest.approx(settings.reconcile_horizon)
 
 
 def test_reconcile_table_for_undo() -> None:

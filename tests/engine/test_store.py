@@ -47,6 +47,27 @@ def test_next_due_time_is_that_of_a_pack_head_not_of_a_transaction_waiting_behin
         store.close()
 
 
+def test_a_start_bounds_what_a_wall_clock_stepped_back_while_stopped_left_waiting(
+    tmp_path: Path,
+) -> None:
+    """Scheduled times restart from the wall clock: one 2 h back leaves them 2 h ahead."""
+    store = db.open_store(tmp_path)
+    try:
+        store.write(lambda conn: queued(conn, "soon", "p1", 1030.0))
+        store.write(lambda conn: queued(conn, "stranded", "p2", 1000.0 + 7200 + 30))
+        store.write(
+            lambda conn: db.recover(
+                conn, now=1000.0, reconcile_delay=30.0, bulk_delay=600.0, longest_delay=600.0
+            )
+        )
+        due = store.read(
+            lambda conn: dict(conn.execute("SELECT id, next_attempt_at FROM transactions"))
+        )
+        assert due == {"soon": 1030.0, "stranded": 1600.0}
+    finally:
+        store.close()
+
+
 def test_a_multi_line_integrity_report_stays_one_line(tmp_path: Path) -> None:
     from gateway.engine.store import _corrupt
 
