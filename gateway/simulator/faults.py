@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FaultKind = Literal[
     "http_500",
@@ -35,14 +35,7 @@ FaultKind = Literal[
     "apply_late",
     "latency",
 ]
-RATE_KINDS: tuple[FaultKind, ...] = (
-    "http_500",
-    "rate_limit",
-    "reset_before",
-    "reset_after",
-    "timeout_code",
-    "apply_late",
-)
+RATE_KINDS: tuple[FaultKind, ...] = tuple(k for k in get_args(FaultKind) if k != "latency")
 APPLY_LATE_MS = 40_000.0
 _LATENCY_FORMS = '"latency_ms": N, {"uniform": [MIN, MAX]} or {"normal": [MEAN, STDDEV]}'
 

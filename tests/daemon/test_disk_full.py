@@ -45,16 +45,20 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-async def test_a_full_disk_refuses_requests_and_the_daemon_stays_up(
-    tmp_path: Path, broker: Broker, nmvs: Rig, small_disk: Path
-) -> None:
+def daemon_on(state_dir: Path, tmp_path: Path, broker: Broker, nmvs: Rig) -> Daemon:
     config = write_config(tmp_path / "gw", broker, nmvs.sim.url)
     config.write_text(
         config.read_text().replace(
-            f'state_dir = "{tmp_path / "gw" / "state"}"', f'state_dir = "{small_disk}"'
+            f'state_dir = "{tmp_path / "gw" / "state"}"', f'state_dir = "{state_dir}"'
         )
     )
-    daemon = Daemon(config, tmp_path / "daemon.log")
+    return Daemon(config, tmp_path / "daemon.log")
+
+
+async def test_a_full_disk_refuses_requests_and_the_daemon_stays_up(
+    tmp_path: Path, broker: Broker, nmvs: Rig, small_disk: Path
+) -> None:
+    daemon = daemon_on(small_disk, tmp_path, broker, nmvs)
     try:
         await asyncio.to_thread(daemon.start)
         async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
@@ -100,13 +104,7 @@ async def test_a_start_on_a_full_disk_waits_for_space_and_then_serves_what_waite
     """After a crash, the disk fills before the restart: the daemon neither exits (systemd
     would start it again on the same full disk, or give up) nor serves; it tells systemd why,
     and the request published meanwhile is answered once space is back."""
-    config = write_config(tmp_path / "gw", broker, nmvs.sim.url)
-    config.write_text(
-        config.read_text().replace(
-            f'state_dir = "{tmp_path / "gw" / "state"}"', f'state_dir = "{small_disk}"'
-        )
-    )
-    daemon = Daemon(config, tmp_path / "daemon.log")
+    daemon = daemon_on(small_disk, tmp_path, broker, nmvs)
     try:
         await asyncio.to_thread(daemon.start)
         async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
