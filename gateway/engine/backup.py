@@ -3,7 +3,8 @@
 A backup is a whole, consistent copy made with SQLite's online backup API from a connection of
 its own (the engine keeps writing meanwhile: WAL readers do not block it), written to a
 temporary file, synced and renamed into ``<state dir>/backups/`` so that a half-written copy
-never looks like a backup. The engine makes one every ``backup_interval`` (an hour by default)
+never looks like a backup. Names carry a sequence number before the UTC time, and order
+follows it: a wall clock stepped back must not make the newest backup look the oldest. The engine makes one every ``backup_interval`` (an hour by default)
 and keeps the newest ``backup_keep``; :func:`gateway.engine.store.open_store` makes one before
 each schema migration, and those are kept until removed by hand.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import shutil
 import sqlite3
@@ -25,7 +27,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.engine.model import StoreError
+from gateway.engine.model import StorageFullError, StoreError
 
 DIRECTORY = "backups"
 HOURLY = "hourly"
@@ -39,11 +41,13 @@ def backup_dir(database: Path) -> Path:
 def take_backup(source: sqlite3.Connection, database: Path, kind: str) -> Path:
     """Copy the database ``source`` is connected to into a new backup file; returns it."""
     directory = backup_dir(database)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = directory / f"{database.stem}-{stamp}-{kind}.sqlite3"
-    temporary = target.with_name(target.name + ".tmp")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    temporary = directory / f"{database.stem}.backup.tmp"
     try:
         directory.mkdir(exist_ok=True)
+        found = backups(database)
+        number = int(found[-1].name.split("-")[1]) + 1 if found else 1
+        target = directory / f"{database.stem}-{number:06d}-{stamp}-{kind}.sqlite3"
         copy = sqlite3.connect(temporary)
         try:
             source.backup(copy)
@@ -55,14 +59,21 @@ def take_backup(source: sqlite3.Connection, database: Path, kind: str) -> Path:
     except (OSError, sqlite3.Error) as exc:
         with contextlib.suppress(OSError):
             temporary.unlink()
-        raise StoreError(f"cannot write a backup in {directory}: {exc}") from exc
+        full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (
+            getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        )
+        error = StorageFullError if full else StoreError
+        raise error(f"cannot write a backup in {directory}: {exc}") from exc
     return target
 
 
 def hourly_backup(database: Path, keep: int) -> Path:
     """One rolling backup from a read-only connection of its own; the oldest beyond ``keep``
     are removed."""
-    source = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        source = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {database} for a backup: {exc}") from exc
     try:
         made = take_backup(source, database, HOURLY)
     finally:
@@ -74,8 +85,8 @@ def hourly_backup(database: Path, keep: int) -> Path:
 
 
 def backups(database: Path, kind: str | None = None) -> list[Path]:
-    """The backups of ``database``, oldest first (their names sort by time)."""
-    pattern = f"{database.stem}-*-{kind or '*'}.sqlite3"
+    """The backups of ``database``, oldest first (by their sequence number)."""
+    pattern = f"{database.stem}-[0-9][0-9][0-9][0-9][0-9][0-9]-*-{kind or '*'}.sqlite3"
     return sorted(backup_dir(database).glob(pattern))
 
 
@@ -114,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.engine.store import FILENAME
 
     database = Path(args.state_dir) / FILENAME
+    temporary = database.with_name(database.name + ".restoring")
     try:
         source = args.source or _newest(database)
         store_id = _check_backup(source)
@@ -123,9 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{source} is a backup of another gateway (store {store_id}, this state "
                 f"directory's is {marker['store_id']})"
             )
-        kept = keep_aside(database, include_marker=False)
-        temporary = database.with_name(database.name + ".restoring")
-        shutil.copyfile(source, temporary)
+        shutil.copyfile(source, temporary)  # before anything moves: a full disk stops here
         restored = sqlite3.connect(temporary, isolation_level=None)
         try:
             restored.execute(
@@ -135,11 +145,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             restored.close()
         _sync(temporary)
+        kept = keep_aside(database, include_marker=False)
         os.replace(temporary, database)
         _sync(database.parent)
         created = None if marker is None else marker.get("created_at")
         write_marker(database, store_id, running=False, created_at=created)
-    except (StoreError, OSError, sqlite3.Error) as exc:
+    except (StoreError, StorageFullError, OSError, sqlite3.Error) as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         print(f"nmvs-gateway restore-backup: {exc}", file=sys.stderr)
         return 1
     for path in kept:
@@ -155,7 +168,7 @@ def _newest(database: Path) -> Path:
     found = backups(database)
     if not found:
         raise StoreError(f"no backup in {backup_dir(database)}")
-    return max(found, key=lambda path: path.name.split("-")[1])
+    return found[-1]
 
 
 def _check_backup(path: Path) -> str:

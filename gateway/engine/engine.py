@@ -306,10 +306,8 @@ class Engine:
                 log.warning("recovered %d transaction(s) left in flight; reconciling", recovered)
             engine._restored_at = await engine._read(db.restored_at)
             stored = await engine._read(db.nmvs_offset)
-            if stored is not None:
-                # until the first dated answer: the last offset seen, but never less cautious
-                # for the undo window than none (NMVS time taken as ahead, not behind)
-                engine._nmvs_offset = engine._saved_offset = max(stored, 0.0)
+            if stored is not None:  # until the first dated answer: the last offset seen
+                engine._nmvs_offset = engine._saved_offset = stored
             engine._resumed = await engine._read(engine._resumable_bulks)
             if engine._resumed:
                 log.warning(
@@ -829,7 +827,7 @@ class Engine:
                 made = await asyncio.to_thread(
                     hourly_backup, self._store.path, self.settings.backup_keep
                 )
-            except StoreError as exc:
+            except (StoreError, StorageFullError) as exc:
                 if self._backup_failure is None:
                     log.warning("%s", exc)
                 self._backup_failure = str(exc)
@@ -1018,16 +1016,11 @@ class Engine:
             members = []
             for seq in group:
                 row = rows[seq]
-                decision = decide(
-                    Operation(row["op"]),
-                    db.load_ledger(conn, row["pack_key"]),
-                    now,
-                    settings,
-                    self.nmvs_time(now),
-                )
+                op, ledger = Operation(row["op"]), db.load_ledger(conn, row["pack_key"])
+                decision = decide(op, ledger, now, settings, self.nmvs_time(now))
                 if isinstance(decision, Answer):
                     self._finish(conn, row, decision, None, now)
-                else:
+                elif not self._needs_precheck(op, ledger, now):  # else: the single path verifies
                     members.append(row)
             if len(members) < settings.bulk_min_group:
                 continue  # the single path takes them
@@ -1226,7 +1219,15 @@ class Engine:
                 started = db.attempt_started_at(conn, job.seq)
                 verifies = db.reconcile_verifies(conn, job.seq)
                 verdict = judge_reconcile(
-                    op, answer, info, before, started, now, self.settings, verifies
+                    op,
+                    answer,
+                    info,
+                    before,
+                    started,
+                    now,
+                    self.settings,
+                    verifies,
+                    self.nmvs_time(now),
                 )
         else:
             db.finish_attempt(
@@ -1246,12 +1247,14 @@ class Engine:
                 Outcome.OFFLINE, Notice(NoticeCode.NMVS_OFFLINE, verdict.reason, severity="warning")
             )
         if isinstance(verdict, Answer):
-            # the change's time in NMVS time, as rule 5 judges it (local times are converted)
-            if job.purpose == "reconcile":
-                changed_at = self.nmvs_time(db.attempt_started_at(conn, job.seq))
+            # The change's time in NMVS time, as rule 5 judges it: the answer's own time, else
+            # (a reconcile, a bulk settled maybe after a restart) the send's start, converted —
+            # never later than the change, so the undo window is never taken as longer.
+            server_time = None if not isinstance(answer, NmvsResult) else answer.server_time
+            if job.purpose == "send" and server_time is not None:
+                changed_at = server_time.timestamp()
             else:
-                server_time = None if not isinstance(answer, NmvsResult) else answer.server_time
-                changed_at = self.nmvs_time(now) if server_time is None else server_time.timestamp()
+                changed_at = self.nmvs_time(db.attempt_started_at(conn, job.seq))
             ledger = ledger_after(
                 ledger,
                 op,

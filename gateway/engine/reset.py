@@ -78,26 +78,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _accept_log_loss(database: Path) -> int:
     from gateway.engine.marker import read_marker, write_marker
-    from gateway.engine.model import StoreError
+    from gateway.engine.model import StorageFullError, StoreError
 
     try:
         marker = read_marker(database)
-    except StoreError as exc:
+    except (StoreError, StorageFullError) as exc:
         print(f"nmvs-gateway reset-state: {exc}", file=sys.stderr)
         return 1
     if marker is None or not marker.get("running"):
         print(f"nothing to accept: the last stop of {database} was clean")
         return 0
     wal = database.with_name(database.name + "-wal")
-    if wal.exists():
-        copy = wal.with_name(wal.name + datetime.now(UTC).strftime(".kept-%Y%m%dT%H%M%SZ"))
-        shutil.copyfile(wal, copy)
-        print(f"kept a copy of the log as {copy}")
     try:
+        if wal.exists():
+            copy = wal.with_name(wal.name + datetime.now(UTC).strftime(".kept-%Y%m%dT%H%M%SZ"))
+            shutil.copyfile(wal, copy)
+            print(f"kept a copy of the log as {copy}")
         write_marker(
             database, marker["store_id"], running=False, created_at=marker.get("created_at")
         )
-    except StoreError as exc:
+    except (StoreError, StorageFullError, OSError) as exc:
         print(f"nmvs-gateway reset-state: {exc}", file=sys.stderr)
         return 1
     print(

@@ -228,6 +228,7 @@ def judge_reconcile(
     now: float,
     settings: Settings,
     verifies: int = 1,
+    nmvs_now: float | None = None,
 ) -> Verdict:
     """Decide from a verify whether an unclear state change was applied.
 
@@ -261,7 +262,7 @@ def judge_reconcile(
         if state == "ACTIVE":
             return Answer(Outcome.RECONCILED)
         if state == "INACTIVE" and undone.reason in reasons:
-            decision = decide(op, ledger, now, settings)
+            decision = decide(op, ledger, now, settings, nmvs_now)
             if not isinstance(decision, Send):
                 return decision
             return Resend() if again is None else Reconcile(again)

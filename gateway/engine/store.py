@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -47,6 +48,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 FILENAME = "engine.sqlite3"
+BUSY_TIMEOUT_S = 30
+CHECKPOINT_WAIT_MS = 1000
+NO_ROOM_BYTES = 1 << 20  # less free than this beside a failing open: the disk is full
 
 # Each entry migrates from version i to i + 1; never edit a released entry, append one.
 MIGRATIONS: tuple[str, ...] = (
@@ -183,7 +187,11 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     target = f"{path.absolute().as_uri()}?mode=ro" if read_only else str(path)
     try:
         conn = sqlite3.connect(
-            target, isolation_level=None, check_same_thread=False, timeout=30, uri=read_only
+            target,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_S,
+            uri=read_only,
         )
         conn.row_factory = sqlite3.Row
         if not read_only:
@@ -191,6 +199,11 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.OperationalError as exc:
+        if is_storage_full(exc) or _no_room(path.parent):  # SQLite says "disk I/O error" when
+            # it cannot create its -wal or -shm file on a full filesystem
+            raise StorageFullError(
+                f"the state directory {path.parent} is full: cannot open {path} ({exc})"
+            ) from exc
         raise StoreError(
             f"cannot open the engine database {path} ({exc}): check the state directory's permissions and free space"
         ) from exc
@@ -232,6 +245,9 @@ def open_store(state_dir: Path | str, read_only: bool = False) -> Store:
             return Store(conn, path, None)
         store_id = str(conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
         check_store_id(path, found, store_id)
+        # The log replayed, empty it: frames left after a damaged or torn one keep the
+        # generation's salts and would be taken for lost transactions after the next crash.
+        checkpoint(conn)
         created_at = None if found is None else found.get("created_at")
         write_marker(path, store_id, running=True, created_at=created_at)
     except sqlite3.DatabaseError as exc:
@@ -283,6 +299,26 @@ def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> N
             raise
 
 
+def _no_room(directory: Path) -> bool:
+    try:
+        return shutil.disk_usage(directory).free < NO_ROOM_BYTES
+    except OSError:
+        return False
+
+
+def checkpoint(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and empty it; False when a reader kept it from
+    finishing (or the disk is full) within a second."""
+    conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+    try:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    return int(busy) == 0
+
+
 def is_storage_full(exc: BaseException) -> bool:
     """SQLite's "database or disk is full" (SQLITE_FULL), whatever the cause: the filesystem,
     a quota, or ``max_page_count``."""
@@ -314,9 +350,9 @@ class Store:
         """Close; a writer empties the WAL into the database first and then clears the
         marker's ``running`` (a crash in between only means a WAL check at the next start)."""
         try:
-            if self._marker is not None:
-                with contextlib.suppress(sqlite3.Error):  # busy or full: the WAL stays valid
-                    self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # a reader (status, a backup) may keep the log from emptying: then it stays
+            # "running", and the next start checks a log that is whole
+            if self._marker is not None and checkpoint(self.conn):
                 store_id, created_at = self._marker
                 try:
                     write_marker(self.path, store_id, running=False, created_at=created_at)
@@ -721,11 +757,12 @@ def resumable_bulks(conn: sqlite3.Connection) -> list[tuple[sqlite3.Row, list[sq
         (
             bulk,
             conn.execute(
-                """SELECT t.*, a.id AS attempt_id FROM transactions t
+                f"""SELECT t.*, a.id AS attempt_id FROM transactions t
                    JOIN attempts a ON a.trx_seq = t.seq AND a.finished_at IS NULL
-                     AND a.client_trx_id = t.client_trx_id AND a.purpose = 'send'
-                   WHERE t.bulk_id = ? AND t.status = 'sending' ORDER BY t.seq""",
-                (bulk["id"],),
+                     AND a.purpose = 'send' AND a.client_trx_id = ?
+                   WHERE t.bulk_id = ? AND t.status = 'sending'
+                     AND EXISTS ({_RESUMABLE_MEMBER}) ORDER BY t.seq""",  # noqa: S608
+                (bulk["client_trx_id"], bulk["id"]),
             ).fetchall(),
         )
         for bulk in bulks

@@ -421,11 +421,23 @@ class MqttBridge:
     async def shutdown(self, grace: float = 3.0) -> None:
         """Publish the retained ``offline`` status ourselves; then the owner cancels :meth:`run`."""
         self._closing = True
-        if not self.connected:
-            return
-        with contextlib.suppress(BridgeError, TimeoutError):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                await self.publish(self._status_topic, self._offline_payload, retain=True)
+                if not self.connected and self._client is not None:
+                    # a session between its CONNECT and its first publishes (maybe ``online``
+                    # already): let it see _closing and end, saying offline itself, or connect
+                    ended: asyncio.Future[Any] = asyncio.ensure_future(
+                        asyncio.shield(self._session_end)
+                    )
+                    up: asyncio.Future[Any] = asyncio.ensure_future(self._connected.wait())
+                    try:
+                        await asyncio.wait({ended, up}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        ended.cancel()
+                        up.cancel()
+                if self.connected:
+                    with contextlib.suppress(BridgeError):
+                        await self.publish(self._status_topic, self._offline_payload, retain=True)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

@@ -101,7 +101,7 @@ async def test_a_full_disk_refuses_requests_and_the_daemon_stays_up(
 async def test_a_start_on_a_full_disk_waits_for_space_and_then_serves_what_waited(
     tmp_path: Path, broker: Broker, nmvs: Rig, small_disk: Path
 ) -> None:
-    """After a crash, the disk fills before the restart: the daemon neither exits (systemd
+    """The disk fills while the daemon is stopped: at the next start it neither exits (systemd
     would start it again on the same full disk, or give up) nor serves; it tells systemd why,
     and the request published meanwhile is answered once space is back."""
     daemon = daemon_on(small_disk, tmp_path, broker, nmvs)
@@ -110,7 +110,7 @@ async def test_a_start_on_a_full_disk_waits_for_space_and_then_serves_what_waite
         async with MqttProbe(broker, (RESULT, ERROR)) as lgo:
             await lgo.publish(REQUEST, request("before", "verify", nmvs.packs[0]))
             await lgo.wait_for(lambda r: "before" in finals(r, RESULT))
-        await asyncio.to_thread(daemon.kill)
+        assert await asyncio.to_thread(daemon.terminate) == 0
         filler = fill(small_disk)
         await asyncio.to_thread(daemon.start)  # READY=1 with the reason in STATUS
         assert any("waiting for free space" in n for n in daemon.notifications)

@@ -27,7 +27,7 @@ FAST = Settings(
     retry_initial=0.05,
     retry_max_delay=0.5,
     reconcile_delay=0.05,
-    reconcile_horizon=0.2,  # verifies at 0.05, 0.15 and 0.2 s after the send, then a resend
+    reconcile_horizon=0.2,  # verifies at 0.05 and 0.2 s after the send, then a resend
     probe_interval_max=0.2,
 )
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,10 +16,13 @@ from gateway.engine import store as db
 from gateway.engine.backup import backups, hourly_backup
 from gateway.engine.backup import run as restore_backup
 from gateway.engine.marker import marker_path, read_marker
+from gateway.nmvs.arvato import ArvatoClient
 from gateway.nmvs.backend import Operation
+from gateway.simulator.market import Market, MarketRules
+from gateway.simulator.server import running_simulator
 from tests.engine.conftest import wait_final
-from tests.engine.support import Rig, settings
-from tests.engine.test_engine import sim_calls
+from tests.engine.support import Rig, arvato_config, settings
+from tests.engine.test_engine import by_batch, sim_calls
 from tests.engine.test_store import queued
 
 
@@ -96,3 +102,41 @@ async def test_after_a_restore_every_pack_is_verified_before_it_is_decommissione
         assert (await wait_final(engine, new.id)).outcome is Outcome.DONE
     assert await rig.alerts() == []
     assert [c[0] for c in await sim_calls(rig, fresh)] == ["G110", "G120"]
+
+
+async def test_after_a_restore_a_backlog_goes_single_with_its_verifies_not_by_bulk(
+    market: Any, tmp_path: Path
+) -> None:
+    """The backup holds 8 dispenses queued; they were sent after it. Restored, they are queued
+    again: a bulk would send them without a verify (PCK_22 on a market without the French
+    counter); each is verified first and answered not_active."""
+    data, packs = market
+    big = max(by_batch(packs).values(), key=len)[:8]
+    core = Market(
+        data, rules=MarketRules(bulk_delay=timedelta(seconds=0.2), own_repeat_info_limit=None)
+    )
+    async with running_simulator(core, plain_http=True) as sim:
+        port = int(sim.url.rsplit(":", 1)[1])
+    client = ArvatoClient(arvato_config(sim.single_url))
+    tuned = settings(bulk_min_backlog=8, bulk_min_group=8, bulk_poll_interval=0.1)
+    try:
+        async with Engine.open(tmp_path, client, tuned) as engine:  # offline: queued
+            views = [
+                (await engine.submit(Request(Operation.DISPENSE, p, id=f"b{i}"))).view
+                for i, p in enumerate(big)
+            ]
+        hourly_backup(tmp_path / db.FILENAME, keep=5)
+        async with running_simulator(core, plain_http=True, port=port):
+            async with Engine.open(tmp_path, client, tuned) as engine:
+                assert {(await wait_final(engine, v.id)).outcome for v in views} == {Outcome.DONE}
+            assert restore(tmp_path) == 0
+            async with Engine.open(tmp_path, client, tuned) as engine:
+                again = {(await wait_final(engine, v.id)).outcome for v in views}
+    finally:
+        await client.aclose()
+    assert again == {Outcome.NOT_ACTIVE}
+    assert core.state.alerts == []
+    changes = Counter(
+        t.serial for t in core.state.transactions if t.use_case in ("G120", "G125") and t.serial
+    )
+    assert changes == Counter(p.serial for p in big)  # each decommissioned once, before the restore

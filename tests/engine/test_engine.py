@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -829,9 +830,10 @@ async def test_a_wall_clock_stepped_back_delays_neither_a_reconcile_nor_a_held_r
 async def test_a_bulk_cut_short_while_polling_is_finished_from_its_result_after_a_restart(
     market: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine stops (as a SIGKILL would leave it) after the NMVS acknowledged a bulk and
-    before its result: at the next start the result is asked for with the stored NMVS id, and
-    every pack ends ``done`` — not one verify each ending ``done_unconfirmed``."""
+    """The engine stops after the NMVS acknowledged a bulk and before its result (the database
+    as a SIGKILL then leaves it too: the bulk submitted, its packs sending with open attempts):
+    at the next start the result is asked for with the stored NMVS id, and every pack ends
+    ``done`` — not one verify each ending ``done_unconfirmed``."""
     monkeypatch.setattr("gateway.engine.engine.SHUTDOWN_GRACE", 0.1)
     data, packs = market
     big = max(by_batch(packs).values(), key=len)[:8]
@@ -853,11 +855,19 @@ async def test_a_bulk_cut_short_while_polling_is_finished_from_its_result_after_
                     await asyncio.sleep(0.01)
             assert {(await _stored(tmp_path, v.id))["status"] for v in views} == {"sending"}
             core.advance(60)  # the NMVS has processed the bulk meanwhile
+            restarted_at = time.time()
             async with Engine.open(tmp_path, client, tuned) as engine:
                 finals = [await wait_final(engine, v.id) for v in views]
     finally:
         await client.aclose()
     assert {v.outcome for v in finals} == {Outcome.DONE}
+    # the change's time is the send's, before the stop: the undo window is never taken as longer
+    conn = sqlite3.connect(tmp_path / FILENAME)
+    try:
+        change_times = [row[0] for row in conn.execute("SELECT change_at FROM ledger")]
+    finally:
+        conn.close()
+    assert len(change_times) == len(big) and max(change_times) < restarted_at
     calls = [(t.use_case, t.serial) for t in core.state.transactions]
     assert calls.count(("G125", None)) == 1  # one submission, never repeated
     assert sorted(serial for case, serial in calls if case == "G125" and serial) == sorted(

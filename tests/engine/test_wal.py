@@ -148,12 +148,54 @@ def _rechecksum(data: bytearray) -> None:
         data[start + 16 : start + 24] = struct.pack(">2I", *sums)
 
 
-def test_a_reader_beside_the_running_gateway_does_not_check_the_live_log(tmp_path: Path) -> None:
-    store = db.open_store(tmp_path)
+def test_status_and_report_still_read_what_a_refused_start_would_not_open(
+    tmp_path: Path,
+) -> None:
+    """Readers (status, report, self-test) open read-only beside a running daemon, whose log is
+    live: they never judge it, and they leave the marker alone."""
+    copy = crashed_copy(tmp_path)
+    wal_of(copy).unlink()
+    reader = db.open_existing(copy)
     try:
-        store.write(lambda conn: queued(conn, "t", "p", 0.0))
-        reader = db.open_existing(tmp_path)
+        assert (
+            reader.read(lambda c: c.execute("SELECT count(*) FROM transactions").fetchone()[0]) == 0
+        )
+    finally:
         reader.close()
-        assert read_marker(tmp_path / db.FILENAME)["running"] is True  # the reader left it
+    assert read_marker(copy / db.FILENAME)["running"] is True
+
+
+def test_a_start_after_the_loss_was_accepted_is_not_refused_at_the_next_crash(
+    tmp_path: Path,
+) -> None:
+    """The frames after the damage keep the log's salts; the start empties the log so that the
+    next crash does not count them as lost transactions."""
+    copy = crashed_copy(tmp_path)
+    flip_byte_of_frame(wal_of(copy), 3)
+    assert reset_state(argparse.Namespace(state_dir=str(copy), accept_log_loss=True)) == 0
+    store = db.open_store(copy)
+    try:
+        store.write(lambda conn: queued(conn, "after", "p-after", 0.0))
+        crashed = tmp_path / "crashed-again"
+        shutil.copytree(copy, crashed)
     finally:
         store.close()
+    reopened = db.open_store(crashed)
+    reopened.close()
+
+
+def test_a_reader_keeping_the_log_from_emptying_leaves_the_marker_running(
+    tmp_path: Path,
+) -> None:
+    store = db.open_store(tmp_path)
+    store.write(lambda conn: queued(conn, "t", "p", 0.0))
+    reader = db.open_existing(tmp_path)
+    try:
+        reader.conn.execute("BEGIN")
+        reader.conn.execute("SELECT count(*) FROM transactions").fetchone()  # a read snapshot
+        store.close()
+    finally:
+        reader.close()
+    assert read_marker(tmp_path / db.FILENAME)["running"] is True
+    db.open_store(tmp_path).close()  # the log is whole: the next start checks it and goes on
+    assert read_marker(tmp_path / db.FILENAME)["running"] is False

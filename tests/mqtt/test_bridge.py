@@ -80,6 +80,28 @@ async def test_online_is_retained_and_shutdown_leaves_offline_retained(broker: B
         assert got[0].payload == OFFLINE and got[0].retain
 
 
+@pytest.mark.parametrize("delay_ms", [0, 1, 2, 3, 5, 8, 12, 20])
+async def test_a_stop_during_the_connect_publishes_leaves_offline_retained(
+    broker: Broker, delay_ms: int
+) -> None:
+    """The stop lands at some moment of the session's start (subscribe, online, retained
+    republish): whatever the moment, what stays retained is offline, never online."""
+    bridge = make_bridge(settings_for(broker))
+    await bridge.set_retained("nmvs/t1/health", b'{"n":1}')
+    await bridge.announce()
+    task = asyncio.create_task(bridge.run())
+    await asyncio.sleep(delay_ms / 1000)
+    await bridge.shutdown()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with MqttProbe(broker, (STATUS,)) as after:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await after.wait_for(lambda r: len(r) >= 1)
+        assert [m.payload for m in after.on(STATUS)] in ([], [OFFLINE])
+
+
 async def test_will_is_offline_when_the_connection_dies(broker: Broker) -> None:
     bridge = make_bridge(settings_for(broker, keepalive=2))
     async with running(bridge), MqttProbe(broker, (STATUS,)) as probe:
