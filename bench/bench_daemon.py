@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 from gateway.codes.pack import PackIdentifier  # noqa: E402
 from gateway.nmvs.arvato import ArvatoClient  # noqa: E402
 from gateway.nmvs.arvato.soap import SINGLE_PACK_PATH  # noqa: E402
-from gateway.nmvs.backend import Operation  # noqa: E402
 from gateway.simulator.marketfile import load_market  # noqa: E402
+from gateway.vocabulary import Operation  # noqa: E402
 from tests.brokers import NO_DELAY, eventually, free_port, start_mosquitto  # noqa: E402
 from tests.capture.test_serial import SerialPort  # noqa: E402
 from tests.daemon.harness import (  # noqa: E402

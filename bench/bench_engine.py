@@ -34,10 +34,10 @@ from gateway.codes.pack import PackIdentifier
 from gateway.engine import Engine, Request, Settings
 from gateway.engine.store import FILENAME
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
-from gateway.nmvs.backend import Operation
 from gateway.simulator.market import Market, MarketData, MarketRules
 from gateway.simulator.marketfile import generate_market
 from gateway.simulator.server import running_simulator
+from gateway.vocabulary import Operation
 
 SETTINGS = Settings(nmvs_user="SIMUSER1", probe_interval_max=0.2, retry_max_delay=1.0)
 

@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.engine import Engine, Request, StorageFullError
 from gateway.engine import engine as engine_module
 from gateway.nmvs.arvato import ArvatoClient
-from gateway.nmvs.backend import Operation
 from gateway.simulator.faults import parse_faults
 from gateway.simulator.market import Market, MarketRules
 from gateway.simulator.server import running_simulator
+from gateway.vocabulary import Operation
 from tests.engine.support import arvato_config, market_data, settings
 
 D, V = Operation.DISPENSE, Operation.VERIFY

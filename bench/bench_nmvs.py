@@ -38,7 +38,7 @@ from lxml import etree
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
 from gateway.nmvs.arvato.soap import CONTENT_TYPE, parse_answer, single_pack_request
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 
 PASSWORD = "Bench-Secret-1!"
 PACK = PackIdentifier("GTIN", "05000456013482", "B1", "301231", "SN0001")

@@ -32,7 +32,8 @@ from gateway.demo.scenario import (
 )
 from gateway.demo.view import LgoView
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
-from gateway.nmvs.backend import NmvsResult, Operation
+from gateway.nmvs.backend import NmvsResult
+from gateway.vocabulary import Operation
 
 REPEAT_SCAN_RULE = "2_repeat_scan"
 STEP_TIMEOUT = 15.0  # seconds a step may wait for its message (only reached when broken)

@@ -16,8 +16,8 @@ from gateway.codes.decode import DecodedScan, DecodeSettings, decode_keys, decod
 from gateway.codes.keyboard import KeyboardSettings, ScanSplitter, emulate
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import ProblemCode
-from gateway.nmvs.backend import Operation
 from gateway.simulator.market import Market
+from gateway.vocabulary import Operation
 
 GS = "\x1d"
 

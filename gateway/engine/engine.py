@@ -92,7 +92,6 @@ from gateway.engine.rules import (
     undo_deadline,
 )
 from gateway.nmvs.backend import (
-    UNDO_OF,
     BulkResult,
     BulkTicket,
     NmvsAmbiguousError,
@@ -102,9 +101,8 @@ from gateway.nmvs.backend import (
     NmvsPermanentError,
     NmvsRateLimitedError,
     NmvsResult,
-    Operation,
 )
-from gateway.nmvs.returncodes import lookup
+from gateway.vocabulary import UNDO_OF, Operation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,10 +150,14 @@ class _Failure:
 
 def _summary(result: NmvsResult) -> NmvsSummary:
     return NmvsSummary(
+        answer_class=result.answer_class.value,
         return_code=result.return_code,
         description=result.description,
+        message=result.message,
+        message_fr=result.message_fr,
         alert=result.alert,
         hub_code=result.hub_code,
+        alert_id=result.alert_id,
         state=result.state,
         reasons=result.reasons,
         nmvs_trx_id=result.nmvs_trx_id,
@@ -1105,9 +1107,7 @@ class Engine:
             if result is None and waited > self.settings.bulk_result_horizon:
                 result = _Failure("ambiguous", f"bulk {ticket.nmvs_trx_id}: no result in time")
         latency_ms = (time.perf_counter() - started) * 1000
-        pause = await self._write_through_full(
-            partial(self._settle_bulk, bulk, result, latency_ms, nmvs_trx_id=ticket.nmvs_trx_id)
-        )
+        pause = await self._write_through_full(partial(self._settle_bulk, bulk, result, latency_ms))
         self._pause(pause)
 
     def _settle_bulk(
@@ -1117,8 +1117,6 @@ class Engine:
         latency_ms: float,
         now: float,
         conn: sqlite3.Connection,
-        *,
-        nmvs_trx_id: str | None = None,
     ) -> str | None:
         """Apply a bulk's outcome to each member, exactly as a single answer would be."""
         packs = {} if isinstance(result, _Failure) else {p.serial: p for p in result.packs}
@@ -1130,22 +1128,12 @@ class Engine:
                 answer = result
             elif outcome is None:
                 answer = _Failure("ambiguous", "pack missing from the bulk result")
-            elif outcome.return_code == "NMVS_NC_PC_01":  # bulk never routes intermarket
-                self._unbulk_one(conn, job, "unknown product in bulk: retried single", now)
+            elif outcome.send_alone:
+                reason = f"{outcome.result.return_code} in bulk: retried single"
+                self._unbulk_one(conn, job, reason, now)
                 continue
             else:
-                info = lookup(outcome.return_code)
-                answer = NmvsResult(
-                    return_code=outcome.return_code,
-                    description=info.en,
-                    alert=info.alert,
-                    hub_code=info.hub_code,
-                    state=outcome.state,
-                    reasons=outcome.reasons,
-                    nmvs_trx_id=nmvs_trx_id,
-                    client_trx_id=bulk.client_trx_id,
-                    server_time=None,
-                )
+                answer = outcome.result
             pause = self._complete(job, answer, latency_ms, now, conn) or pause
             if isinstance(result, _Failure):  # the bulk may still be processed: verify later
                 due = self._due_clock() + self.settings.bulk_result_horizon
@@ -1192,14 +1180,13 @@ class Engine:
         verdict: Verdict
         nmvs: NmvsSummary | None = None
         if isinstance(answer, NmvsResult):
-            info = lookup(answer.return_code)
             db.finish_attempt(
                 conn,
                 job.attempt_id,
                 finished_at=now,
                 return_code=answer.return_code,
-                alert=int(answer.alert or info.alert),
-                hub_code=answer.hub_code or info.hub_code,
+                alert=int(answer.alert),
+                hub_code=answer.hub_code,
                 state=answer.state,
                 reasons=db.dumps(list(answer.reasons)),
                 nmvs_trx_id=answer.nmvs_trx_id,
@@ -1208,11 +1195,11 @@ class Engine:
             ledger = observe(before, answer, now)
             nmvs = _summary(answer)
             if job.purpose == "send":
-                verdict = judge_answer(op, answer, info)
+                verdict = judge_answer(op, answer)
             elif job.purpose == "precheck":
                 # the verify's answer is in the ledger now: decide again at once (rule 4 if
                 # INACTIVE); an alert or refusal of the verify ends the decommission unsent
-                verdict = judge_answer(Operation.VERIFY, answer, info)
+                verdict = judge_answer(Operation.VERIFY, answer)
                 if isinstance(verdict, Answer) and verdict.outcome is Outcome.DONE:
                     verdict = Resend()
             else:
@@ -1221,7 +1208,6 @@ class Engine:
                 verdict = judge_reconcile(
                     op,
                     answer,
-                    info,
                     before,
                     started,
                     now,

@@ -48,8 +48,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from gateway.codes.pack import PackIdentifier
 from gateway.codes.problems import Problem
-from gateway.nmvs.backend import Operation
-from gateway.nmvs.returncodes import lookup
+from gateway.vocabulary import Operation
 
 
 class Status(StrEnum):
@@ -259,10 +258,14 @@ class NmvsSummary:
     the language of the NMVS account); the result adds the gateway's own wording of the return
     code in English and French (``message`` / ``message_fr``, as problems have)."""
 
+    answer_class: str | None  # an AnswerClass; None in results stored by earlier versions
     return_code: str
     description: str
+    message: str
+    message_fr: str
     alert: bool
     hub_code: str | None
+    alert_id: str | None
     state: str | None
     reasons: tuple[str, ...]
     nmvs_trx_id: str | None
@@ -270,12 +273,14 @@ class NmvsSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "answer_class": self.answer_class,
             "return_code": self.return_code,
             "description": self.description,
-            "message": (known := lookup(self.return_code)).en,
-            "message_fr": known.fr,
+            "message": self.message,
+            "message_fr": self.message_fr,
             "alert": self.alert,
             "hub_code": self.hub_code,
+            "alert_id": self.alert_id,
             "state": self.state,
             "reasons": list(self.reasons),
             "nmvs_trx_id": self.nmvs_trx_id,
@@ -284,11 +289,17 @@ class NmvsSummary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NmvsSummary:
+        """Also reads what earlier versions stored (no class, no alert id, no wording: the
+        NMVS's own description stands in for it)."""
         return cls(
+            answer_class=data.get("answer_class"),
             return_code=data["return_code"],
             description=data["description"],
+            message=data.get("message", data["description"]),
+            message_fr=data.get("message_fr", data["description"]),
             alert=data["alert"],
             hub_code=data["hub_code"],
+            alert_id=data.get("alert_id"),
             state=data["state"],
             reasons=tuple(data["reasons"]),
             nmvs_trx_id=data["nmvs_trx_id"],

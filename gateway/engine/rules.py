@@ -22,8 +22,8 @@ from tenacity import RetryCallState, wait_exponential_jitter
 from gateway.codes.pack import PackIdentifier
 from gateway.engine.model import UNDO_WINDOW, FirewallRule, Outcome, Settings
 from gateway.engine.notices import Notice, NoticeCode
-from gateway.nmvs.backend import UNDO_OF, NmvsResult, Operation
-from gateway.nmvs.returncodes import CodeClass, ReturnCodeInfo
+from gateway.nmvs.backend import NmvsResult
+from gateway.vocabulary import UNDO_OF, AnswerClass, Operation
 
 Proof = str  # "response" (we hold the success answer) | "reconciled" | "unconfirmed"
 
@@ -194,35 +194,35 @@ def _decide_undo(op: Operation, ledger: LedgerEntry, now: float, settings: Setti
     return Send(ref_client_trx_id=ledger.change_client_trx_id)
 
 
-def _nmvs_notice(info: ReturnCodeInfo, result: NmvsResult) -> Notice:
+def _nmvs_notice(result: NmvsResult) -> Notice:
     return Notice(
         NoticeCode.NMVS_ANSWER,
-        f"{result.return_code}: {info.en}",
-        f"{result.return_code} : {info.fr}",
+        f"{result.return_code}: {result.message}",
+        f"{result.return_code} : {result.message_fr}",
     )
 
 
-def judge_answer(op: Operation, result: NmvsResult, info: ReturnCodeInfo) -> Verdict:
-    """What an NMVS answer to a sent operation means."""
+def judge_answer(op: Operation, result: NmvsResult) -> Verdict:
+    """What an NMVS answer to a sent operation means (from its class and flags alone)."""
     if result.success:
         return Answer(Outcome.DONE)
-    if result.alert or info.alert:
-        return Answer(Outcome.ALERT, _nmvs_notice(info, result))
-    if info.code_class is CodeClass.OPERATOR:
+    if result.alert:
+        return Answer(Outcome.ALERT, _nmvs_notice(result))
+    if result.needs_operator:
         return Pause(
-            f"{result.return_code}: {info.en}", reconcile=op.changes_state and info.ambiguous
+            f"{result.return_code}: {result.message}",
+            reconcile=op.changes_state and result.may_have_applied,
         )
-    if info.code_class in (CodeClass.TRANSIENT, CodeClass.PENDING):
-        if op.changes_state and info.ambiguous:
+    if result.retryable:
+        if op.changes_state and result.may_have_applied:
             return Reconcile()
-        return Retry(rate_limited=info.rate_limited)
-    return Answer(Outcome.REFUSED, _nmvs_notice(info, result))
+        return Retry(rate_limited=result.answer_class is AnswerClass.RATE_LIMITED)
+    return Answer(Outcome.REFUSED, _nmvs_notice(result))
 
 
 def judge_reconcile(
     op: Operation,
     verify: NmvsResult,
-    info: ReturnCodeInfo,
     ledger: LedgerEntry,
     attempt_started_at: float,
     now: float,
@@ -238,7 +238,7 @@ def judge_reconcile(
     sent again (see :func:`reconcile_after`).
     """
     if not verify.success:
-        return judge_answer(Operation.VERIFY, verify, info)
+        return judge_answer(Operation.VERIFY, verify)
     undone = UNDO_OF.get(op)
     state, reasons = verify.state, verify.reasons
     again = reconcile_after(verifies, settings)

@@ -42,7 +42,7 @@ from gateway.engine.marker import (
 )
 from gateway.engine.model import FIREWALL_RULES, StorageFullError, StoreError
 from gateway.engine.rules import LedgerEntry
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

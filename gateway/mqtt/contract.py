@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from gateway.codes.pack import PackFormatError, PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 
 SCHEMA_VERSION = 1
 MAX_REQUEST_BYTES = 16 * 1024

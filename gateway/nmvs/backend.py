@@ -12,66 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Protocol
 
 from gateway.codes.pack import PackIdentifier
-
-PackState = Literal["ACTIVE", "INACTIVE", "UNKNOWN"]
-
-
-class Operation(StrEnum):
-    """Single-pack operations, named as the LGO names them on MQTT."""
-
-    VERIFY = "verify"
-    DISPENSE = "dispense"
-    UNDO_DISPENSE = "undo_dispense"
-    DESTROY = "destroy"
-    UNDO_DESTROY = "undo_destroy"
-    EXPORT = "export"
-    UNDO_EXPORT = "undo_export"
-    SAMPLE = "sample"
-    UNDO_SAMPLE = "undo_sample"
-    FREE_SAMPLE = "free_sample"
-    UNDO_FREE_SAMPLE = "undo_free_sample"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    STOLEN = "stolen"
-
-    @property
-    def changes_state(self) -> bool:
-        return self is not Operation.VERIFY
-
-    @property
-    def is_undo(self) -> bool:
-        return self in UNDO_OF
-
-    @property
-    def reason(self) -> str | None:
-        """The pack reason this operation sets (or, for an undo, clears)."""
-        return REASON_OF.get(UNDO_OF.get(self, self))
-
-
-# undo operation → the set operation it reverts
-UNDO_OF: dict[Operation, Operation] = {
-    Operation.UNDO_DISPENSE: Operation.DISPENSE,
-    Operation.UNDO_DESTROY: Operation.DESTROY,
-    Operation.UNDO_EXPORT: Operation.EXPORT,
-    Operation.UNDO_SAMPLE: Operation.SAMPLE,
-    Operation.UNDO_FREE_SAMPLE: Operation.FREE_SAMPLE,
-    Operation.UNLOCK: Operation.LOCK,
-}
-
-# set operation → the Pack/Reason the NMVS reports afterwards
-REASON_OF: dict[Operation, str] = {
-    Operation.DISPENSE: "SUPPLIED",
-    Operation.DESTROY: "DESTROYED",
-    Operation.EXPORT: "EXPORTED",
-    Operation.SAMPLE: "SAMPLE",
-    Operation.FREE_SAMPLE: "FREESAMPLE",
-    Operation.LOCK: "LOCKED",
-    Operation.STOLEN: "STOLEN",
-}
+from gateway.vocabulary import AnswerClass, Operation, PackState
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +28,24 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class NmvsResult:
-    """The NMVS's answer to one single-pack request (any return code, success or not)."""
+    """The NMVS's answer to one single-pack request (success or not), classified by the backend.
 
+    The engine decides from ``answer_class``, ``alert`` and the three handling flags alone; the
+    protocol's own ``return_code`` is kept for logs, reports and MQTT. ``description`` is the
+    NMVS's text, ``message`` / ``message_fr`` the gateway's wording for the pharmacist.
+
+    - ``retryable``: a transient failure; sending again may succeed;
+    - ``may_have_applied``: a state change answered so may still have been applied (the engine
+      verifies before anything else is sent for the pack);
+    - ``needs_operator``: nothing can succeed until someone acts (credentials, certificate,
+      terms, configuration): the engine pauses.
+    """
+
+    answer_class: AnswerClass
     return_code: str
     description: str
+    message: str
+    message_fr: str
     alert: bool
     hub_code: str | None
     state: PackState | None
@@ -97,10 +55,14 @@ class NmvsResult:
     server_time: datetime | None
     notifications: tuple[Notification, ...] = ()
     intermarket: bool = False
+    retryable: bool = False
+    may_have_applied: bool = False
+    needs_operator: bool = False
+    alert_id: str | None = None  # the NMVS's id of the alert it raised, where it gives one
 
     @property
     def success(self) -> bool:
-        return self.return_code == "NMVS_SUCCESS"
+        return self.answer_class is AnswerClass.SUCCESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +77,13 @@ class BulkTicket:
 
 @dataclass(frozen=True, slots=True)
 class BulkPackResult:
+    """One pack of a processed bulk, answered like a single request. ``send_alone``: the bulk
+    could not handle this pack (e.g. a product of another market, which only single requests
+    route) and nothing was applied: send it on its own."""
+
     serial: str
-    state: PackState | None
-    reasons: tuple[str, ...]
-    return_code: str
+    result: NmvsResult
+    send_alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +109,7 @@ class NmvsError(Exception):
     """No usable NMVS answer. Messages never contain secrets.
 
     ``return_code`` is set when the NMVS answered with a code that is raised rather than
-    returned (e.g. NMVS_TI_TO_01, NMVS_FE_AU_01); look it up in :mod:`gateway.nmvs.returncodes`.
+    returned (e.g. NMVS_TI_TO_01, NMVS_FE_AU_01); look it up in :mod:`gateway.nmvs.arvato.returncodes`.
     """
 
     def __init__(self, message: str, *, return_code: str | None = None) -> None:

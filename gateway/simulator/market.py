@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 from uuid import uuid4
 
-from gateway.nmvs.returncodes import ReturnCodeInfo, lookup
+from gateway.nmvs.arvato.returncodes import ReturnCodeInfo, lookup
 
 SUCCESS = "NMVS_SUCCESS"
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 from lxml import etree
 
-from gateway.nmvs.returncodes import lookup
+from gateway.nmvs.arvato.returncodes import lookup
 from gateway.simulator.market import (
     BULK_USE_CASES,
     MANUAL_ENTRY,

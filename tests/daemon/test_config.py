@@ -27,7 +27,7 @@ from gateway.daemon.config import (
 )
 from gateway.engine.model import Outcome
 from gateway.engine.rules import EMPTY_LEDGER, Send, decide, ledger_after
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """\

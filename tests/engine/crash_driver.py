@@ -19,7 +19,7 @@ import structlog
 from gateway.codes.pack import PackIdentifier
 from gateway.engine import Engine, Request
 from gateway.nmvs.arvato import ArvatoClient
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 from tests.engine.support import arvato_config, settings
 
 

@@ -17,9 +17,9 @@ from gateway.engine.backup import backups, hourly_backup
 from gateway.engine.backup import run as restore_backup
 from gateway.engine.marker import marker_path, read_marker
 from gateway.nmvs.arvato import ArvatoClient
-from gateway.nmvs.backend import Operation
 from gateway.simulator.market import Market, MarketRules
 from gateway.simulator.server import running_simulator
+from gateway.vocabulary import Operation
 from tests.engine.conftest import wait_final
 from tests.engine.support import Rig, arvato_config, settings
 from tests.engine.test_engine import by_batch, sim_calls

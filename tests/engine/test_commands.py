@@ -16,7 +16,7 @@ from gateway.codes.problems import ProblemCode, error
 from gateway.engine import Engine, Request, ScanRecord, StoreError
 from gateway.engine.report import band
 from gateway.engine.store import FILENAME, open_store
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 from tests.engine.conftest import wait_final
 from tests.engine.support import Rig, settings
 

@@ -29,9 +29,9 @@ from gateway.engine import engine as engine_module
 from gateway.engine.model import UNDO_WINDOW
 from gateway.engine.store import FILENAME
 from gateway.nmvs.arvato import ArvatoClient, Secret
-from gateway.nmvs.backend import Operation
 from gateway.simulator.market import Market, MarketRules
 from gateway.simulator.server import running_simulator
+from gateway.vocabulary import Operation
 from tests.brokers import eventually
 from tests.engine.conftest import FakeClock, wait_final
 from tests.engine.support import Rig, arvato_config, settings
@@ -442,6 +442,8 @@ async def test_outbox_events_are_ordered_and_acknowledged(rig: Rig) -> None:
         result = events[2].payload
         assert set(result) == {"id", "op", "status", "outcome", "pack", "nmvs", "problems", "at"}
         assert set(result["nmvs"]) == {
+            "answer_class",
+            "alert_id",
             "return_code",
             "description",
             "message",

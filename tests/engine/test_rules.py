@@ -26,8 +26,10 @@ from gateway.engine.rules import (
     retry_delay,
     undo_deadline,
 )
-from gateway.nmvs.backend import UNDO_OF, NmvsResult, Operation
-from gateway.nmvs.returncodes import lookup
+from gateway.nmvs.arvato.client import classified
+from gateway.nmvs.arvato.returncodes import lookup
+from gateway.nmvs.backend import NmvsResult
+from gateway.vocabulary import UNDO_OF, AnswerClass, Operation
 
 EMPTY = LedgerEntry()
 S = Settings(nmvs_user="SITE0001")
@@ -45,12 +47,10 @@ DISPENSED = LedgerEntry(
 
 
 def result(code: str = "NMVS_SUCCESS", state: str | None = "ACTIVE", *reasons: str) -> NmvsResult:
-    info = lookup(code)
-    return NmvsResult(
-        return_code=code,
-        description=info.en,
-        alert=info.alert,
-        hub_code=info.hub_code,
+    """An Arvato answer as the Arvato client classifies it."""
+    return classified(
+        code,
+        lookup(code).en,
         state=state,  # type: ignore[arg-type]
         reasons=reasons,
         nmvs_trx_id="n" * 32,
@@ -180,31 +180,20 @@ def test_property_an_undo_is_sent_only_when_every_condition_holds(
 
 
 def test_judge_answer_classes() -> None:
-    assert judge_answer(Operation.DISPENSE, result(), lookup("NMVS_SUCCESS")) == Answer(
-        Outcome.DONE
-    )
-    alert = judge_answer(
-        Operation.DISPENSE, result("NMVS_NC_PCK_22", "INACTIVE"), lookup("NMVS_NC_PCK_22")
-    )
+    assert judge_answer(Operation.DISPENSE, result()) == Answer(Outcome.DONE)
+    alert = judge_answer(Operation.DISPENSE, result("NMVS_NC_PCK_22", "INACTIVE"))
     assert isinstance(alert, Answer) and alert.outcome is Outcome.ALERT
-    refused = judge_answer(
-        Operation.DISPENSE, result("NMVS_NC_PCK_02", "INACTIVE"), lookup("NMVS_NC_PCK_02")
-    )
+    refused = judge_answer(Operation.DISPENSE, result("NMVS_NC_PCK_02", "INACTIVE"))
     assert isinstance(refused, Answer) and refused.outcome is Outcome.REFUSED
-    assert (
-        judge_answer(Operation.DISPENSE, result("NMVS_TI_TO_01", None), lookup("NMVS_TI_TO_01"))
-        == Reconcile()
-    )
+    assert judge_answer(Operation.DISPENSE, result("NMVS_TI_TO_01", None)) == Reconcile()
     assert isinstance(
-        judge_answer(Operation.VERIFY, result("NMVS_TI_TO_01", None), lookup("NMVS_TI_TO_01")),
+        judge_answer(Operation.VERIFY, result("NMVS_TI_TO_01", None)),
         Retry,
     )
-    limited = judge_answer(
-        Operation.DISPENSE, result("NMVS_FI_SE_CLI_01", None), lookup("NMVS_FI_SE_CLI_01")
-    )
+    limited = judge_answer(Operation.DISPENSE, result("NMVS_FI_SE_CLI_01", None))
     assert limited == Retry(rate_limited=True)
     assert isinstance(
-        judge_answer(Operation.DISPENSE, result("NMVS_FE_AU_01", None), lookup("NMVS_FE_AU_01")),
+        judge_answer(Operation.DISPENSE, result("NMVS_FE_AU_01", None)),
         Pause,
     )
 
@@ -213,8 +202,7 @@ def reconcile(
     op: Operation, verify: NmvsResult, ledger: LedgerEntry = EMPTY, verifies: int = 4
 ) -> object:
     """Judged as the verify that ends the default horizon (30 + 60 + 120 + 90 s)."""
-    info = lookup(verify.return_code)
-    return judge_reconcile(op, verify, info, ledger, NOW - 300, NOW, S, verifies)
+    return judge_reconcile(op, verify, ledger, NOW - 300, NOW, S, verifies)
 
 
 def test_reconcile_table_for_dispense() -> None:
@@ -358,3 +346,40 @@ def test_bad_settings_name_the_field(change: dict[str, object], message: str) ->
     with pytest.raises(SettingsError) as caught:
         replace(S, **change)
     assert str(caught.value) == message
+
+
+def neutral(answer_class: AnswerClass, **flags: bool) -> NmvsResult:
+    """An answer from some backend whose codes the engine has never heard of."""
+    return NmvsResult(
+        answer_class=answer_class,
+        return_code="X-42",
+        description="",
+        message="m",
+        message_fr="m",
+        alert=flags.pop("alert", False),
+        hub_code=None,
+        state=None,
+        reasons=(),
+        nmvs_trx_id=None,
+        client_trx_id="c" * 32,
+        server_time=None,
+        **flags,
+    )
+
+
+def test_the_engine_decides_from_the_class_and_flags_never_from_the_code() -> None:
+    d = Operation.DISPENSE
+    assert judge_answer(d, neutral(AnswerClass.SUCCESS)) == Answer(Outcome.DONE)
+    alert = judge_answer(d, neutral(AnswerClass.WRONG_STATE, alert=True))
+    assert isinstance(alert, Answer) and alert.outcome is Outcome.ALERT
+    refused = judge_answer(d, neutral(AnswerClass.NOT_ALLOWED))
+    assert isinstance(refused, Answer) and refused.outcome is Outcome.REFUSED
+    assert isinstance(
+        judge_answer(d, neutral(AnswerClass.AUTHENTICATION, needs_operator=True)), Pause
+    )
+    lost = neutral(AnswerClass.TECHNICAL, retryable=True, may_have_applied=True)
+    assert judge_answer(d, lost) == Reconcile()
+    assert judge_answer(Operation.VERIFY, lost) == Retry()
+    assert judge_answer(d, neutral(AnswerClass.RATE_LIMITED, retryable=True)) == Retry(
+        rate_limited=True
+    )

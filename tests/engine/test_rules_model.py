@@ -28,11 +28,12 @@ from gateway.engine.rules import (
     ledger_after,
     observe,
 )
+from gateway.nmvs.arvato.client import classified
 from gateway.nmvs.arvato.soap import USE_CASE
-from gateway.nmvs.backend import NmvsResult, Operation
-from gateway.nmvs.returncodes import lookup
+from gateway.nmvs.backend import NmvsResult
 from gateway.simulator.market import Market, PackRequest, RequestHeader
 from gateway.simulator.marketfile import generate_market
+from gateway.vocabulary import Operation
 from tests.engine.support import healthy_packs
 
 S = Settings(nmvs_user="SIMUSER1")
@@ -82,11 +83,9 @@ class World:
             USE_CASE[op], PACK.scheme, PACK.product_code, PACK.serial, PACK.batch, PACK.expiry, ref
         )
         answer = self.market.single(header, request)
-        return NmvsResult(
-            return_code=answer.return_code,
-            description=answer.description,
-            alert=answer.alert,
-            hub_code=answer.hub_code,
+        return classified(
+            answer.return_code,
+            answer.description,
             state=answer.state,
             reasons=answer.reasons,
             nmvs_trx_id=answer.nmvs_trx_id,
@@ -111,16 +110,14 @@ class World:
         while isinstance(decision, Send):
             started = self.now
             result = self.call(step.op, decision.ref_client_trx_id)
-            verdict = judge_answer(step.op, result, lookup(result.return_code))
+            verdict = judge_answer(step.op, result)
             if step.answer_lost and step.op.changes_state:
                 verdict = Reconcile()  # the NMVS applied it, the gateway never saw the answer
             else:
                 self.ledger = observe(self.ledger, result, self.now)
             if isinstance(verdict, Reconcile):
                 verify = self.call(Operation.VERIFY)
-                verdict = judge_reconcile(
-                    step.op, verify, lookup(verify.return_code), self.ledger, started, self.now, S
-                )
+                verdict = judge_reconcile(step.op, verify, self.ledger, started, self.now, S)
                 result = verify
             assert not isinstance(verdict, Retry)
             if isinstance(verdict, Resend):

@@ -23,7 +23,7 @@ from gateway.mqtt.contract import (
     parse_request,
     status_payload,
 )
-from gateway.nmvs.backend import Operation
+from gateway.vocabulary import Operation
 from tests.mqtt.schemas import KINDS, SCHEMA_DIR, validate, validator
 
 PACK = {

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.nmvs.returncodes import lookup
+from gateway.nmvs.arvato.returncodes import lookup
 from gateway.simulator.market import (
     BulkRequest,
     Market,

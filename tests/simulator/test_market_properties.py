@@ -7,7 +7,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.nmvs.returncodes import lookup
+from gateway.nmvs.arvato.returncodes import lookup
 from gateway.simulator.market import SET_REASON, UNDO_REASON, Market, PackRequest
 from tests.simulator.markets import BATCH, EXPIRY, GTIN, MARKET, Clock, header
 

@@ -39,7 +39,9 @@ import structlog
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import soap
 from gateway.nmvs.arvato.config import ArvatoConfig
+from gateway.nmvs.arvato.returncodes import CodeClass, lookup
 from gateway.nmvs.backend import (
+    BulkPackResult,
     BulkResult,
     BulkTicket,
     NmvsAmbiguousError,
@@ -49,10 +51,10 @@ from gateway.nmvs.backend import (
     NmvsPermanentError,
     NmvsRateLimitedError,
     NmvsResult,
-    Operation,
+    Notification,
     PingResult,
 )
-from gateway.nmvs.returncodes import CodeClass, lookup
+from gateway.vocabulary import Operation, PackState
 
 log = structlog.get_logger("gateway.nmvs.arvato")
 
@@ -300,7 +302,22 @@ class ArvatoClient:
             ready=lookup(answer.return_code).code_class is not CodeClass.PENDING,
             return_code=answer.return_code,
             description=self._scrub(answer.description),
-            packs=answer.bulk_packs,
+            packs=tuple(
+                BulkPackResult(
+                    serial=pack.serial,
+                    result=classified(
+                        pack.return_code,
+                        lookup(pack.return_code).en,
+                        state=pack.state,
+                        reasons=pack.reasons,
+                        nmvs_trx_id=ticket.nmvs_trx_id,
+                        client_trx_id=ticket.client_trx_id,
+                        server_time=None,  # when the bulk was processed is not in the result
+                    ),
+                    send_alone=pack.return_code == "NMVS_NC_PC_01",  # no intermarket in bulk
+                )
+                for pack in answer.bulk_packs
+            ),
             server_time=answer.timestamp,
             notifications=answer.notifications,
         )
@@ -332,12 +349,9 @@ class ArvatoClient:
         answer = await self._exchange(
             self._config.single_pack_url, use_case, changes_state, body, client_trx_id
         )
-        info = lookup(answer.return_code)
-        return NmvsResult(
-            return_code=answer.return_code,
-            description=self._scrub(answer.description),
-            alert=info.alert,
-            hub_code=info.hub_code,
+        return classified(
+            answer.return_code,
+            self._scrub(answer.description),
             state=answer.state,
             reasons=answer.reasons,
             nmvs_trx_id=answer.nmvs_trx_id,
@@ -484,3 +498,38 @@ class ArvatoClient:
 def as_backend(client: ArvatoClient) -> NmvsBackend:
     """The client seen through the interface the engine uses (mypy checks the conformance)."""
     return client
+
+
+def classified(
+    return_code: str,
+    description: str,
+    *,
+    state: PackState | None,
+    reasons: tuple[str, ...],
+    nmvs_trx_id: str | None,
+    client_trx_id: str,
+    server_time: datetime | None,
+    notifications: tuple[Notification, ...] = (),
+    intermarket: bool = False,
+) -> NmvsResult:
+    """An Arvato answer in the gateway's terms, from the return-code catalogue."""
+    info = lookup(return_code)
+    return NmvsResult(
+        answer_class=info.answer_class,
+        return_code=return_code,
+        description=description,
+        message=info.en,
+        message_fr=info.fr,
+        alert=info.alert,
+        hub_code=info.hub_code,
+        state=state,
+        reasons=reasons,
+        nmvs_trx_id=nmvs_trx_id,
+        client_trx_id=client_trx_id,
+        server_time=server_time,
+        notifications=notifications,
+        intermarket=intermarket,
+        retryable=info.retryable,
+        may_have_applied=info.ambiguous,
+        needs_operator=info.needs_operator,
+    )

@@ -19,13 +19,8 @@ from lxml import etree
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato.secret import Secret
-from gateway.nmvs.backend import (
-    BulkPackResult,
-    NmvsInvalidRequestError,
-    Notification,
-    Operation,
-    PackState,
-)
+from gateway.nmvs.backend import NmvsInvalidRequestError, Notification
+from gateway.vocabulary import Operation, PackState
 
 SOAP_NS = "http://www.w3.org/2003/05/soap-envelope"
 WSDL_NS = "urn:wsdltypes.nmvs.eu:v5.0"
@@ -284,6 +279,16 @@ class MalformedAnswerError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class BulkPackAnswer:
+    """One pack of a G188 result as the NMVS wrote it."""
+
+    serial: str
+    state: PackState | None
+    reasons: tuple[str, ...]
+    return_code: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """One parsed ``GxxxResponse``: the header echo, the overall ReturnCode and the body."""
 
@@ -297,7 +302,7 @@ class Answer:
     state: PackState | None
     reasons: tuple[str, ...]
     intermarket: bool
-    bulk_packs: tuple[BulkPackResult, ...]
+    bulk_packs: tuple[BulkPackAnswer, ...]
 
 
 def _parser() -> etree.XMLParser:
@@ -402,7 +407,7 @@ def parse_answer(data: bytes, expected_wrapper: str) -> Answer:
     pack = body.find(f"{{{TYPES_NS}}}Pack")
     intermarket = _text(body, "Product", "IntermarketFlag")
     bulk_packs = tuple(
-        BulkPackResult(
+        BulkPackAnswer(
             serial=_attr(p, "sn") or "",
             state=_state(_attr(p, "state"), "bulk pack"),
             reasons=tuple(r.text or "" for r in p.iterfind(f"{{{TYPES_NS}}}Reason")),

@@ -23,8 +23,8 @@ from gateway.nmvs.backend import (
     NmvsNotSentError,
     NmvsPermanentError,
     NmvsRateLimitedError,
-    Operation,
 )
+from gateway.vocabulary import Operation
 from tests.nmvs.arvato.test_soap import BILLION_LAUGHS, REFERENCE_G120_RESPONSE, TRX
 
 PACK = PackIdentifier("GTIN", "05000456013482", "00001", "261200", "0000000014")

@@ -39,7 +39,6 @@ from gateway.nmvs.backend import (
     NmvsRateLimitedError,
     NmvsResult,
     Notification,
-    Operation,
 )
 from gateway.simulator.faults import parse_faults
 from gateway.simulator.market import (
@@ -51,6 +50,7 @@ from gateway.simulator.market import (
     UserSpec,
 )
 from gateway.simulator.server import RunningSimulator, running_simulator
+from gateway.vocabulary import Operation
 from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, Pki
 
 PASSWORD = "Pharma-Secret-1!"
@@ -249,9 +249,9 @@ async def test_bulk_dispense_is_polled_until_ready(
     done = await client.bulk_result(ticket, client_trx_id=trx())
     assert done.ready
     assert done.server_time is not None and done.notifications == ()
-    assert [(p.serial, p.state, p.reasons, p.return_code) for p in done.packs] == [
-        (s, "INACTIVE", ("SUPPLIED",), "NMVS_SUCCESS") for s in ("SN010", "SN011", "SN012")
-    ]
+    assert [
+        (p.serial, p.result.state, p.result.reasons, p.result.return_code) for p in done.packs
+    ] == [(s, "INACTIVE", ("SUPPLIED",), "NMVS_SUCCESS") for s in ("SN010", "SN011", "SN012")]
     assert (await sim_pack(admin, "SN011"))["state"] == "INACTIVE"
 
 
@@ -265,7 +265,7 @@ async def test_bulk_with_failures_reports_each_pack(
     await admin.post("/_sim/clock", json={"advance_seconds": 5})
     partial = await client.bulk_result(ticket, client_trx_id=trx())
     assert partial.return_code == "NMVS_NC_PCK_24"
-    assert [(p.serial, p.return_code) for p in partial.packs] == [
+    assert [(p.serial, p.result.return_code) for p in partial.packs] == [
         ("SN013", "NMVS_NC_PCK_23"),
         ("SN014", "NMVS_SUCCESS"),
     ]
@@ -279,7 +279,7 @@ async def test_bulk_verify(client: ArvatoClient, admin: httpx.AsyncClient) -> No
     ticket = await client.submit_bulk(Operation.VERIFY, [pack("SN020")], client_trx_id=trx())
     await admin.post("/_sim/clock", json={"advance_seconds": 5})
     result = await client.bulk_result(ticket, client_trx_id=trx())
-    assert [(p.serial, p.state) for p in result.packs] == [("SN020", "ACTIVE")]
+    assert [(p.serial, p.result.state) for p in result.packs] == [("SN020", "ACTIVE")]
     assert (await transactions(admin))[0]["use_case"] == "G115"
 
 

@@ -13,7 +13,8 @@ from lxml import etree
 from gateway.codes.pack import Nhrn, PackIdentifier
 from gateway.nmvs.arvato import soap
 from gateway.nmvs.arvato.secret import Secret
-from gateway.nmvs.backend import BulkPackResult, NmvsInvalidRequestError, Notification, Operation
+from gateway.nmvs.backend import NmvsInvalidRequestError, Notification
+from gateway.vocabulary import Operation
 from tests.simulator.soapxml import REFERENCE_SKETCH
 
 T = "{urn:types.nmvs.eu:v5.0}"
@@ -379,8 +380,8 @@ def test_bulk_result_packs_are_read_with_their_own_codes() -> None:
     answer = soap.parse_answer(G188_RESPONSE, "G188Response")
     assert answer.return_code == "NMVS_NC_PCK_24"
     assert answer.bulk_packs == (
-        BulkPackResult(serial="A1", state="INACTIVE", reasons=("SUPPLIED",), return_code="NMVS_SUCCESS"),
-        BulkPackResult(serial="A2", state="INACTIVE", reasons=("DESTROYED",), return_code="NMVS_NC_PCK_22"),
+        soap.BulkPackAnswer(serial="A1", state="INACTIVE", reasons=("SUPPLIED",), return_code="NMVS_SUCCESS"),
+        soap.BulkPackAnswer(serial="A2", state="INACTIVE", reasons=("DESTROYED",), return_code="NMVS_NC_PCK_22"),
     )  # fmt: skip
     assert answer.state is None
     assert answer.timestamp is not None and answer.timestamp.utcoffset() is not None

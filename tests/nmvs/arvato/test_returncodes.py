@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.nmvs.returncodes import CATALOGUE, NO_ALERT_TWIN, CodeClass, lookup
+from gateway.nmvs.arvato.returncodes import CATALOGUE, NO_ALERT_TWIN, CodeClass, lookup
 
 # Level-5 codes and their EU Hub codes (PCK_20/21 per France MVO's table).
 LEVEL5 = {
@@ -149,3 +149,33 @@ def test_unknown_codes_get_a_conservative_entry(code: str) -> None:
     assert not info.alert
     assert info.ambiguous
     assert info.code_class is CodeClass.OPERATOR
+
+
+def test_every_code_has_the_answer_class_its_meaning_says() -> None:
+    from gateway.vocabulary import AnswerClass as A
+
+    expected = {
+        "NMVS_SUCCESS": A.SUCCESS,
+        "NMVS_NC_PCK_22": A.WRONG_STATE,
+        "NMVS_NC_PCK_19": A.WRONG_STATE,
+        "NMVS_NC_PC_02": A.UNKNOWN_PACK,
+        "NMVS_FE_LOT_03": A.UNKNOWN_PACK,
+        "NMVS_FE_LOT_13": A.UNKNOWN_PACK,
+        "NMVS_FE_LOT_12": A.EXPIRY_MISMATCH,
+        "NMVS_NC_PCK_20": A.NOT_ALLOWED,
+        "NMVS_NC_PCK_21": A.NOT_ALLOWED,
+        "NMVS_FE_AU_01": A.AUTHENTICATION,
+        "NMVS_FE_PKI_01": A.AUTHENTICATION,
+        "NMVS_FI_SE_CLI_01": A.RATE_LIMITED,
+        "NMVS_TI_TO_01": A.TECHNICAL,
+        "NMVS_TE_XM_01": A.TECHNICAL,
+    }
+    assert {code: lookup(code).answer_class for code in expected} == expected
+    for code, twin in NO_ALERT_TWIN.items():  # an alert and its no-alert twin mean the same
+        assert lookup(code).answer_class is lookup(twin).answer_class, code
+    for info in CATALOGUE.values():
+        if info.alert:
+            assert info.answer_class not in (A.SUCCESS, A.TECHNICAL, A.RATE_LIMITED), info.code
+        if info.needs_operator:
+            assert info.answer_class is A.AUTHENTICATION, info.code
+    assert lookup("NMVS_NEVER_SEEN_01").needs_operator  # unknown: an operator looks at it

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gateway.vocabulary import AnswerClass
+
 
 class CodeClass(StrEnum):
     """How the gateway treats a code (our classification: no NMVS document gives one)."""
@@ -50,6 +52,15 @@ class ReturnCodeInfo:
     def message(self, language: str) -> str:
         """The pharmacist's message in ``fr`` / ``fra`` or English (anything else)."""
         return self.fr if language.lower() in ("fr", "fra", "fre") else self.en
+
+    @property
+    def answer_class(self) -> AnswerClass:
+        """What the code means in the gateway's own terms (see :func:`_answer_class`)."""
+        return _answer_class(self)
+
+    @property
+    def needs_operator(self) -> bool:
+        return self.code_class is CodeClass.OPERATOR
 
 
 def _row(
@@ -816,6 +827,60 @@ NO_ALERT_TWIN: dict[str, str] = {
     "NMVS_NC_PCK_22": "NMVS_NC_PCK_30",
     "NMVS_NC_PCK_27": "NMVS_NC_PCK_31",
 }
+
+
+# Codes whose meaning the handling class does not tell (our reading of each code's text).
+_EXPIRY = frozenset(
+    {"NMVS_FE_LOT_12", "NMVS_FE_LOT_17", "NMVS_FE_LOT_02", "NMVS_FE_LOT_04", "NMVS_FE_LOT_06"}
+)
+_UNKNOWN_PACK = frozenset(
+    {
+        "NMVS_NC_PC_01",
+        "NMVS_NC_PC_02",
+        "NMVS_NC_PC_05",
+        "NMVS_NC_PC_06",
+        "NMVS_NC_PC_14",
+        "NMVS_FE_LOT_03",
+        "NMVS_FE_LOT_13",
+        "NMVS_FE_LOT_15",
+        "NMVS_FE_LOT_18",
+    }
+)
+_NOT_ALLOWED = frozenset(
+    {
+        "NMVS_NC_PCK_05",
+        "NMVS_NC_PCK_13",
+        "NMVS_NC_PCK_20",
+        "NMVS_NC_PCK_21",
+        "NMVS_FE_TX_01",
+        "NMVS_FE_TX_03",
+        "NMVS_FE_TX_05",
+        "NMVS_FE_BR_01",
+        "NMVS_FE_AU_08",
+        "NMVS_FE_AU_09",
+        "NMVS_FE_AU_12",
+        "NMVS_FE_AU_15",
+    }
+)
+
+
+def _answer_class(info: ReturnCodeInfo) -> AnswerClass:
+    code = info.code
+    if info.code_class is CodeClass.OK:
+        return AnswerClass.SUCCESS
+    if info.rate_limited:
+        return AnswerClass.RATE_LIMITED
+    if code in _EXPIRY:
+        return AnswerClass.EXPIRY_MISMATCH
+    if code in _UNKNOWN_PACK:
+        return AnswerClass.UNKNOWN_PACK
+    if code in _NOT_ALLOWED:
+        return AnswerClass.NOT_ALLOWED
+    if info.code_class is CodeClass.OPERATOR:
+        return AnswerClass.AUTHENTICATION
+    if info.code_class in (CodeClass.ALERT, CodeClass.REFUSED):
+        return AnswerClass.WRONG_STATE  # the pack's, batch's or product's status refuses it
+    return AnswerClass.TECHNICAL  # transient, pending, malformed request, informational
 
 
 def lookup(code: str) -> ReturnCodeInfo:
