@@ -22,7 +22,7 @@ from gateway.engine.store import open_store
 from tests.brokers import Broker, MqttProbe
 from tests.daemon.harness import BASE, write_config
 from tests.daemon.test_command import run
-from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki, pki
+from tests.nmvs.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki, pki
 
 __all__ = ["pki"]
 

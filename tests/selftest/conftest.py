@@ -15,8 +15,8 @@ from gateway.simulator.market import MarketData, UserSpec
 from gateway.simulator.server import RunningSimulator, running_simulator
 from tests.brokers import broker, tls_broker
 from tests.engine.conftest import market_data
-from tests.nmvs.arvato.conftest import Pki, pki
 from tests.nmvs.arvato.test_client_simulator import client_config, server_context
+from tests.nmvs.conftest import Pki, pki
 
 __all__ = ["broker", "pki", "server_context", "tls_broker"]
 

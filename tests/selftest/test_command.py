@@ -18,7 +18,7 @@ from gateway.selftest.card_codes import CALIBRATION_PAYLOAD, GS
 from gateway.simulator.server import RunningSimulator
 from tests.brokers import Broker
 from tests.capture.test_serial import SerialPort
-from tests.nmvs.arvato.conftest import Pki
+from tests.nmvs.conftest import Pki
 from tests.selftest.conftest import CLIENT, PASSWORD, USER
 
 CHECK_KEYS = {"name", "status", "detail", "fix"}

@@ -10,7 +10,7 @@ from gateway.selftest.nmvs_check import NmvsReport, check_nmvs
 from gateway.selftest.results import Status
 from gateway.simulator.server import RunningSimulator, running_simulator
 from tests.brokers import free_port
-from tests.nmvs.arvato.conftest import Pki
+from tests.nmvs.conftest import Pki
 from tests.selftest.conftest import market, nmvs_config, server_context
 
 

@@ -46,6 +46,7 @@ from gateway.nmvs.backend import (
     BulkTicket,
     NmvsAmbiguousError,
     NmvsBackend,
+    NmvsError,
     NmvsInvalidRequestError,
     NmvsNotSentError,
     NmvsPermanentError,
@@ -400,22 +401,17 @@ class ArvatoClient:
         return answer
 
     def _raise_for_code(self, use_case: str, code: str, description: str, response: _Reply) -> None:
-        info = lookup(code)
-        if info.rate_limited or response.status == 429:
+        if lookup(code).rate_limited or response.status == 429:
             self._rate_limited(use_case, response, code)
-        if not info.known:
-            return  # a business outcome we do not know: the engine reads lookup(code)
-        detail = f"{use_case} answered {code} ({self._scrub(description)[:200]!r}): {info.en}"
-        if info.stop_sending:
+        failure = failure_for(
+            code, f"{use_case} answered {code} ({self._scrub(description)[:200]!r})"
+        )
+        if failure is None:
+            return
+        if lookup(code).stop_sending:
             self._halted_by = code
             log.error("nmvs.halted", use_case=use_case, return_code=code)
-            raise NmvsPermanentError(detail, return_code=code)
-        if info.code_class is CodeClass.OPERATOR or code.startswith(("NMVS_TE_XM_", "NMVS_TE_JS_")):
-            raise NmvsPermanentError(detail, return_code=code)
-        if info.ambiguous:
-            raise NmvsAmbiguousError(detail, return_code=code)
-        if info.code_class is CodeClass.TRANSIENT:
-            raise NmvsNotSentError(detail, return_code=code)
+        raise failure
 
     def _rate_limited(self, use_case: str, response: _Reply, code: str | None) -> NoReturn:
         retry_after = _retry_after(response)
@@ -533,3 +529,26 @@ def classified(
         may_have_applied=info.ambiguous,
         needs_operator=info.needs_operator,
     )
+
+
+def failure_for(code: str, detail: str) -> NmvsError | None:
+    """The error an answer with ``code`` is raised as, or None when it is returned as a result
+    (a business outcome, or a code we do not know: :func:`classified` marks it for an
+    operator). A rate limit is raised by the caller, which knows the server's Retry-After."""
+    info = lookup(code)
+    if not info.known:
+        return None
+    detail = f"{detail}: {info.en}"
+    if info.rate_limited:
+        return NmvsRateLimitedError(detail, return_code=code)
+    if (
+        info.stop_sending
+        or info.code_class is CodeClass.OPERATOR
+        or code.startswith(("NMVS_TE_XM_", "NMVS_TE_JS_"))
+    ):
+        return NmvsPermanentError(detail, return_code=code)
+    if info.ambiguous:
+        return NmvsAmbiguousError(detail, return_code=code)
+    if info.code_class is CodeClass.TRANSIENT:
+        return NmvsNotSentError(detail, return_code=code)
+    return None

@@ -51,7 +51,7 @@ from gateway.simulator.market import (
 )
 from gateway.simulator.server import RunningSimulator, running_simulator
 from gateway.vocabulary import Operation
-from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, Pki
+from tests.nmvs.conftest import KEY_PASSPHRASE, Pki
 
 PASSWORD = "Pharma-Secret-1!"
 OTHER_PASSWORD = "Other-Secret-2!"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.nmvs.arvato import ArvatoConfig, ArvatoConfigError, Secret
-from tests.nmvs.arvato.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki
+from tests.nmvs.conftest import KEY_PASSPHRASE, P12_PASSWORD, Pki
 
 PASSWORD = "Very-Secret-Pw1!"
 # fields set by a differently named key of the daemon's [nmvs] table
