@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.capture.config import ConfigError, ScannerConfig, parse_scanners
+    from gateway.capture.config import ScannerConfig, parse_scanners
+    from gateway.configfile import ConfigError
     from gateway.daemon.config import DEFAULT_STATE_DIR
 
     configs: tuple[ScannerConfig, ...] = ()
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             if state_dir is None:
                 state_dir = _configured_state_dir(args.config, document)
             if not isinstance(tables, list):
-                raise ConfigError("scanner: must be an array of tables ([[scanner]])")
+                raise ConfigError(None, "scanner", "must be an array of tables ([[scanner]])")
             configs = parse_scanners(tables)
         except OSError as exc:
             print(f"{args.config}: {exc.strerror}", file=sys.stderr)

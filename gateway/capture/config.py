@@ -21,10 +21,7 @@ from gateway.codes.decode import DecodeSettings
 from gateway.codes.gs1 import DEFAULT_SPLIT_AIS, SPLIT_AIS
 from gateway.codes.keyboard import LAYOUTS, KeyboardSettings
 from gateway.codes.validation import SET_82
-
-
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names the key and says what is allowed."""
+from gateway.configfile import ConfigError
 
 
 class Kind(StrEnum):
@@ -142,7 +139,9 @@ def parse_scanners(tables: Sequence[Mapping[str, Any]]) -> tuple[ScannerConfig, 
     for config in configs:
         if config.id in seen:
             raise ConfigError(
-                f"{config.label}.id: {config.id!r} is already used by scanner[{seen[config.id]}]"
+                None,
+                f"{config.label}.id",
+                f"{config.id!r} is already used by scanner[{seen[config.id]}]",
             )
         seen[config.id] = config.index
     return configs
@@ -190,7 +189,7 @@ class _Parser:
         self._gap_ms = 0
 
     def fail(self, key: str, why: str) -> ConfigError:
-        return ConfigError(f"scanner[{self._index}].{key}: {why}")
+        return ConfigError(None, f"scanner[{self._index}].{key}", why)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         self._used.add(key)
@@ -218,7 +217,7 @@ class _Parser:
 
     def parse(self) -> ScannerConfig:
         if not isinstance(self._table, Mapping):
-            raise ConfigError(f"scanner[{self._index}]: must be a table")
+            raise ConfigError(None, f"scanner[{self._index}]", "must be a table")
         ident = self.get("id", str)
         if ident is None:
             raise self.fail(

@@ -28,7 +28,7 @@ from gateway.capture.devices import InputBackend
 from gateway.capture.hub import ScannerHub
 from gateway.capture.scan import CapturedScan
 from gateway.codes.pack import PackIdentifier
-from gateway.daemon.config import Config, nmvs_config_error
+from gateway.daemon.config import Config, open_backend
 from gateway.daemon.notify import Notifier
 from gateway.engine import (
     Engine,
@@ -52,7 +52,6 @@ from gateway.mqtt.contract import (
     status_payload,
 )
 from gateway.mqtt.relay import Relay, ResponseRoutes, Route
-from gateway.nmvs.arvato import ArvatoClient, ArvatoConfigError
 from gateway.nmvs.backend import NmvsBackend
 
 DRAIN_GRACE = 5.0  # seconds queued work may take to finish at shutdown
@@ -147,7 +146,7 @@ class Gateway:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             if backend is None:
-                client = _nmvs_client(config)
+                client = open_backend(config)
                 stack.push_async_callback(client.aclose)
                 backend = client
             engine = await self._open_engine(stack, backend, stop)
@@ -477,14 +476,6 @@ class Gateway:
                 await self.engine.health()
             self.notifier.watchdog()
             await asyncio.sleep(interval)
-
-
-def _nmvs_client(config: Config) -> ArvatoClient:
-    # the loader built the TLS context already; a file changed since is named the same way
-    try:
-        return ArvatoClient(config.nmvs)
-    except ArvatoConfigError as exc:
-        raise nmvs_config_error(config.path, exc) from None
 
 
 async def serve(

@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.daemon.config import EXIT_CONFIG, ConfigError, load_config
+    from gateway.configfile import ConfigError
+    from gateway.daemon.config import EXIT_CONFIG, load_config
     from gateway.daemon.logs import configure_logging
 
     try:
@@ -56,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 async def _main(config: object) -> int:
     import structlog
 
+    from gateway.configfile import ConfigError
     from gateway.daemon.app import StartupError, serve
-    from gateway.daemon.config import EXIT_CONFIG, Config, ConfigError
+    from gateway.daemon.config import EXIT_CONFIG, Config
     from gateway.daemon.notify import Notifier
     from gateway.engine import StoreError
     from gateway.mqtt.bridge import TlsSetupError

@@ -192,7 +192,8 @@ def print_from_database(
 ) -> int:
     """Open the database named by ``--state-dir`` or ``--config``, build the figures, print text
     or JSON."""
-    from gateway.daemon.config import EXIT_CONFIG, ConfigError, load_gateway_settings
+    from gateway.configfile import ConfigError
+    from gateway.daemon.config import EXIT_CONFIG, load_gateway_settings
 
     try:
         state_dir = args.state_dir or load_gateway_settings(args.config).state_dir

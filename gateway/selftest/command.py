@@ -65,7 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.daemon.config import ConfigError, load_config
+    from gateway.configfile import ConfigError
+    from gateway.daemon.config import load_config
     from gateway.daemon.logs import configure_logging
     from gateway.selftest import results
 
@@ -118,9 +119,9 @@ async def run_checks(
 ) -> list[CheckResult]:
     """Every check, calibration first (the technician is at the scanner when it starts)."""
     from gateway.capture.command import add_learned_layouts, survey
+    from gateway.nmvs.registry import BACKENDS
     from gateway.selftest.host import check_clock, check_database, check_disk
     from gateway.selftest.mqtt_check import check_mqtt
-    from gateway.selftest.nmvs_check import check_nmvs
     from gateway.selftest.scanner_checks import scanner_results
 
     found: list[CheckResult] = []
@@ -135,7 +136,7 @@ async def run_checks(
     report = await asyncio.to_thread(survey, config.scanners)
     add_learned_layouts(report, config.scanners, str(config.gateway.state_dir))
     found += scanner_results(config.scanners, report)
-    nmvs = await check_nmvs(config.nmvs, datetime.now(UTC))
+    nmvs = await BACKENDS[config.nmvs_backend].probe(config.nmvs, datetime.now(UTC))
     found += nmvs.results
     found += await check_mqtt(config.mqtt, config.base_topic)
     found.append(check_clock(nmvs.server_time, datetime.now(UTC), nmvs.time_source))

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.capture.config import ConfigError, parse_scanners
+from gateway.capture.config import parse_scanners
+from gateway.configfile import ConfigError
 
 _HEADER = re.compile(r"^\s*\[")
 _SCANNER_HEADER = re.compile(r"^\s*\[\[\s*scanner\s*\]\]\s*(#.*)?$")

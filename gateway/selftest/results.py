@@ -11,6 +11,7 @@ import json
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -104,3 +105,12 @@ def render(results: Sequence[CheckResult]) -> str:
         + ("FAILED - fix the lines marked FAIL" if total["fail"] else "nothing failed")
     )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class NmvsReport:
+    """What a backend's self-test probe found, and the national system's clock if it saw it."""
+
+    results: list[CheckResult]
+    server_time: datetime | None  # the NMVS's clock, for the host clock check
+    time_source: str

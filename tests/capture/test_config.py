@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from gateway.capture.config import (
-    ConfigError,
     DeviceMatch,
     Kind,
     MatchKind,
@@ -16,6 +15,7 @@ from gateway.capture.config import (
     Terminator,
     parse_scanners,
 )
+from gateway.configfile import ConfigError
 
 EXAMPLE = """
 [[scanner]]

@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 import trustme
 
-from gateway.daemon import config as config_module
+from gateway import configfile as config_module
+from gateway.configfile import ConfigError
 from gateway.daemon.config import (
     EXIT_CONFIG,
     GATEWAY_KEYS,
     MQTT_KEYS,
-    NMVS_KEYS,
     POLICY_KEYS,
-    ConfigError,
-    default_bulk_url,
     load_config,
     load_gateway_settings,
 )
 from gateway.engine.model import Outcome
 from gateway.engine.rules import EMPTY_LEDGER, Send, decide, ledger_after
+from gateway.nmvs.arvato.section import KEYS as ARVATO_KEYS
+from gateway.nmvs.arvato.section import default_bulk_url
 from gateway.vocabulary import Operation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,7 +137,7 @@ def test_every_key_is_documented_in_the_example() -> None:
     for section, keys in (
         ("gateway", GATEWAY_KEYS),
         ("mqtt", MQTT_KEYS),
-        ("nmvs", NMVS_KEYS),
+        ("nmvs", ("backend", *ARVATO_KEYS)),
         ("policy", POLICY_KEYS),
     ):
         for key in keys:

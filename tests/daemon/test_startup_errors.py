@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from gateway.daemon.app import _nmvs_client, cancel_until_done
-from gateway.daemon.config import ConfigError, load_config
+from gateway.configfile import ConfigError
+from gateway.daemon.app import cancel_until_done
+from gateway.daemon.config import load_config, open_backend
 from gateway.engine.store import open_store
 from tests.brokers import Broker, MqttProbe
 from tests.daemon.harness import BASE, write_config
@@ -151,7 +152,7 @@ def test_usable_certificates_pass_the_check(tmp_path: Path, pki: Pki, kind: str)
     )
     config = load_config(path)
     assert config.nmvs.uses_tls
-    client = _nmvs_client(config)
+    client = open_backend(config)
     assert client.certificate_expires_at is not None
 
 
@@ -166,7 +167,7 @@ def test_a_certificate_spoiled_after_loading_is_named_when_the_client_is_built(
     config = load_config(config_path)
     cert.write_text("replaced by garbage\n")
     with pytest.raises(ConfigError) as caught:
-        _nmvs_client(config)
+        open_backend(config)
     assert str(caught.value) == f"{config_path}: nmvs.cert_file: {cert} holds no PEM certificate"
 
 

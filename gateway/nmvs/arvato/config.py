@@ -25,11 +25,10 @@ import os
 import re
 import secrets
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
@@ -95,6 +94,11 @@ class ArvatoConfig:
     software_name: str = "nmvs-gateway"
     software_version: str = __version__
     language: str = "eng"
+
+    @property
+    def undo_owner(self) -> str:
+        """Arvato systems let only the NMVS user who made a change undo it (PCK_21)."""
+        return self.user_id
 
     def __post_init__(self) -> None:
         for name in ("endpoint", "bulk_endpoint"):
@@ -193,41 +197,6 @@ class ArvatoConfig:
             software_version=self.software_version,
             language=self.language,
         )
-
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any]) -> ArvatoConfig:
-        """Build from a mapping of field names to plain values (secrets inline): the tests' way.
-        The daemon does not use it; its loader reads the ``[nmvs]`` table and builds the class."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise ArvatoConfigError(unknown[0], f"unknown setting (known: {', '.join(known)})")
-        missing = [
-            name
-            for name in ("endpoint", "client_login_id", "user_id", "password", "software_supplier")
-            if name not in table
-        ]
-        if missing:
-            raise ArvatoConfigError(missing[0], "required")
-        values: dict[str, Any] = {}
-        for name, value in table.items():
-            if name in ("password", "key_password", "pkcs12_password"):
-                if not isinstance(value, str):
-                    raise ArvatoConfigError(name, "must be a string")
-                values[name] = Secret(value)
-            elif name in ("cert_file", "key_file", "pkcs12_file", "ca_file"):
-                if not isinstance(value, str):
-                    raise ArvatoConfigError(name, "must be a file path string")
-                values[name] = Path(value)
-            elif name.endswith("_timeout") or name == "max_connections":
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ArvatoConfigError(name, "must be a number")
-                values[name] = value
-            else:
-                if not isinstance(value, str):
-                    raise ArvatoConfigError(name, "must be a string")
-                values[name] = value
-        return cls(**values)
 
     def ssl_context(self) -> ssl.SSLContext:
         """The client TLS context: server verified against ``ca_file`` (or the system store),

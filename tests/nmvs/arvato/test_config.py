@@ -36,8 +36,23 @@ def table(pki: Pki, **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+SECRETS = ("password", "key_password", "pkcs12_password")
+FILES = ("cert_file", "key_file", "pkcs12_file", "ca_file")
+
+
+def build(values: dict[str, Any]) -> ArvatoConfig:
+    """The class from plain values, as the ``[nmvs]`` loader hands them over (secrets read,
+    file names made paths): unknown keys and types are the loader's to refuse."""
+    return ArvatoConfig(
+        **{
+            name: Secret(value) if name in SECRETS else Path(value) if name in FILES else value
+            for name, value in values.items()
+        }
+    )
+
+
 def test_a_complete_table_loads(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(table(pki, sub_user_id="till-2", language="fra"))
+    config = build(table(pki, sub_user_id="till-2", language="fra"))
     assert config.password == Secret(PASSWORD)
     assert config.cert_file == pki.client_cert
     assert config.sub_user_id == "till-2"
@@ -50,17 +65,14 @@ def test_a_complete_table_loads(pki: Pki) -> None:
     ("changes", "field", "message"),
     [
         ({"endpoint": "ftp://x/y"}, "endpoint", "'ftp://x/y' is not an http(s) URL"),
-        ({"endpoint": None}, "endpoint", "required"),
         ({"client_login_id": "PHARMA 01"}, "client_login_id", "must be 1-20 characters"),
         ({"user_id": "abc"}, "user_id", "must be 4-20 characters A-Z a-z 0-9 -"),
         ({"password": "short"}, "password", "must be 8-60 characters"),
-        ({"password": 12345678}, "password", "must be a string"),
         ({"software_version": "1.2.0-rc1+g1a2b"}, "software_version",
          "must be 1-10 characters (NMVS schema), '1.2.0-rc1+g1a2b' has 15"),
         ({"software_supplier": ""}, "software_supplier", "must be 1-255 characters"),
         ({"language": "en"}, "language", "must be 3 letters (ISO 639-3), not 'en'"),
         ({"read_timeout": 0}, "read_timeout", "must be a number of seconds in (0, 120]"),
-        ({"read_timeout": "5"}, "read_timeout", "must be a number"),
         ({"max_connections": 0}, "max_connections", "must be an integer 1-100"),
         ({"cert_file": "/nonexistent/client.crt"}, "cert_file",
          "file not found: /nonexistent/client.crt"),
@@ -70,7 +82,6 @@ def test_a_complete_table_loads(pki: Pki) -> None:
         ({"pkcs12_file": "x.p12"}, "pkcs12_file",
          "give either nmvs.pkcs12_file or nmvs.cert_file/key_file"),
         ({"pkcs12_password": "x"}, "pkcs12_password", "set without nmvs.pkcs12_file"),
-        ({"colour": "blue"}, "colour", "unknown setting"),
     ],
 )  # fmt: skip
 def test_every_error_names_the_field(
@@ -79,7 +90,7 @@ def test_every_error_names_the_field(
     raw = table(pki)
     raw.update(changes)
     with pytest.raises(ArvatoConfigError) as caught:
-        ArvatoConfig.from_mapping({k: v for k, v in raw.items() if v is not None})
+        build({k: v for k, v in raw.items() if v is not None})
     assert caught.value.field == field
     key = f"nmvs.{RENAMED.get(field, field)}"
     assert caught.value.key == key
@@ -88,14 +99,12 @@ def test_every_error_names_the_field(
 
 
 def test_plain_http_needs_no_certificate(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(
-        table(pki, endpoint="http://127.0.0.1:1/x", cert_file=None, key_file=None)
-    )
+    config = build(table(pki, endpoint="http://127.0.0.1:1/x", cert_file=None, key_file=None))
     assert not config.uses_tls
 
 
 def test_secrets_never_appear_in_text(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(
+    config = build(
         table(
             pki,
             key_file=str(pki.client_key_encrypted),
@@ -106,24 +115,22 @@ def test_secrets_never_appear_in_text(pki: Pki) -> None:
         assert PASSWORD not in text
         assert KEY_PASSPHRASE not in text
     assert repr(config.password) == "Secret('***')"
-    p12 = ArvatoConfig.from_mapping(p12_table(pki, P12_PASSWORD))
+    p12 = build(p12_table(pki, P12_PASSWORD))
     assert P12_PASSWORD not in repr(p12) + str(p12)
 
 
 def test_pem_certificate_and_plain_key(pki: Pki) -> None:
-    context = ArvatoConfig.from_mapping(table(pki)).ssl_context()
+    context = build(table(pki)).ssl_context()
     assert context.verify_mode.name == "CERT_REQUIRED"
 
 
 def test_encrypted_key_with_its_passphrase(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(
-        table(pki, key_file=str(pki.client_key_encrypted), key_password=KEY_PASSPHRASE)
-    )
+    config = build(table(pki, key_file=str(pki.client_key_encrypted), key_password=KEY_PASSPHRASE))
     config.ssl_context()
 
 
 def test_wrong_key_passphrase_names_the_field_without_echoing_it(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(
+    config = build(
         table(pki, key_file=str(pki.client_key_encrypted), key_password="Wrong-Passphrase")
     )
     with pytest.raises(ArvatoConfigError) as caught:
@@ -135,7 +142,7 @@ def test_wrong_key_passphrase_names_the_field_without_echoing_it(pki: Pki) -> No
 
 
 def test_encrypted_key_without_passphrase(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(table(pki, key_file=str(pki.client_key_encrypted)))
+    config = build(table(pki, key_file=str(pki.client_key_encrypted)))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert str(caught.value) == (
@@ -145,7 +152,7 @@ def test_encrypted_key_without_passphrase(pki: Pki) -> None:
 
 
 def test_key_not_matching_the_certificate(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(table(pki, key_file=str(pki.stranger_key)))
+    config = build(table(pki, key_file=str(pki.stranger_key)))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert caught.value.field == "key_file"
@@ -163,7 +170,7 @@ def p12_table(pki: Pki, password: str | None) -> dict[str, Any]:
 
 def test_pkcs12_with_password_loads_without_writing_the_key(pki: Pki) -> None:
     before = set(os.listdir(tempfile.gettempdir()))
-    config = ArvatoConfig.from_mapping(p12_table(pki, P12_PASSWORD))
+    config = build(p12_table(pki, P12_PASSWORD))
     context = config.ssl_context()
     assert context.verify_mode.name == "CERT_REQUIRED"
     assert set(os.listdir(tempfile.gettempdir())) == before
@@ -173,7 +180,7 @@ def test_pkcs12_with_password_loads_without_writing_the_key(pki: Pki) -> None:
 
 
 def test_wrong_pkcs12_password_names_the_field(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(p12_table(pki, "Wrong-P12-Password"))
+    config = build(p12_table(pki, "Wrong-P12-Password"))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert str(caught.value) == (
@@ -184,7 +191,7 @@ def test_wrong_pkcs12_password_names_the_field(pki: Pki) -> None:
 def test_a_file_that_is_not_pkcs12(pki: Pki, tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.p12"
     bogus.write_bytes(b"not a keystore")
-    config = ArvatoConfig.from_mapping({**p12_table(pki, P12_PASSWORD), "pkcs12_file": str(bogus)})
+    config = build({**p12_table(pki, P12_PASSWORD), "pkcs12_file": str(bogus)})
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert str(caught.value) == f"nmvs.pkcs12_file: {bogus} is not a PKCS#12 (.p12/.pfx) file"
@@ -194,7 +201,7 @@ def test_a_ca_file_that_holds_no_certificate(pki: Pki, tmp_path: Path) -> None:
     bogus = tmp_path / "ca.pem"
     bogus.write_text("nothing here\n")
     with pytest.raises(ArvatoConfigError) as caught:
-        ArvatoConfig.from_mapping(table(pki, ca_file=str(bogus))).ssl_context()
+        build(table(pki, ca_file=str(bogus))).ssl_context()
     assert caught.value.field == "ca_file"
 
 
@@ -210,14 +217,14 @@ def test_pem_garbage_is_named_by_its_key(
 ) -> None:
     bogus = tmp_path / "garbage.pem"
     bogus.write_text(f"-----BEGIN {label}-----\ngarbage\n-----END {label}-----\n")
-    config = ArvatoConfig.from_mapping(table(pki, **{field: str(bogus)}))
+    config = build(table(pki, **{field: str(bogus)}))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert str(caught.value) == f"nmvs.{field}: {problem.format(bogus)}"
 
 
 def test_a_passphrase_for_a_key_that_has_none(pki: Pki) -> None:
-    config = ArvatoConfig.from_mapping(table(pki, key_password=KEY_PASSPHRASE))
+    config = build(table(pki, key_password=KEY_PASSPHRASE))
     with pytest.raises(ArvatoConfigError) as caught:
         config.ssl_context()
     assert str(caught.value) == (

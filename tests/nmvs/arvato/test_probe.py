@@ -1,17 +1,19 @@
-"""NMVS checks against the simulator over real mutual TLS (trustme certificates)."""
+"""The Arvato backend's self-test probe: NMVS checks against the simulator over real mutual TLS (trustme certificates)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gateway.nmvs.arvato.probe import check_nmvs
 from gateway.selftest.host import check_clock
-from gateway.selftest.nmvs_check import NmvsReport, check_nmvs
-from gateway.selftest.results import Status
+from gateway.selftest.results import NmvsReport, Status
 from gateway.simulator.server import RunningSimulator, running_simulator
 from tests.brokers import free_port
 from tests.nmvs.conftest import Pki
-from tests.selftest.conftest import market, nmvs_config, server_context
+from tests.selftest.conftest import expiring_soon, market, nmvs_config, server_context, sim
+
+__all__ = ["expiring_soon", "sim"]  # the self-test's fixtures
 
 
 def statuses(report: NmvsReport) -> dict[str, Status]:
@@ -176,8 +178,8 @@ def test_clock_thresholds() -> None:
 
 
 def test_an_account_without_bulk_rights_is_not_a_credentials_failure() -> None:
+    from gateway.nmvs.arvato.probe import _credentials_failure
     from gateway.nmvs.backend import NmvsPermanentError
-    from gateway.selftest.nmvs_check import _credentials_failure
 
     closed = _credentials_failure(
         NmvsPermanentError("G188 answered", return_code="NMVS_FE_AU_14"), "https://bulk"

@@ -13,12 +13,11 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, ArvatoConfigError
 from gateway.nmvs.backend import BulkResult, BulkTicket, NmvsError, NmvsPermanentError, Notification
-from gateway.selftest.results import CheckResult, fail, ok, skipped, warning
+from gateway.selftest.results import CheckResult, NmvsReport, fail, ok, skipped, warning
 
 SLA_MS = 300.0
 CERTIFICATE_WARNING_DAYS = 30
@@ -50,13 +49,6 @@ _NOTICE_FIXES = {
     "NMVS_NOTIFY_PMS_01": "accept the new terms and conditions in the NMVS portal before the "
     "deadline, or the account is blocked",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class NmvsReport:
-    results: list[CheckResult]
-    server_time: datetime | None  # the NMVS's clock, for the host clock check
-    time_source: str
 
 
 def check_certificate(config: ArvatoConfig, now: datetime) -> CheckResult:
