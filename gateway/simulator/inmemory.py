@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.codes.pack import PackIdentifier
-from gateway.nmvs.arvato.client import classified, failure_for
-from gateway.nmvs.arvato.returncodes import CodeClass, lookup
+from gateway.nmvs.arvato.client import bulk_pack, bulk_ready, classified, failure_for
+from gateway.nmvs.arvato.returncodes import lookup
 from gateway.nmvs.arvato.soap import BULK_RESULT_USE_CASE, BULK_USE_CASE, MANUAL_USE_CASE, USE_CASE
 from gateway.nmvs.backend import (
-    BulkPackResult,
     BulkResult,
     BulkTicket,
     NmvsAmbiguousError,
@@ -107,7 +106,7 @@ class MarketBackend:
         answer = await self._exchange(
             request.use_case, operation, request.serial, lambda: self.market.single(header, request)
         )
-        result = _result(answer, client_trx_id)
+        result = result_of(answer, client_trx_id)
         self.calls.append(Call(operation, request.serial, result.answer_class))
         return result
 
@@ -140,24 +139,12 @@ class MarketBackend:
         )
         self.calls.append(Call(None, None, lookup(answer.return_code).answer_class))
         return BulkResult(
-            ready=lookup(answer.return_code).code_class is not CodeClass.PENDING,
+            ready=bulk_ready(answer.return_code),
             return_code=answer.return_code,
             description=answer.description,
             packs=tuple(
-                BulkPackResult(
-                    serial=pack.serial,
-                    result=classified(
-                        pack.return_code,
-                        lookup(pack.return_code).en,
-                        state=pack.state,
-                        reasons=pack.reasons,
-                        nmvs_trx_id=ticket.nmvs_trx_id,
-                        client_trx_id=ticket.client_trx_id,
-                        server_time=None,
-                    ),
-                    send_alone=pack.return_code == "NMVS_NC_PC_01",
-                )
-                for pack in answer.bulk or ()
+                bulk_pack(p.serial, p.return_code, p.state, p.reasons, ticket)
+                for p in answer.bulk or ()
             ),
             server_time=answer.timestamp,
             notifications=_notifications(answer),
@@ -234,7 +221,8 @@ def _notifications(answer: Answer) -> tuple[Notification, ...]:
     return tuple(Notification(code, text) for code, text in answer.notifications)
 
 
-def _result(answer: Answer, client_trx_id: str) -> NmvsResult:
+def result_of(answer: Answer, client_trx_id: str) -> NmvsResult:
+    """The market's answer to a single request as the Arvato client returns it."""
     return classified(
         answer.return_code,
         answer.description,

@@ -28,9 +28,9 @@ from gateway.engine.rules import (
     ledger_after,
     observe,
 )
-from gateway.nmvs.arvato.client import classified
 from gateway.nmvs.arvato.soap import USE_CASE
 from gateway.nmvs.backend import NmvsResult
+from gateway.simulator.inmemory import result_of
 from gateway.simulator.market import Market, PackRequest, RequestHeader
 from gateway.simulator.marketfile import generate_market
 from gateway.vocabulary import Operation
@@ -82,16 +82,7 @@ class World:
         request = PackRequest(
             USE_CASE[op], PACK.scheme, PACK.product_code, PACK.serial, PACK.batch, PACK.expiry, ref
         )
-        answer = self.market.single(header, request)
-        return classified(
-            answer.return_code,
-            answer.description,
-            state=answer.state,
-            reasons=answer.reasons,
-            nmvs_trx_id=answer.nmvs_trx_id,
-            client_trx_id=client_trx_id,
-            server_time=answer.timestamp,
-        )
+        return result_of(self.market.single(header, request), client_trx_id)
 
     def finish(self, op: Operation, outcome: Outcome, result: NmvsResult, at: float) -> None:
         self.ledger = ledger_after(

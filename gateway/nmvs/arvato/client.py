@@ -300,24 +300,12 @@ class ArvatoClient:
         )
         answer = await self._exchange(self._config.bulk_url, use_case, False, body, client_trx_id)
         return BulkResult(
-            ready=lookup(answer.return_code).code_class is not CodeClass.PENDING,
+            ready=bulk_ready(answer.return_code),
             return_code=answer.return_code,
             description=self._scrub(answer.description),
             packs=tuple(
-                BulkPackResult(
-                    serial=pack.serial,
-                    result=classified(
-                        pack.return_code,
-                        lookup(pack.return_code).en,
-                        state=pack.state,
-                        reasons=pack.reasons,
-                        nmvs_trx_id=ticket.nmvs_trx_id,
-                        client_trx_id=ticket.client_trx_id,
-                        server_time=None,  # when the bulk was processed is not in the result
-                    ),
-                    send_alone=pack.return_code == "NMVS_NC_PC_01",  # no intermarket in bulk
-                )
-                for pack in answer.bulk_packs
+                bulk_pack(p.serial, p.return_code, p.state, p.reasons, ticket)
+                for p in answer.bulk_packs
             ),
             server_time=answer.timestamp,
             notifications=answer.notifications,
@@ -528,6 +516,34 @@ def classified(
         retryable=info.retryable,
         may_have_applied=info.ambiguous,
         needs_operator=info.needs_operator,
+    )
+
+
+def bulk_ready(code: str) -> bool:
+    """Whether a G188 answer with ``code`` is the bulk's result (not "still processing")."""
+    return lookup(code).code_class is not CodeClass.PENDING
+
+
+def bulk_pack(
+    serial: str,
+    return_code: str,
+    state: PackState | None,
+    reasons: tuple[str, ...],
+    ticket: BulkTicket,
+) -> BulkPackResult:
+    """One pack of a G188 result, classified like a single answer."""
+    return BulkPackResult(
+        serial=serial,
+        result=classified(
+            return_code,
+            lookup(return_code).en,
+            state=state,
+            reasons=reasons,
+            nmvs_trx_id=ticket.nmvs_trx_id,
+            client_trx_id=ticket.client_trx_id,
+            server_time=None,  # when the bulk was processed is not in the result
+        ),
+        send_alone=return_code == "NMVS_NC_PC_01",  # bulk never routes intermarket
     )
 
 
