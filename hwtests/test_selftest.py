@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.capture.command import survey
-from gateway.daemon.config import Config, ConfigError, load_config
+from gateway.configfile import ConfigError
+from gateway.daemon.config import Config, load_config
+from gateway.nmvs.registry import BACKENDS
 from gateway.selftest.command import SCAN_TIMEOUT_S, default_config_path, diagnose, read_one_scan
 from gateway.selftest.host import check_clock, check_database, check_disk
 from gateway.selftest.mqtt_check import check_mqtt
-from gateway.selftest.nmvs_check import check_nmvs
 from gateway.selftest.results import CheckResult, Status, render
 from gateway.selftest.scanner_checks import scanner_results
 
@@ -83,12 +84,12 @@ def test_scanner(config: Config, scanner_id: str) -> None:
 
 
 async def test_nmvs_link(config: Config) -> None:
-    report = await check_nmvs(config.nmvs, datetime.now(UTC))
+    report = await BACKENDS[config.nmvs_backend].probe(config.nmvs, datetime.now(UTC))
     verdict(report.results)
 
 
 async def test_nmvs_clock(config: Config) -> None:
-    report = await check_nmvs(config.nmvs, datetime.now(UTC))
+    report = await BACKENDS[config.nmvs_backend].probe(config.nmvs, datetime.now(UTC))
     verdict([check_clock(report.server_time, datetime.now(UTC), report.time_source)])
 
 
