@@ -254,7 +254,8 @@ class Engine:
         self._paused: str | None = None
         self._hold_until = 0.0  # rate limit: no send before this (_due_clock time)
         self._nmvs_offset = 0.0  # NMVS time − _due_clock, from the last dated answer
-        self._saved_offset = 0.0  # NMVS time − wall clock, as stored (db.save_nmvs_offset)
+        self._saved_offset = 0.0  # NMVS time − wall clock, as stored in meta
+        self._saved_shift = 0.0  # _due_clock − wall clock, as stored in meta
         self._storage_full: float | None = None  # since when writes fail for lack of space
         self._storage_failed_at = 0.0  # monotonic time of the last write that failed so
         self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -294,6 +295,11 @@ class Engine:
         engine = cls(store, executor, backend, settings, clock, monotonic)
         try:
             await engine._read(engine._start_outbox)
+            shift = await engine._write(db.rebase_schedule)
+            if abs(shift) > OFFSET_SAVE_S:
+                log.warning(
+                    "the wall clock moved %+.0f s during the last run: schedule kept", -shift
+                )
             now = clock()
             recovered = await engine._write(
                 partial(
@@ -307,7 +313,7 @@ class Engine:
             if recovered:
                 log.warning("recovered %d transaction(s) left in flight; reconciling", recovered)
             engine._restored_at = await engine._read(db.restored_at)
-            stored = await engine._read(db.nmvs_offset)
+            stored = await engine._read(partial(db.meta_number, key=db.NMVS_OFFSET))
             if stored is not None:  # until the first dated answer: the last offset seen
                 engine._nmvs_offset = engine._saved_offset = stored
             engine._resumed = await engine._read(engine._resumable_bulks)
@@ -331,6 +337,8 @@ class Engine:
                     dispatcher.cancel()
                     with contextlib.suppress(Exception):  # unstored acks only mean republishing
                         await engine._write_acks()
+                    with contextlib.suppress(Exception):  # a crash stores it with answers too
+                        await engine._write(engine._save_schedule_shift)
         finally:
             await loop.run_in_executor(executor, store.close)
             executor.shutdown()
@@ -899,6 +907,14 @@ class Engine:
             row["seq"], op, pack, "send", attempt, client_trx_id, decision.ref_client_trx_id
         )
 
+    def _save_schedule_shift(self, conn: sqlite3.Connection) -> None:
+        """Store how far the scheduling time is from the wall clock when that changed (a wall
+        step), for :func:`db.rebase_schedule` at the next open."""
+        shift = self._due_clock() - self._clock()
+        if abs(shift - self._saved_shift) > OFFSET_SAVE_S:
+            db.save_meta_number(conn, db.SCHEDULE_SHIFT, shift)
+            self._saved_shift = shift
+
     def _due_clock(self) -> float:
         """Scheduling time: the wall clock at open, moved on by the monotonic clock since.
 
@@ -1171,8 +1187,9 @@ class Engine:
         """Apply one NMVS answer (or failure) in a single commit; returns a pause reason."""
         offset = self._nmvs_offset_from_wall()
         if abs(offset - self._saved_offset) > OFFSET_SAVE_S:  # kept for the next start
-            db.save_nmvs_offset(conn, offset)
+            db.save_meta_number(conn, db.NMVS_OFFSET, offset)
             self._saved_offset = offset
+        self._save_schedule_shift(conn)
         row = db.trx_by_seq(conn, job.seq)
         op = Operation(row["op"])
         before = db.load_ledger(conn, row["pack_key"])

@@ -769,16 +769,32 @@ def resumable_bulks(conn: sqlite3.Connection) -> list[tuple[sqlite3.Row, list[sq
     ]
 
 
-def nmvs_offset(conn: sqlite3.Connection) -> float | None:
-    """NMVS time − this gateway's wall clock, as the last dated answer before a stop showed."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'nmvs_offset'").fetchone()
+NMVS_OFFSET = "nmvs_offset"  # NMVS time − this gateway's wall clock, from the last dated answer
+SCHEDULE_SHIFT = "due_minus_wall"  # the engine's scheduling time − the wall clock, while running
+
+
+def meta_number(conn: sqlite3.Connection, key: str) -> float | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else float(row[0])
 
 
-def save_nmvs_offset(conn: sqlite3.Connection, offset: float) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO meta(key, value) VALUES ('nmvs_offset', ?)", (repr(offset),)
-    )
+def save_meta_number(conn: sqlite3.Connection, key: str, value: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, repr(value)))
+
+
+def rebase_schedule(conn: sqlite3.Connection) -> float:
+    """At open: move stored scheduled times from the last run's scheduling time into the new
+    one, which starts from the wall clock. A wall clock stepped while the last run went on made
+    the two differ; without this a reconcile would fall due early (or late) by the step.
+    Returns the shift applied."""
+    shift = meta_number(conn, SCHEDULE_SHIFT) or 0.0
+    if shift:
+        conn.execute(
+            "UPDATE transactions SET next_attempt_at = next_attempt_at - ? WHERE status = 'queued'",
+            (shift,),
+        )
+        save_meta_number(conn, SCHEDULE_SHIFT, 0.0)
+    return shift
 
 
 def restored_at(conn: sqlite3.Connection) -> float | None:

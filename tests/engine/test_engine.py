@@ -907,3 +907,32 @@ async def test_the_nmvs_clock_offset_outlives_a_restart(rig: Rig, clock: FakeClo
     assert undo.outcome is Outcome.UNDO_NOT_ALLOWED
     assert "G121" not in [c[0] for c in await sim_calls(rig, pack)]
     assert await rig.alerts() == []
+
+
+async def test_a_wall_clock_stepped_during_a_run_moves_no_reconcile_at_the_next_start(
+    rig: Rig, clock: FakeClock
+) -> None:
+    """NTP moves the wall clock 2 h forward while a reconcile waits 30 s; the gateway restarts.
+    The stored due time came from the last run's monotonic scheduling time: taken as wall time
+    it would be 2 h past, and the verify sent at once (a verify the horizon counts as a wait)."""
+    pack = rig.packs[44]
+    tuned = settings(reconcile_delay=30.0, reconcile_horizon=30.0)
+    async with Engine.open(
+        rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
+    ) as engine:
+        await run(engine, Request(V, pack, id="seen"))
+        await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
+        unclear = (await engine.submit(Request(D, pack, id="unclear"))).view
+        while (await engine.health()).reconciling != 1:  # noqa: ASYNC110 - the engine's state
+            await asyncio.sleep(0.01)
+        clock.step(2 * 3600)
+    async with Engine.open(
+        rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
+    ) as engine:
+        await asyncio.sleep(0.3)
+        assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]  # not yet
+        clock.advance(31)
+        engine._wake.set()  # the dispatcher sleeps on a real timer; the fake clock moved
+        final = await wait_final(engine, unclear.id)
+    assert final.outcome is Outcome.RECONCILED
+    assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120", "G110"]
