@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,10 @@ def test_holders_reads_proc(tmp_path: Path) -> None:
     with open(path) as handle:
         child = subprocess.Popen(["sleep", "30"], stdin=handle)
     try:
+        cmdline = Path(f"/proc/{child.pid}/cmdline")
+        deadline = time.monotonic() + 5
+        while cmdline.read_bytes() != b"sleep\x0030\x00" and time.monotonic() < deadline:
+            time.sleep(0.005)  # forked but not exec'd yet: the command line is still ours
         found = holders(str(path))
     finally:
         child.kill()
