@@ -27,6 +27,7 @@ from gateway.nmvs.backend import (
     BulkTicket,
     NmvsAmbiguousError,
     NmvsBackend,
+    NmvsPermanentError,
     NmvsRateLimitedError,
     NmvsResult,
     Notification,
@@ -64,6 +65,7 @@ class MarketBackend:
         self.calls: list[Call] = []
         self._account = (client_login_id, user_id, password)
         self._late: set[asyncio.Task[None]] = set()
+        self._halted_by: str | None = None  # as the client: no send after a refused login
 
     def _header(self, client_trx_id: str) -> RequestHeader:
         return RequestHeader(*self._account, client_trx_id)
@@ -167,6 +169,11 @@ class MarketBackend:
     ) -> Answer:
         """Run one request through the faults as the HTTP simulator would, then raise what the
         Arvato client raises for the answer's code."""
+        if self._halted_by is not None:
+            raise NmvsPermanentError(
+                f"sending stopped after {self._halted_by} (user or password refused)",
+                return_code=self._halted_by,
+            )
         fault, delay = self.faults.draw()
         if delay:
             await asyncio.sleep(delay)
@@ -176,6 +183,8 @@ class MarketBackend:
         if lookup(answer.return_code).rate_limited:
             raise NmvsRateLimitedError(f"{use_case}: rate limited", return_code=answer.return_code)
         failure = failure_for(answer.return_code, f"{use_case} answered {answer.return_code}")
+        if lookup(answer.return_code).stop_sending:
+            self._halted_by = answer.return_code
         if failure is not None:
             self.calls.append(Call(operation, serial, None))
             raise failure
@@ -208,8 +217,9 @@ class MarketBackend:
             self._late.add(late)
             late.add_done_callback(self._late.discard)
         self.calls.append(Call(operation, serial, None))
-        code = "NMVS_TI_TO_01" if fault == "timeout_code" else "NMVS_ERROR"
-        raise NmvsAmbiguousError(lost, return_code=code if fault != "reset_before" else None)
+        # what the client reads: an answer saying it timed out, a SOAP fault, or a bare reset
+        code = {"timeout_code": "NMVS_TI_TO_01", "http_500": "NMVS_ERROR"}.get(fault)
+        raise NmvsAmbiguousError(lost, return_code=code)
 
     @staticmethod
     async def _run_later(run: Callable[[], Answer], seconds: float) -> None:

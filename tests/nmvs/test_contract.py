@@ -196,10 +196,15 @@ async def test_a_lost_answer_is_one_that_may_have_been_processed(
     assert (state_of(side, p) == "SUPPLIED") is applied
 
 
-async def test_wrong_credentials_need_an_operator(side: Side) -> None:
+async def test_wrong_credentials_need_an_operator_and_stop_further_logins(side: Side) -> None:
+    """Each further try with the same wrong password would bring the account closer to a
+    lockout: after the first refusal nothing more is sent."""
     async with side.as_user("SITE0001", "Wrong-Password-9") as intruder:
-        with pytest.raises(NmvsPermanentError):
-            await intruder.execute(V, pack("SN020"), client_trx_id=trx())
+        for _ in range(3):
+            with pytest.raises(NmvsPermanentError):
+                await intruder.execute(V, pack("SN020"), client_trx_id=trx())
+    account = side.core.state.accounts[("PHARMA01", "SITE0001")]
+    assert account.failed_logins == 1
 
 
 async def test_a_bulk_is_pending_then_each_pack_is_answered_as_a_single_request(side: Side) -> None:

@@ -876,6 +876,8 @@ def _answer_class(info: ReturnCodeInfo) -> AnswerClass:
         return AnswerClass.UNKNOWN_PACK
     if code in _NOT_ALLOWED:
         return AnswerClass.NOT_ALLOWED
+    if not info.known:
+        return AnswerClass.TECHNICAL  # nobody knows what it means (an operator looks at it)
     if info.code_class is CodeClass.OPERATOR:
         return AnswerClass.AUTHENTICATION
     if info.code_class in (CodeClass.ALERT, CodeClass.REFUSED):
