@@ -95,7 +95,7 @@ class Config:
     max_request_bytes: int
     mqtt: MqttSettings
     nmvs_backend: str  # a name in gateway.nmvs.registry.BACKENDS
-    nmvs: Any  # that backend's settings (registry.BackendSettings)
+    nmvs: registry.BackendSettings  # that backend's own settings class
     engine: EngineSettings
     scanners: tuple[ScannerConfig, ...]
     # every secret value, so the log redactor can mask it anywhere

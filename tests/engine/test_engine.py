@@ -24,6 +24,7 @@ from gateway.engine import (
     Status,
     StorageFullError,
     Submitted,
+    TransactionView,
 )
 from gateway.engine import engine as engine_module
 from gateway.engine.model import UNDO_WINDOW
@@ -800,6 +801,17 @@ async def test_a_precheck_does_not_use_up_the_first_send(rig: Rig, clock: FakeCl
     assert [c[0] for c in await sim_calls(rig, pack)] == ["G110", "G120"]
 
 
+async def dispense_unclearly(rig: Rig, engine: Engine, pack: PackIdentifier) -> TransactionView:
+    """A dispense of a pack seen ACTIVE whose answer is lost after processing: it waits for
+    its reconcile verify when this returns."""
+    await run(engine, Request(V, pack, id="seen"))
+    await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
+    unclear = (await engine.submit(Request(D, pack, id="unclear"))).view
+    while (await engine.health()).reconciling != 1:  # noqa: ASYNC110 - the engine's state
+        await asyncio.sleep(0.01)
+    return unclear
+
+
 async def test_a_wall_clock_stepped_back_delays_neither_a_reconcile_nor_a_held_request(
     rig: Rig, clock: FakeClock
 ) -> None:
@@ -810,11 +822,7 @@ async def test_a_wall_clock_stepped_back_delays_neither_a_reconcile_nor_a_held_r
     async with Engine.open(
         rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
     ) as engine:
-        await run(engine, Request(V, unclear, id="seen"))
-        await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
-        first = (await engine.submit(Request(D, unclear, id="unclear"))).view
-        while (await engine.health()).reconciling != 1:  # noqa: ASYNC110 - the engine's state
-            await asyncio.sleep(0.01)
+        first = await dispense_unclearly(rig, engine, unclear)
         await rig.faults({"next": {"count": 1, "fault": "rate_limit"}})
         second = (await engine.submit(Request(D, held, id="held"))).view
         while not await sim_calls(rig, held):  # noqa: ASYNC110 - the 429 was answered
@@ -920,11 +928,7 @@ async def test_a_wall_clock_stepped_during_a_run_moves_no_reconcile_at_the_next_
     async with Engine.open(
         rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
     ) as engine:
-        await run(engine, Request(V, pack, id="seen"))
-        await rig.faults({"next": {"count": 1, "fault": "reset_after"}})
-        unclear = (await engine.submit(Request(D, pack, id="unclear"))).view
-        while (await engine.health()).reconciling != 1:  # noqa: ASYNC110 - the engine's state
-            await asyncio.sleep(0.01)
+        unclear = await dispense_unclearly(rig, engine, pack)
         clock.step(2 * 3600)
     async with Engine.open(
         rig.state_dir, rig.client, tuned, clock=clock, monotonic=clock.monotonic
