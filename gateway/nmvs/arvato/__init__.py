@@ -2,6 +2,6 @@
 
 from gateway.nmvs.arvato.client import ArvatoClient
 from gateway.nmvs.arvato.config import ArvatoConfig, ArvatoConfigError
-from gateway.nmvs.arvato.secret import Secret
+from gateway.nmvs.secret import Secret
 
 __all__ = ["ArvatoClient", "ArvatoConfig", "ArvatoConfigError", "Secret"]

@@ -13,23 +13,17 @@ Outcomes (see :mod:`gateway.nmvs.backend` for the error contract):
   NMVS answered without processing (``TI_AU_01``, ``FI_BAT_01``, ``WF_NC_*``) →
   :class:`NmvsNotSentError`; ambiguous codes (``NMVS_ERROR``, ``TI_TO_01``, ``TI_RT_*``,
   ``TI_XM_01``) → :class:`NmvsAmbiguousError`;
-* transport: failures before the request could be written (DNS, refused, connect or pool
-  timeout, TLS handshake) → not sent; failures after (read/write timeout, reset, server
-  disconnect) → ambiguous, whatever the server really did; a TLS failure caused by a
-  certificate (ours rejected or expired, theirs untrusted) → permanent, in whichever phase
-  TLS 1.3 reports it;
+* transport failures as :mod:`gateway.nmvs.http` classifies them (not sent, ambiguous, or a
+  certificate or URL an operator must fix);
 * an answer we cannot read: ambiguous for a state change (it may have been applied — verify
   first), permanent otherwise (resending a read cannot help; the server or we are broken).
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -37,6 +31,7 @@ import httpx
 import structlog
 
 from gateway.codes.pack import PackIdentifier
+from gateway.nmvs import http
 from gateway.nmvs.arvato import soap
 from gateway.nmvs.arvato.config import ArvatoConfig
 from gateway.nmvs.arvato.returncodes import CodeClass, lookup
@@ -60,73 +55,11 @@ from gateway.vocabulary import Operation, PackState
 log = structlog.get_logger("gateway.nmvs.arvato")
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a G188 result for 100 000 packs is about 15 MB
-
-# OpenSSL reasons that mean "a certificate was refused" (ours by the server, or theirs by us).
-_CERTIFICATE_REASONS = frozenset(
-    {
-        "CERTIFICATE_VERIFY_FAILED",
-        "SSLV3_ALERT_BAD_CERTIFICATE",
-        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
-        "SSLV3_ALERT_CERTIFICATE_REVOKED",
-        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
-        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
-        "TLSV1_ALERT_UNKNOWN_CA",
-        "TLSV1_ALERT_ACCESS_DENIED",
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
-        "WRONG_VERSION_NUMBER",  # plain HTTP server at an https:// endpoint: a config error
-    }
-)
-
-
-# The server hung up in the middle of the TLS handshake (no alert): in mutual TLS this is how
-# many servers refuse a client certificate. Reported only for failures while connecting.
-_HANDSHAKE_HANGUP = frozenset({"UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", "SSLZeroReturnError"})
+HINTS = http.Hints(certificate="nmvs.cert_file/pkcs12_file", url="nmvs.url")
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _ssl_reason(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen.reason or type(seen).__name__
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    """An HTTP answer read in full (bounded by MAX_ANSWER_BYTES)."""
-
-    status: int
-    headers: httpx.Headers
-    body: bytes
-
-
-def _http_date(headers: httpx.Headers) -> datetime | None:
-    """The server's clock from the HTTP ``Date`` header (for the self-test's clock check)."""
-    try:
-        when = email.utils.parsedate_to_datetime(headers.get("date", ""))
-    except (TypeError, ValueError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _retry_after(response: _Reply) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class ArvatoClient:
@@ -327,7 +260,7 @@ class ArvatoClient:
         except soap.MalformedAnswerError as exc:
             self._malformed("SinglePackPing", False, str(exc), response.status)
         return PingResult(
-            output=output, latency_ms=latency_ms, server_time=_http_date(response.headers)
+            output=output, latency_ms=latency_ms, server_time=http.http_date(response.headers)
         )
 
     # --- one exchange ------------------------------------------------------------------------
@@ -388,7 +321,9 @@ class ArvatoClient:
         self._raise_for_code(use_case, answer.return_code, answer.description, response)
         return answer
 
-    def _raise_for_code(self, use_case: str, code: str, description: str, response: _Reply) -> None:
+    def _raise_for_code(
+        self, use_case: str, code: str, description: str, response: http.Reply
+    ) -> None:
         if lookup(code).rate_limited or response.status == 429:
             self._rate_limited(use_case, response, code)
         failure = failure_for(
@@ -401,8 +336,8 @@ class ArvatoClient:
             log.error("nmvs.halted", use_case=use_case, return_code=code)
         raise failure
 
-    def _rate_limited(self, use_case: str, response: _Reply, code: str | None) -> NoReturn:
-        retry_after = _retry_after(response)
+    def _rate_limited(self, use_case: str, response: http.Reply, code: str | None) -> NoReturn:
+        retry_after = http.retry_after(response.headers)
         log.warning("nmvs.rate_limited", use_case=use_case, retry_after=retry_after)
         raise NmvsRateLimitedError(
             f"{use_case}: the NMVS limits the request rate (HTTP {response.status}"
@@ -414,69 +349,22 @@ class ArvatoClient:
     def _malformed(
         self, use_case: str, changes_state: bool, problem: str, status: int | None = None
     ) -> NoReturn:
-        problem = self._scrub(problem)
-        where = f"{use_case}: unreadable answer" + (f" (HTTP {status})" if status else "")
-        log.warning(
-            "nmvs.unreadable_answer", use_case=use_case, http_status=status, problem=problem
-        )
-        if status is not None and 300 <= status < 500 and status != 408:
-            raise NmvsPermanentError(f"{where}: check nmvs.url ({problem})")
-        if changes_state or (status is not None and status >= 500) or status == 408:
-            raise NmvsAmbiguousError(f"{where}, the request may have been processed: {problem}")
-        raise NmvsPermanentError(f"{where}: {problem}")
+        http.unreadable(use_case, changes_state, self._scrub(problem), status, HINTS)
 
-    async def _post(self, url: str, use_case: str, changes_state: bool, body: bytes) -> _Reply:
-        total = self._config.total_timeout
+    async def _post(self, url: str, use_case: str, changes_state: bool, body: bytes) -> http.Reply:
         try:
-            async with (
-                asyncio.timeout(total),
-                self._http.stream("POST", url, content=body) as response,
-            ):
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        self._malformed(
-                            use_case, changes_state, f"answer larger than {MAX_ANSWER_BYTES} bytes"
-                        )
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            self._transport_failure(use_case, exc)
-        except TimeoutError:
-            log.warning("nmvs.transport_error", use_case=use_case, error="total_timeout")
-            raise NmvsAmbiguousError(
-                f"{use_case}: no complete answer within total_timeout ({total} s); "
-                "it may have been processed"
-            ) from None
-        return _Reply(response.status_code, response.headers, b"".join(chunks))
-
-    def _transport_failure(self, use_case: str, exc: httpx.HTTPError) -> NoReturn:
-        kind = type(exc).__name__
-        reason = _ssl_reason(exc)
-        log.warning("nmvs.transport_error", use_case=use_case, error=kind, tls=reason)
-        if reason in _CERTIFICATE_REASONS:
-            raise NmvsPermanentError(
-                f"{use_case}: TLS refused ({reason}): check nmvs.cert_file/pkcs12_file "
-                "(expired or not accepted by the NMVS) and nmvs.ca_file"
-            ) from exc
-        if isinstance(exc, httpx.ConnectError) and reason in _HANDSHAKE_HANGUP:
-            raise NmvsPermanentError(
-                f"{use_case}: not sent, the server closed the connection during the TLS "
-                "handshake: it most likely refused our certificate; check "
-                "nmvs.cert_file/pkcs12_file"
-            ) from exc
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
-            raise NmvsPermanentError(f"{use_case}: cannot send ({kind}): check nmvs.url") from exc
-        if isinstance(
-            exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
-        ):
-            raise NmvsNotSentError(
-                f"{use_case}: not sent ({kind}{', ' + reason if reason else ''})"
-            ) from exc
-        raise NmvsAmbiguousError(
-            f"{use_case}: {kind} after the request was sent; it may have been processed"
-        ) from exc
+            return await http.exchange(
+                self._http,
+                "POST",
+                url,
+                label=use_case,
+                hints=HINTS,
+                total_timeout=self._config.total_timeout,
+                max_bytes=MAX_ANSWER_BYTES,
+                content=body,
+            )
+        except http.AnswerTooLarge as exc:
+            self._malformed(use_case, changes_state, str(exc))
 
 
 def as_backend(client: ArvatoClient) -> NmvsBackend:

@@ -1,4 +1,4 @@
-"""Configuration of the Arvato SOAP v5 link, and the mutual-TLS context built from it.
+"""Configuration of the Arvato SOAP v5 link (its TLS files are :mod:`gateway.nmvs.tls`'s).
 
 :class:`ArvatoConfig` is what the daemon's loader (``gateway/daemon/config.py``) fills from the
 ``[nmvs]`` table of ``gateway.toml``, secrets read from their ``*_file`` keys. Every error names
@@ -21,9 +21,7 @@ Set ``tls_max_version = "1.3"`` if the NMVO requires it (inferred: Arvato accept
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,13 +30,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from gateway import __version__
-from gateway.nmvs.arvato.secret import Secret
 from gateway.nmvs.arvato.soap import BULK_PATH, Credentials
+from gateway.nmvs.secret import Secret
+from gateway.nmvs.tls import ClientTls, TlsFileError
 
 _ID = re.compile(r"[A-Za-z0-9-]+")
 
@@ -151,25 +147,13 @@ class ArvatoConfig:
         self._check_certificate_fields()
 
     def _check_certificate_fields(self) -> None:
-        if self.pkcs12_file is not None and (self.cert_file or self.key_file):
-            raise ArvatoConfigError(
-                "pkcs12_file", "give either nmvs.pkcs12_file or nmvs.cert_file/key_file, not both"
-            )
-        if self.key_file is not None and self.cert_file is None:
-            raise ArvatoConfigError("cert_file", "nmvs.key_file is set but nmvs.cert_file is not")
-        if self.pkcs12_password is not None and self.pkcs12_file is None:
-            raise ArvatoConfigError("pkcs12_password", "set without nmvs.pkcs12_file")
-        if self.key_password is not None and self.cert_file is None:
-            raise ArvatoConfigError("key_password", "set without nmvs.cert_file")
+        with _named_by_key():
+            self.tls.check_fields()
         if urlsplit(self.endpoint).scheme == "https" and not (self.cert_file or self.pkcs12_file):
             raise ArvatoConfigError(
                 "cert_file",
                 "the NMVS requires a client certificate: set nmvs.cert_file or nmvs.pkcs12_file",
             )
-        for name in ("cert_file", "key_file", "pkcs12_file", "ca_file"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ArvatoConfigError(name, f"file not found: {path}")
 
     @property
     def single_pack_url(self) -> str:
@@ -198,141 +182,37 @@ class ArvatoConfig:
             language=self.language,
         )
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """The client TLS context: server verified against ``ca_file`` (or the system store),
-        our certificate from PEM or PKCS#12. Errors name the key of the file or password to fix.
-        Validity dates are not checked here (the client refuses to send with an expired one)."""
-        try:
-            context = ssl.create_default_context(
-                cafile=str(self.ca_file) if self.ca_file is not None else None
-            )
-        except ssl.SSLError:
-            raise ArvatoConfigError(
-                "ca_file", f"{self.ca_file} holds no usable CA certificate"
-            ) from None
-        except OSError as exc:
-            raise _unreadable("ca_file", self.ca_file, exc) from None
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.tls_max_version == "1.2":
-            context.maximum_version = ssl.TLSVersion.TLSv1_2
-        if self.pkcs12_file is not None:
-            self._load_pkcs12(context)
-        elif self.cert_file is not None:
-            self.client_certificate()  # a bad certificate is named as such, not as a key problem
-            password = self.key_password.reveal() if self.key_password is not None else None
-            self._check_key_password(password)
-            try:
-                context.load_cert_chain(
-                    str(self.cert_file),
-                    str(self.key_file) if self.key_file is not None else None,
-                    password=password or None,
-                )
-            except ssl.SSLError as exc:
-                raise ArvatoConfigError(
-                    "key_file",
-                    f"cannot load the client certificate {self.cert_file} with the key "
-                    f"{self.key_file or self.cert_file} ({exc.reason or 'not PEM'}): "
-                    "is the key the one of nmvs.cert_file?",
-                ) from None
-            except OSError as exc:
-                raise _unreadable("key_file", self.key_file or self.cert_file, exc) from None
-        return context
-
-    def _check_key_password(self, password: str | None) -> None:
-        """Tell a wrong or missing passphrase apart from a wrong key (ssl says "PEM lib")."""
-        key_path = self.key_file or self.cert_file
-        assert key_path is not None  # only called with cert_file set
-        data = _read_file("key_file" if self.key_file else "cert_file", key_path)
-        if b"PRIVATE KEY-----" not in data:
-            return  # no key in this file: load_cert_chain reports it
-        try:
-            serialization.load_pem_private_key(data, password.encode() if password else None)
-        except TypeError:
-            problem = (
-                f"the private key in {key_path} is encrypted: "
-                "set this to a file holding its passphrase"
-                if not password
-                else f"set, but the private key in {key_path} is not encrypted: remove it"
-            )
-            raise ArvatoConfigError("key_password", problem) from None
-        except ValueError:
-            if password:
-                raise ArvatoConfigError(
-                    "key_password",
-                    f"this passphrase does not decrypt the private key in {key_path}",
-                ) from None
-            raise ArvatoConfigError(
-                "key_file", f"cannot read the private key in {key_path} (not a PEM key)"
-            ) from None
-
-    def _read_pkcs12(
-        self,
-    ) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
-        path = self.pkcs12_file
-        assert path is not None
-        data = _read_file("pkcs12_file", path)
-        if not data.startswith(b"\x30"):  # every PKCS#12 file is one DER SEQUENCE
-            raise ArvatoConfigError("pkcs12_file", f"{path} is not a PKCS#12 (.p12/.pfx) file")
-        password = self.pkcs12_password.reveal().encode() if self.pkcs12_password else None
-        try:
-            key, cert, chain = pkcs12.load_key_and_certificates(data, password)
-        except ValueError:
-            raise ArvatoConfigError(
-                "pkcs12_password", f"cannot open {path}: wrong password, or not PKCS#12"
-            ) from None
-        if key is None or cert is None:
-            raise ArvatoConfigError("pkcs12_file", f"{path} holds no private key and certificate")
-        return key, cert, list(chain or ())
-
-    def _load_pkcs12(self, context: ssl.SSLContext) -> None:
-        key, cert, chain = self._read_pkcs12()
-        # Python's ssl loads keys only from files: hand it the key re-encrypted under a one-time
-        # passphrase, through memory-only files (memfd), so the key never touches a disk in clear.
-        one_time = secrets.token_urlsafe(32).encode()
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(one_time),
+    @property
+    def tls(self) -> ClientTls:
+        return ClientTls(
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            key_password=self.key_password,
+            pkcs12_file=self.pkcs12_file,
+            pkcs12_password=self.pkcs12_password,
+            ca_file=self.ca_file,
+            tls_max_version=self.tls_max_version,
         )
-        certs_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain))
-        with _memory_file(certs_pem) as cert_path, _memory_file(key_pem) as key_path:
-            context.load_cert_chain(cert_path, key_path, password=one_time)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The client TLS context (see :meth:`ClientTls.ssl_context`); errors name the key."""
+        with _named_by_key():
+            return self.tls.ssl_context()
 
     def client_certificate(self) -> x509.Certificate | None:
         """Our client certificate (for its validity dates), if one is set."""
-        if self.pkcs12_file is not None:
-            return self._read_pkcs12()[1]
-        if self.cert_file is not None:
-            try:
-                return x509.load_pem_x509_certificate(_read_file("cert_file", self.cert_file))
-            except ValueError:
-                raise ArvatoConfigError(
-                    "cert_file", f"{self.cert_file} holds no PEM certificate"
-                ) from None
-        return None
+        with _named_by_key():
+            return self.tls.client_certificate()
 
 
-def _read_file(field_name: str, path: Path) -> bytes:
+@contextmanager
+def _named_by_key() -> Iterator[None]:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(field_name, path, exc) from None
-
-
-def _unreadable(field_name: str, path: Path | None, exc: OSError) -> ArvatoConfigError:
-    return ArvatoConfigError(field_name, f"cannot read {path}: {exc.strerror or exc}")
+        yield
+    except TlsFileError as exc:
+        raise ArvatoConfigError(exc.field, exc.problem) from None
 
 
 def _check_id(name: str, value: object, min_len: int, max_len: int) -> None:
     if not (isinstance(value, str) and min_len <= len(value) <= max_len and _ID.fullmatch(value)):
         raise ArvatoConfigError(name, f"must be {min_len}-{max_len} characters A-Z a-z 0-9 -")
-
-
-@contextmanager
-def _memory_file(data: bytes) -> Iterator[str]:
-    fd = os.memfd_create("nmvs-client-cert", os.MFD_CLOEXEC)
-    try:
-        os.write(fd, data)
-        yield f"/proc/self/fd/{fd}"
-    finally:
-        os.close(fd)

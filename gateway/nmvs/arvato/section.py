@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 from gateway.configfile import ConfigError, TableReader, credential_dirs
 from gateway.nmvs.arvato.client import ArvatoClient
 from gateway.nmvs.arvato.config import ArvatoConfig, ArvatoConfigError
-from gateway.nmvs.arvato.secret import Secret
 from gateway.nmvs.arvato.soap import BULK_PATH, SINGLE_PACK_PATH
 from gateway.nmvs.backend import NmvsBackend
+from gateway.nmvs.secret import Secret
 
 KEYS = (
     "url",

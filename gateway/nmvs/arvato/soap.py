@@ -18,8 +18,8 @@ from datetime import datetime
 from lxml import etree
 
 from gateway.codes.pack import PackIdentifier
-from gateway.nmvs.arvato.secret import Secret
 from gateway.nmvs.backend import NmvsInvalidRequestError, Notification
+from gateway.nmvs.secret import Secret
 from gateway.vocabulary import Operation, PackState
 
 SOAP_NS = "http://www.w3.org/2003/05/soap-envelope"

@@ -1,4 +1,5 @@
-"""A string that never shows itself: passwords and key passphrases of the NMVS link."""
+"""A string that never shows itself: passwords, client secrets and key passphrases of the NMVS
+link, whichever backend holds them."""
 
 from __future__ import annotations
 
