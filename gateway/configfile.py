@@ -19,8 +19,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-SECRET_KEYS = ("password", "key_password", "pkcs12_password")
+SECRET_KEYS = ("password", "key_password", "pkcs12_password", "client_secret")
 # Where systemd's LoadCredential= (no path) reads credentials from, in its order.
 SYSTEM_CREDSTORES = (Path("/etc/credstore"), Path("/run/credstore"), Path("/usr/lib/credstore"))
 
@@ -113,6 +114,21 @@ class TableReader:
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {show(value)}")
         return value
+
+    def http_url(self, key: str, default: str | None, what: str) -> str:
+        """An http(s) URL with a host (``default`` when absent; required when both are
+        missing), without a trailing ``/``; ``what`` names the service in the error."""
+        url = self.text(key, default, required=True)
+        assert url is not None
+        url = url.rstrip("/")
+        parts = urlsplit(url)
+        try:
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number from 1 to 65535
+            valid = False
+        if not valid:
+            raise self.fail(key, f"must be the http(s) {what}, not {url!r}")
+        return url
 
     def locate(self, key: str, when_absent: bool = True) -> Path | None:
         """The file named by ``key``, by the module's one rule; ``None`` when neither the key

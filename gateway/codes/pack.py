@@ -14,7 +14,7 @@ Scheme = Literal["GTIN", "PPN"]
 SCHEMES: tuple[Scheme, ...] = ("GTIN", "PPN")
 
 
-PACK_KEYS = ("scheme", "product_code", "batch", "expiry", "serial", "nhrn", "aim")
+PACK_KEYS = ("scheme", "product_code", "batch", "expiry", "serial", "nhrn", "aim", "keyed")
 NHRN_KEYS = ("ai", "value")
 
 
@@ -57,6 +57,7 @@ class PackIdentifier:
     serial: str
     nhrn: Nhrn | None = None
     aim: str | None = None
+    keyed: bool = False  # typed in by a person, not scanned (systems that count manual entry)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -75,6 +76,8 @@ class PackIdentifier:
             data["nhrn"] = self.nhrn.to_json()
         if self.aim is not None:
             data["aim"] = self.aim
+        if self.keyed:
+            data["keyed"] = True
         return data
 
     @classmethod
@@ -112,6 +115,11 @@ class PackIdentifier:
         aim = data.get("aim")
         if aim is not None and not isinstance(aim, str):
             raise PackFormatError("pack.aim must be a string", "pack.aim doit être une chaîne")
+        keyed = data.get("keyed", False)
+        if not isinstance(keyed, bool):
+            raise PackFormatError(
+                "pack.keyed must be true or false", "pack.keyed doit valoir true ou false"
+            )
         return cls(
             scheme=scheme,
             product_code=data["product_code"],
@@ -120,4 +128,5 @@ class PackIdentifier:
             serial=data["serial"],
             nhrn=nhrn,
             aim=aim,
+            keyed=keyed,
         )

@@ -71,7 +71,11 @@ MQTT_CREDENTIALS = {
     "key_file": "mqtt-client.key",
 }
 DEFAULT_CREDENTIALS = {
-    **{f"nmvs.{key}": name for key, name in registry.ARVATO.default_credentials.items()},
+    **{
+        f"nmvs.{key}": name
+        for kind in registry.BACKENDS.values()
+        for key, name in kind.default_credentials.items()
+    },
     **{f"mqtt.{key}": name for key, name in MQTT_CREDENTIALS.items()},
 }
 

@@ -43,6 +43,7 @@ CREDENTIALS = (
     "nmvs-password",
     "nmvs-client.pem",
     "nmvs-client.key",
+    "nmvs-client-secret",
     "mqtt-password",
     "mqtt-client.pem",
     "mqtt-client.key",

@@ -19,6 +19,8 @@ from gateway.configfile import TableReader
 from gateway.nmvs.arvato import probe as arvato_probe
 from gateway.nmvs.arvato import section as arvato_section
 from gateway.nmvs.backend import NmvsBackend
+from gateway.nmvs.solidsoft import probe as solidsoft_probe
+from gateway.nmvs.solidsoft import section as solidsoft_section
 from gateway.selftest.results import NmvsReport
 
 DEFAULT = "arvato-soap"
@@ -52,4 +54,12 @@ ARVATO = BackendKind(
     open=arvato_section.open_client,
     probe=arvato_probe.check_nmvs,
 )
-BACKENDS: dict[str, BackendKind] = {kind.name: kind for kind in (ARVATO,)}
+SOLIDSOFT = BackendKind(
+    name="solidsoft-rest",
+    keys=solidsoft_section.KEYS,
+    default_credentials=solidsoft_section.DEFAULT_CREDENTIALS,
+    parse=solidsoft_section.parse_section,
+    open=solidsoft_section.open_client,
+    probe=solidsoft_probe.check_nmvs,
+)
+BACKENDS: dict[str, BackendKind] = {kind.name: kind for kind in (ARVATO, SOLIDSOFT)}

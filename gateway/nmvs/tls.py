@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -166,6 +167,21 @@ class ClientTls:
         certs_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain))
         with _memory_file(certs_pem) as cert_path, _memory_file(key_pem) as key_path:
             context.load_cert_chain(cert_path, key_path, password=one_time)
+
+    def check_usable(self, now: datetime) -> None:
+        """Build the context once (every file, key and password is read) and refuse an
+        expired client certificate: the NMVS would refuse it, only a new one helps. One not
+        yet valid is let through: at boot the clock may still be wrong."""
+        self.ssl_context()
+        certificate = self.client_certificate()
+        if certificate is not None and now > certificate.not_valid_after_utc:
+            field_name = "pkcs12_file" if self.pkcs12_file is not None else "cert_file"
+            raise TlsFileError(
+                field_name,
+                f"the client certificate in {getattr(self, field_name)} expired on "
+                f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: install the new one "
+                "your NMVS issued",
+            )
 
     def client_certificate(self) -> x509.Certificate | None:
         """Our client certificate (for its validity dates), if one is set."""

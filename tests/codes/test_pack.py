@@ -15,7 +15,7 @@ PACK: dict[str, Any] = {
     "expiry": "281200",
     "serial": "sN0123xyz",
 }
-KEYS = "scheme, product_code, batch, expiry, serial, nhrn, aim"
+KEYS = "scheme, product_code, batch, expiry, serial, nhrn, aim, keyed"
 
 
 def test_the_json_form_round_trips_with_every_key() -> None:

@@ -102,7 +102,8 @@ def test_unit_reaches_scanners_through_the_dedicated_group_only() -> None:
     assert settings["CapabilityBoundingSet"] == [""]
     # the names gateway.daemon.config uses when no *_file key is set
     assert settings["LoadCredential"] == [
-        "nmvs-password", "nmvs-client.pem", "nmvs-client.key", "mqtt-password",
+        "nmvs-password", "nmvs-client.pem", "nmvs-client.key", "nmvs-client-secret",
+        "mqtt-password",
         "mqtt-client.pem", "mqtt-client.key",
     ]  # fmt: skip
     assert sorted(settings["LoadCredential"]) == sorted(DEFAULT_CREDENTIALS.values())

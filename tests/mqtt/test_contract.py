@@ -228,12 +228,12 @@ def test_a_scan_id_request() -> None:
         ),
         (
             request(id="r", op="verify", pack={**PACK, "NHRN": {"ai": "710", "value": "1"}}),
-            "pack: unknown key 'NHRN' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim)",
+            "pack: unknown key 'NHRN' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim, keyed)",
             True,
         ),
         (
             request(id="r", op="verify", pack={**PACK, "extra": 1}),
-            "pack: unknown key 'extra' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim)",
+            "pack: unknown key 'extra' (keys are scheme, product_code, batch, expiry, serial, nhrn, aim, keyed)",
             True,
         ),
         (
@@ -295,7 +295,7 @@ def test_a_leading_byte_order_mark_is_ignored() -> None:
         ),
         (
             request(id="r", op="verify", pack={**PACK, "NHRN": {}}),
-            "pack : clé inconnue 'NHRN' (les clés sont scheme, product_code, batch, expiry, serial, nhrn, aim)",
+            "pack : clé inconnue 'NHRN' (les clés sont scheme, product_code, batch, expiry, serial, nhrn, aim, keyed)",
         ),
         (
             request(id="r", op="verify", pack={**PACK, "serial": 1}),

@@ -147,7 +147,7 @@ class ArvatoConfig:
         self._check_certificate_fields()
 
     def _check_certificate_fields(self) -> None:
-        with _named_by_key():
+        with named_by_key():
             self.tls.check_fields()
         if urlsplit(self.endpoint).scheme == "https" and not (self.cert_file or self.pkcs12_file):
             raise ArvatoConfigError(
@@ -196,17 +196,18 @@ class ArvatoConfig:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The client TLS context (see :meth:`ClientTls.ssl_context`); errors name the key."""
-        with _named_by_key():
+        with named_by_key():
             return self.tls.ssl_context()
 
     def client_certificate(self) -> x509.Certificate | None:
         """Our client certificate (for its validity dates), if one is set."""
-        with _named_by_key():
+        with named_by_key():
             return self.tls.client_certificate()
 
 
 @contextmanager
-def _named_by_key() -> Iterator[None]:
+def named_by_key() -> Iterator[None]:
+    """A TLS file error as the configuration error naming the ``[nmvs]`` key."""
     try:
         yield
     except TlsFileError as exc:

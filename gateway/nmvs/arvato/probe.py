@@ -10,18 +10,15 @@ application and say less). Everything goes through the gateway's own :class:`~ga
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from datetime import datetime
 
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, ArvatoConfigError
 from gateway.nmvs.backend import BulkResult, BulkTicket, NmvsError, NmvsPermanentError, Notification
+from gateway.nmvs.probing import LATENCY_SAMPLES, certificate_validity, check_latency
 from gateway.selftest.results import CheckResult, NmvsReport, fail, ok, skipped, warning
 
-SLA_MS = 300.0
-CERTIFICATE_WARNING_DAYS = 30
-LATENCY_SAMPLES = 3  # requests after the first (which may also pay for the TLS handshake)
 PROBE = BulkTicket("SELFTEST-NO-SUCH-TRANSACTION-000", "", "", "")  # an id no NMVS issues
 CONFIG_FIX = "check the [nmvs] section of the configuration"
 _CREDENTIAL_FIXES = {
@@ -69,21 +66,7 @@ def check_certificate(config: ArvatoConfig, now: datetime) -> CheckResult:
             "no client certificate configured (nmvs.cert_file or nmvs.pkcs12_file)",
             "if your NMVS requires one, install the certificate it issued and set nmvs.cert_file",
         )
-    expires = certificate.not_valid_after_utc
-    days = (expires - now).total_seconds() / 86_400
-    detail = f"client certificate {certificate.subject.rfc4514_string()} expires {expires:%Y-%m-%d}"
-    renew = "request a new certificate from your NMVS and install it (nmvs.cert_file/key_file)"
-    if days < 0:
-        return fail(name, f"{detail}: EXPIRED {-days:.0f} days ago", renew)
-    if now < certificate.not_valid_before_utc:
-        return fail(
-            name,
-            f"{detail}, but is valid only from {certificate.not_valid_before_utc:%Y-%m-%d %H:%M}",
-            "check this PC's clock, or install the right certificate",
-        )
-    if days < CERTIFICATE_WARNING_DAYS:
-        return warning(name, f"{detail}: in {days:.0f} days", renew)
-    return ok(name, f"{detail} (in {days:.0f} days)")
+    return certificate_validity(certificate, now, "nmvs.cert_file/key_file")
 
 
 def _link_failure(exc: NmvsError, tls: bool) -> CheckResult:
@@ -117,21 +100,6 @@ async def check_link(
     if tls:
         results.append(ok("nmvs.tls", "TLS handshake with our client certificate accepted"))
     return results, samples, first.server_time
-
-
-def check_latency(samples: list[float], what: str) -> CheckResult:
-    """The median round trip against the SLA (the first request, which also sets up the
-    connection, is not among ``samples``)."""
-    latency = statistics.median(samples)
-    detail = f"round trip {latency:.0f} ms (median of {len(samples)} {what}), SLA {SLA_MS:.0f} ms"
-    if latency > SLA_MS:
-        return warning(
-            "nmvs.latency",
-            detail,
-            "a slow link makes the counter wait: check the internet connection (Wi-Fi, 4G "
-            "backup, bandwidth used by other PCs)",
-        )
-    return ok("nmvs.latency", detail)
 
 
 def _notices(notifications: tuple[Notification, ...]) -> CheckResult:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gateway.configfile import ConfigError, TableReader, credential_dirs
 from gateway.nmvs.arvato.client import ArvatoClient
-from gateway.nmvs.arvato.config import ArvatoConfig, ArvatoConfigError
+from gateway.nmvs.arvato.config import ArvatoConfig, ArvatoConfigError, named_by_key
 from gateway.nmvs.arvato.soap import BULK_PATH, SINGLE_PACK_PATH
 from gateway.nmvs.backend import NmvsBackend
 from gateway.nmvs.secret import Secret
@@ -59,8 +59,8 @@ def parse_section(r: TableReader, secrets: list[str]) -> ArvatoConfig:
     """The ``[nmvs]`` section for this backend (its keys are :data:`KEYS`); every secret read
     is appended to ``secrets`` for the log redactor."""
     table = r.table
-    url = _base_url(r, "url", r.required("url"), "single-pack")
-    bulk_url = _base_url(r, "bulk_url", r.text("bulk_url", default_bulk_url(url)), "bulk")
+    url = r.http_url("url", None, "base URL of the single-pack host")
+    bulk_url = r.http_url("bulk_url", default_bulk_url(url), "base URL of the bulk host")
     password = r.secret("password_file")
     if password is None:
         raise r.fail(
@@ -110,7 +110,8 @@ def parse_section(r: TableReader, secrets: list[str]) -> ArvatoConfig:
     try:
         config = ArvatoConfig(**values)
         if config.uses_tls:
-            check_tls(config, datetime.now(UTC))
+            with named_by_key():
+                config.tls.check_usable(datetime.now(UTC))
     except ArvatoConfigError as exc:
         raise config_error(r.path, exc) from None
     return config
@@ -119,36 +120,6 @@ def parse_section(r: TableReader, secrets: list[str]) -> ArvatoConfig:
 def config_error(path: Path, exc: ArvatoConfigError) -> ConfigError:
     """``exc`` as a :class:`ConfigError` of ``path`` (it already names the ``[nmvs]`` key)."""
     return ConfigError(path, exc.key, exc.problem)
-
-
-def check_tls(config: ArvatoConfig, now: datetime) -> None:
-    """Build the NMVS TLS context once (every file, key and password is read) and refuse an
-    expired client certificate: the NMVS would refuse it, only a new one helps. A certificate
-    not yet valid is let through: at boot the clock may still be wrong (the client refuses to
-    send with it, saying so, until the clock is right)."""
-    config.ssl_context()
-    certificate = config.client_certificate()
-    if certificate is not None and now > certificate.not_valid_after_utc:
-        field_name = "pkcs12_file" if config.pkcs12_file is not None else "cert_file"
-        raise ArvatoConfigError(
-            field_name,
-            f"the client certificate in {getattr(config, field_name)} expired on "
-            f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: install the new one "
-            "your NMVS issued",
-        )
-
-
-def _base_url(r: TableReader, key: str, url: str | None, service: str) -> str:
-    assert url is not None
-    url = url.rstrip("/")
-    parts = urlsplit(url)
-    try:
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a port that is not a number from 1 to 65535
-        valid = False
-    if not valid:
-        raise r.fail(key, f"must be the http(s) base URL of the {service} host, not {url!r}")
-    return url
 
 
 def default_bulk_url(url: str) -> str:
