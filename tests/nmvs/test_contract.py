@@ -1,11 +1,13 @@
 """The backend contract: what every NMVS backend must do, run against each of them.
 
 - ``arvato-https``: the Arvato client against the simulator over HTTPS with client certificates;
+- ``solidsoft-https``: the Solidsoft REST client against the simulator's REST face over HTTPS
+  with client certificates (the same market; its accounts' user ids are the client ids);
 - ``in-memory``: :class:`gateway.simulator.inmemory.MarketBackend` over the same pure market.
 
 Every case is stated in the gateway's own terms — operations, answer classes, alert flags, pack
 states, the error types that say whether a request may have reached the NMVS — never in a
-protocol's codes. A Solidsoft backend joins the list by adding one fixture parameter.
+protocol's codes. A backend joins the list by adding one fixture parameter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import pytest
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient
+from gateway.nmvs.secret import Secret
+from gateway.nmvs.solidsoft import SolidsoftClient, SolidsoftConfig
+from gateway.nmvs.tls import ClientTls
 from gateway.nmvs.backend import (
     NmvsAmbiguousError,
     NmvsBackend,
@@ -62,7 +67,7 @@ class Side:
         self.faults.configure(parse_faults(plan))
 
 
-@pytest.fixture(params=["arvato-https", "in-memory"])
+@pytest.fixture(params=["arvato-https", "solidsoft-https", "in-memory"])
 async def side(request: pytest.FixtureRequest, pki: Pki) -> AsyncIterator[Side]:
     # the French PCK_23 counter off: a repeated decommission is the alert it is elsewhere
     core = Market(market(), rules=MarketRules(own_repeat_info_limit=None))
@@ -79,17 +84,36 @@ async def side(request: pytest.FixtureRequest, pki: Pki) -> AsyncIterator[Side]:
         async with memory_as("SITE0001", PASSWORD) as backend:
             yield Side(backend, core, faults, memory_as)
         return
+    if request.param == "solidsoft-https":
+        async with running_simulator(
+            core, tls=server_context(pki), protocol="solidsoft-rest"
+        ) as sim:
+
+            def solidsoft_as(user: str, password: str) -> Any:
+                tls = ClientTls(
+                    cert_file=pki.client_cert, key_file=pki.client_key, ca_file=pki.ca_file
+                )
+                config = SolidsoftConfig(
+                    sim.api_url, sim.token_url, user, Secret(password), tls=tls, read_timeout=3.0
+                )
+                return SolidsoftClient(config, sleep=_no_wait)
+
+            async with solidsoft_as("SITE0001", PASSWORD) as backend:
+                yield Side(backend, core, sim.faults, solidsoft_as)
+        return
     async with running_simulator(core, tls=server_context(pki)) as sim:
 
         def arvato_as(user: str, password: str) -> Any:
-            from gateway.nmvs.arvato import Secret
-
             return ArvatoClient(
                 client_config(pki, sim.single_url, user_id=user, password=Secret(password))
             )
 
         async with arvato_as("SITE0001", PASSWORD) as backend:
             yield Side(backend, core, sim.faults, arvato_as)
+
+
+async def _no_wait(_seconds: float) -> None:
+    """A retry's wait, skipped: the cases count what was sent, not how long it took."""
 
 
 class _closing:
@@ -175,7 +199,8 @@ async def test_undo_rules_are_not_allowed_answers(side: Side) -> None:
 
 async def test_a_rate_limit_is_not_sent_and_says_how_long_to_wait(side: Side) -> None:
     p = pack("SN006")
-    side.fault({"next": {"count": 1, "fault": "rate_limit"}})
+    # more refusals than any backend tries (one send, or a send and two retries)
+    side.fault({"next": {"count": 3, "fault": "rate_limit"}})
     with pytest.raises(NmvsRateLimitedError) as caught:
         await side.backend.execute(D, p, client_trx_id=trx())
     assert caught.value.retry_after == 2.0

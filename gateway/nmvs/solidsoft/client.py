@@ -274,7 +274,7 @@ class SolidsoftClient:
         )
         latency_ms = (time.perf_counter() - started) * 1000
         return PingResult(
-            output=f"HTTP {status} {self._said(data, status)}",
+            output=self._said(data, status),
             latency_ms=latency_ms,
             server_time=http.http_date(headers),
         )
