@@ -40,11 +40,21 @@ def write_config(
     extra: str = "",
     on_scan: str = "verify",
     policy: str = "",
+    backend: str = "arvato-soap",
 ) -> Path:
+    """The daemon's configuration; ``backend = "solidsoft-rest"`` logs in as the same market
+    account (its user id is the client id, its password the client secret)."""
     directory.mkdir(parents=True, exist_ok=True)
     password = directory / "nmvs-password"
     password.write_text(NMVS_PASSWORD + "\n")
     password.chmod(0o600)
+    if backend == "solidsoft-rest":
+        nmvs = f'client_id = "{NMVS_USER}"\nclient_secret_file = "{password}"'
+    else:
+        nmvs = (
+            f'client_login_id = "{NMVS_CLIENT}"\nuser_id = "{NMVS_USER}"\n'
+            f'password_file = "{password}"'
+        )
     path = directory / "gateway.toml"
     path.write_text(
         f"""[gateway]
@@ -56,11 +66,9 @@ health_interval = 1
 url = "{broker.url}"
 reconnect_max_delay = 1
 [nmvs]
-backend = "arvato-soap"
+backend = "{backend}"
 url = "{nmvs_url}"
-client_login_id = "{NMVS_CLIENT}"
-user_id = "{NMVS_USER}"
-password_file = "{password}"
+{nmvs}
 read_timeout = 3.0
 [policy]
 on_scan = "{on_scan}"

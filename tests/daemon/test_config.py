@@ -439,7 +439,7 @@ CASES = [
     (
         {'backend = "arvato-soap"': 'backend = "solidsoft"'},
         "",
-        "nmvs.backend: must be one of arvato-soap, not 'solidsoft'",
+        "nmvs.backend: must be one of arvato-soap, solidsoft-rest, not 'solidsoft'",
     ),
     ({'client_login_id = "PHARM01"\n': ""}, "", "nmvs.client_login_id: required"),
     (
