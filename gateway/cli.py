@@ -40,7 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "nmvs-sim",
         "gateway.simulator.command",
-        "run a faithful NMVS simulator (Arvato SOAP v5) for demos, tests and LGO vendors",
+        "run a faithful NMVS simulator (Arvato SOAP v5 or Solidsoft REST) for demos, tests, LGO vendors",
     ),
     Command(
         "scanners",

@@ -2,8 +2,8 @@
 
 Starts, each owned by this command and stopped by it (Ctrl-C included):
 
-1. the NMVS simulator (in this process, plain HTTP on a free loopback port) with a generated
-   market; one of its packs is dispensed by another NMVS user first (a goods-in decommission);
+1. the NMVS simulator (in this process, plain HTTP on a free loopback port, speaking
+   ``--backend``: Arvato SOAP or Solidsoft REST) with a generated market; one of its packs is dispensed by another NMVS user first (a goods-in decommission);
 2. a private mosquitto on a free port with a temporary configuration (``gateway/demo/mosquitto.py``);
 3. the daemon (``gateway.daemon.app.serve``, in this process; its JSON log goes to a file) with a
    generated configuration: policy ``on_scan = "verify"``, a temporary state directory, one
@@ -61,6 +61,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"pause between the scenario's steps (default {DEFAULT_PACE})",
     )
 
+    parser.add_argument(
+        "--backend",
+        choices=("arvato-soap", "solidsoft-rest"),
+        default="arvato-soap",
+        help="the protocol the simulator speaks and the gateway uses (default arvato-soap)",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
     from gateway.demo.mosquitto import MOSQUITTO_CANDIDATES, BinaryNotFound, find_binary
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     out: TextIO = sys.stdout
     try:
-        return asyncio.run(demo(out, duration=args.duration, pace=args.pace))
+        return asyncio.run(demo(out, duration=args.duration, pace=args.pace, backend=args.backend))
     except (OSError, RuntimeError) as exc:  # a part could not start (port, pty, broker…)
         print(f"nmvs-gateway demo: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -32,7 +32,10 @@ from gateway.demo.scenario import (
 )
 from gateway.demo.view import LgoView
 from gateway.nmvs.arvato import ArvatoClient, ArvatoConfig, Secret
-from gateway.nmvs.backend import NmvsResult
+from gateway.nmvs.backend import NmvsBackend, NmvsResult
+from gateway.nmvs.solidsoft import SolidsoftClient, SolidsoftConfig
+from gateway.simulator.market import UserSpec
+from gateway.simulator.server import RunningSimulator
 from gateway.vocabulary import Operation
 
 REPEAT_SCAN_RULE = "2_repeat_scan"
@@ -79,17 +82,24 @@ class VirtualScanners:
 
 
 async def dispense_elsewhere(
-    single_url: str, client_login_id: str, user_id: str, password: str, pack: PackIdentifier
+    sim: RunningSimulator, user: UserSpec, pack: PackIdentifier
 ) -> NmvsResult:
-    """Another NMVS user dispenses ``pack`` (a goods-in decommission) before the demo starts."""
-    config = ArvatoConfig(
-        endpoint=single_url,
-        client_login_id=client_login_id,
-        user_id=user_id,
-        password=Secret(password),
-        software_supplier="another pharmacy system",
-    )
-    client = ArvatoClient(config)
+    """Another NMVS user dispenses ``pack`` (a goods-in decommission) before the demo starts,
+    through the client of the protocol the simulator speaks."""
+    client: NmvsBackend
+    if sim.protocol == "solidsoft-rest":
+        client = SolidsoftClient(
+            SolidsoftConfig(sim.api_url, sim.token_url, user.user_id, Secret(user.password))
+        )
+    else:
+        config = ArvatoConfig(
+            endpoint=sim.single_url,
+            client_login_id=user.client_login_id,
+            user_id=user.user_id,
+            password=Secret(user.password),
+            software_supplier="another pharmacy system",
+        )
+        client = ArvatoClient(config)
     try:
         return await client.execute(Operation.DISPENSE, pack, client_trx_id=uuid.uuid4().hex)
     finally:

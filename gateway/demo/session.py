@@ -37,8 +37,9 @@ from gateway.demo.scenario import (
     choose_packs,
 )
 from gateway.demo.view import LgoView
+from gateway.simulator.market import UserSpec
 from gateway.simulator.marketfile import generate_market
-from gateway.simulator.server import running_simulator
+from gateway.simulator.server import WireProtocol, running_simulator
 
 GATEWAY_ID = "demo"
 BASE = f"nmvs/{GATEWAY_ID}"
@@ -48,17 +49,31 @@ READY_TIMEOUT = 20.0
 DAEMON_STOP_TIMEOUT = 15.0
 
 
+def nmvs_section(backend: str, url: str, user: UserSpec, secret: Path) -> str:
+    """The ``[nmvs]`` lines for ``backend`` logging in as the market's ``user`` (for the
+    Solidsoft face, its user id is the client id and its password the client secret)."""
+    if backend == "solidsoft-rest":
+        return (
+            f'backend = "{backend}"\nurl = "{url}"\nclient_id = "{user.user_id}"\n'
+            f'client_secret_file = "{secret}"\n'
+        )
+    return (
+        f'backend = "{backend}"\nurl = "{url}"\nclient_login_id = "{user.client_login_id}"\n'
+        f'user_id = "{user.user_id}"\npassword_file = "{secret}"\n'
+    )
+
+
 def write_config(
     directory: Path,
     broker: Broker,
+    backend: str,
     nmvs_url: str,
-    user: tuple[str, str, str],
+    user: UserSpec,
     scanners: VirtualScanners,
 ) -> Path:
     """The daemon's configuration for the demo (the same TOML a pharmacy writes)."""
-    client_login_id, user_id, password = user
-    secret = directory / "nmvs-password"
-    secret.write_text(password + "\n")
+    secret = directory / "nmvs-secret"
+    secret.write_text(user.password + "\n")
     secret.chmod(0o600)
     keyboards = "".join(
         f'\n[[scanner]]\nid = "{scanner}"\nkind = "evdev"\nmatch = "{scanners.keyboard_paths[scanner]}"\n'
@@ -79,11 +94,7 @@ url = "{broker.url}"
 reconnect_max_delay = 1
 
 [nmvs]
-url = "{nmvs_url}"
-client_login_id = "{client_login_id}"
-user_id = "{user_id}"
-password_file = "{secret}"
-
+{nmvs_section(backend, nmvs_url, user, secret)}
 [policy]
 on_scan = "verify"
 
@@ -97,21 +108,28 @@ counter = "1"
     return path
 
 
-async def demo(out: TextIO, *, duration: float | None, pace: float) -> int:
+async def demo(
+    out: TextIO, *, duration: float | None, pace: float, backend: WireProtocol = "arvato-soap"
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         with tempfile.TemporaryDirectory(prefix="nmvs-demo-") as tmp:
-            return await _session(Path(tmp), out, stop, duration, pace)
+            return await _session(Path(tmp), out, stop, duration, pace, backend)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 
 
 async def _session(
-    tmp: Path, out: TextIO, stop: asyncio.Event, duration: float | None, pace: float
+    tmp: Path,
+    out: TextIO,
+    stop: asyncio.Event,
+    duration: float | None,
+    pace: float,
+    backend: WireProtocol,
 ) -> int:
     tty = out.isatty()
     started = loop_time()
@@ -124,23 +142,18 @@ async def _session(
         stack.callback(_quiet_logging)  # before the file closes
         broker = await asyncio.to_thread(start_mosquitto, tmp / "mosquitto")
         stack.callback(broker.stop)
-        sim = await stack.enter_async_context(running_simulator(data, plain_http=True))
+        sim = await stack.enter_async_context(
+            running_simulator(data, plain_http=True, protocol=backend)
+        )
         admin = await stack.enter_async_context(httpx.AsyncClient(base_url=sim.url))
         gateway_user, other_user = data.users[0], data.users[1]
         packs = choose_packs(sim.core)
         steps = build_steps(packs)
-        await dispense_elsewhere(
-            sim.single_url,
-            other_user.client_login_id,
-            other_user.user_id,
-            other_user.password,
-            packs.elsewhere,
-        )
+        await dispense_elsewhere(sim, other_user, packs.elsewhere)
         scanners = stack.enter_context(VirtualScanners())
-        user = (gateway_user.client_login_id, gateway_user.user_id, gateway_user.password)
-        config = load_config(write_config(tmp, broker, sim.url, user, scanners))
+        config = load_config(write_config(tmp, broker, backend, sim.url, gateway_user, scanners))
         intro = [
-            f"NMVS simulator  {sim.url} (in this process; {data.pack_count} packs; "
+            f"NMVS simulator  {sim.url} ({backend}, in this process; {data.pack_count} packs; "
             f"gateway user {gateway_user.user_id}; {packs.elsewhere.serial} already dispensed "
             f"by {other_user.user_id})",
             f"mosquitto       {broker.url} (pid {broker.pid}, private, config in {tmp})",

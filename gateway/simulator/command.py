@@ -1,5 +1,6 @@
 """``nmvs-gateway nmvs-sim``: run the NMVS simulator from the command line.
 
+``--protocol`` picks its face: Arvato SOAP v5 (the default) or Solidsoft Reply's REST API.
 The first line on stdout is ``listening <url>`` once the socket is bound (port 0 picks one),
 so scripts and tests can start it and read where it is. Bad options or files print one line
 naming the problem on stderr and exit with status 2.
@@ -17,9 +18,18 @@ if TYPE_CHECKING:
 
     from gateway.simulator.market import Market
     from gateway.simulator.persistence import SqliteStore
+    from gateway.simulator.rest_wire import RestSettings
+
+SOAP, REST = "arvato-soap", "solidsoft-rest"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--protocol",
+        choices=(SOAP, REST),
+        default=SOAP,
+        help="the national system's interface to serve (default arvato-soap)",
+    )
     parser.add_argument(
         "--listen",
         default="127.0.0.1:8443",
@@ -30,7 +40,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert", type=Path, help="server certificate (PEM), for HTTPS")
     parser.add_argument("--key", type=Path, help="server private key (PEM), for HTTPS")
     parser.add_argument(
-        "--client-ca", type=Path, help="CA bundle (PEM) that client certificates must chain to"
+        "--client-ca",
+        type=Path,
+        help="CA bundle (PEM) that client certificates must chain to"
+        " (optional for solidsoft-rest: without it no client certificate is asked for)",
+    )
+    parser.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="solidsoft-rest: OAuth2 client id standing for the market's first account"
+        " (default demo-pharmacy)",
+    )
+    parser.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="solidsoft-rest: that client's secret (default itsasecret)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        metavar="SECONDS",
+        help="solidsoft-rest: how long an access token is valid (default 3600)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--packs", type=Path, metavar="FILE", help="market data (JSON) to load")
@@ -65,9 +95,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--own-repeat-limit",
         type=int,
-        default=3,
         metavar="N",
-        help="French PCK_23 counter: N repeats answered PCK_23, then PCK_19; -1 disables (PCK_22)",
+        help="French PCK_23 counter: N repeats answered PCK_23, then PCK_19; -1 disables (PCK_22)"
+        " (default 3 for arvato-soap, -1 for solidsoft-rest)",
     )
     parser.add_argument(
         "--batch-inactive-set",
@@ -78,6 +108,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 MAX_GENERATED_PACKS = 1_000_000
+MAX_TOKEN_LIFETIME = 365 * 86400
+DEFAULT_OWN_REPEAT_LIMIT = {SOAP: 3, REST: -1}  # the counter is France's
 
 
 class _ConfigError(Exception):
@@ -101,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="nmvs-sim: %(levelname)s %(message)s")
     try:
         host, port = _listen(args.listen)
+        rest = _rest_settings(args)
         market, store = _market(args)
         context = _tls_context(args) if market is not None else None
     except (_ConfigError, MarketFileError, StateFileError) as error:
@@ -109,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if market is None:
         return 0
     try:
-        return asyncio.run(_serve(market, host, port, context, args.admin))
+        return asyncio.run(_serve(market, host, port, context, args, rest))
     finally:
         if store is not None:
             store.close()
@@ -120,8 +153,10 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
     if args.plain_http:
         return None
-    if not (args.cert and args.key and args.client_ca):
-        raise _ConfigError("HTTPS needs --cert, --key and --client-ca (or use --plain-http)")
+    rest = args.protocol == REST  # its clients log in with a token: a client CA is optional
+    if not (args.cert and args.key and (args.client_ca or rest)):
+        needed = "--cert and --key" if rest else "--cert, --key and --client-ca"
+        raise _ConfigError(f"HTTPS needs {needed} (or use --plain-http)")
     try:
         return TlsSettings(args.cert, args.key, args.client_ca).context()
     except OSError as error:  # ssl.SSLError included
@@ -158,9 +193,12 @@ def _market(args: argparse.Namespace) -> tuple[Market | None, SqliteStore | None
             raise _ConfigError("--generate-only needs --generate and --packs-out")
         return None, None
     _check_rule_options(args)
+    own_repeat_limit = args.own_repeat_limit
+    if own_repeat_limit is None:
+        own_repeat_limit = DEFAULT_OWN_REPEAT_LIMIT[args.protocol]
     rules = MarketRules(
         max_failed_logins=args.max_failed_logins,
-        own_repeat_info_limit=None if args.own_repeat_limit < 0 else args.own_repeat_limit,
+        own_repeat_info_limit=None if own_repeat_limit < 0 else own_repeat_limit,
         batch_inactive_set=args.batch_inactive_set,
         bulk_delay=timedelta(seconds=args.bulk_delay),
     )
@@ -181,14 +219,42 @@ def _check_rule_options(args: argparse.Namespace) -> None:
         raise _ConfigError(f"--bulk-delay must be 0 to 86400 seconds, not {args.bulk_delay}")
     if args.max_failed_logins < 1:
         raise _ConfigError(f"--max-failed-logins must be at least 1, not {args.max_failed_logins}")
-    if args.own_repeat_limit < -1:
+    if args.own_repeat_limit is not None and args.own_repeat_limit < -1:
         raise _ConfigError(
             f"--own-repeat-limit must be -1 (no counter) or more, not {args.own_repeat_limit}"
         )
 
 
+def _rest_settings(args: argparse.Namespace) -> RestSettings:
+    """The REST face's settings: its defaults, with the options given (SOAP takes none)."""
+    from gateway.simulator.rest_wire import RestSettings
+
+    given = {
+        name: value
+        for name in ("client_id", "client_secret", "token_lifetime")
+        if (value := getattr(args, name)) is not None
+    }
+    if args.protocol != REST and given:
+        option = "--" + next(iter(given)).replace("_", "-")
+        raise _ConfigError(f"{option} is an option of --protocol {REST}")
+    settings = RestSettings(**given)
+    if not settings.client_id or not settings.client_secret:
+        raise _ConfigError("--client-id and --client-secret must not be empty")
+    if not 1 <= settings.token_lifetime <= MAX_TOKEN_LIFETIME:
+        raise _ConfigError(
+            f"--token-lifetime must be 1 to {MAX_TOKEN_LIFETIME} seconds (a year),"
+            f" not {settings.token_lifetime}"
+        )
+    return settings
+
+
 async def _serve(
-    market: Market, host: str, port: int, context: ssl.SSLContext | None, admin: bool
+    market: Market,
+    host: str,
+    port: int,
+    context: ssl.SSLContext | None,
+    args: argparse.Namespace,
+    rest: RestSettings,
 ) -> int:
     import asyncio
     import signal
@@ -201,7 +267,16 @@ async def _serve(
         loop.add_signal_handler(signum, stop.set)
     try:
         async with running_simulator(
-            market, host=host, port=port, plain_http=context is None, tls=context, admin=admin
+            market,
+            host=host,
+            port=port,
+            plain_http=context is None,
+            tls=context,
+            admin=args.admin,
+            protocol=args.protocol,
+            client_id=rest.client_id,
+            client_secret=rest.client_secret,
+            token_lifetime=rest.token_lifetime,
         ) as sim:
             print(f"listening {sim.url}", flush=True)
             await stop.wait()

@@ -3,8 +3,8 @@
 This is the pure core of ``nmvs-sim``: no I/O, no wall clock, no randomness of its own. Time
 comes from an injected time source (plus an offset the admin API can advance), NMVSTrxIds from
 an injected id factory, and persistence from an injected :class:`MarketStore` (a no-op unless
-the server wires in SQLite). The SOAP layer turns XML into the request types below and the
-:class:`Answer` back into XML.
+the server wires in SQLite). The SOAP face turns XML into the request types below and the
+:class:`Answer` back into XML; the REST face does the same with JSON.
 
 The rules are the NMVS's return codes, pack state machine, undo and bulk rules, and what
 France MVO tells its pharmacies; where the NMVS's behaviour is only inferred, not documented,
@@ -510,6 +510,14 @@ class Market:
         info = lookup(code)
         language = header.language if header else "eng"
         return Answer(code, info.message(language), info.alert, info.hub_code, nmvs_trx_id, now)
+
+    def authenticate(self, header: RequestHeader) -> str | None:
+        """Log ``header``'s account in outside a request (the REST face's token endpoint and
+        API calls): the refusal code, or None. A wrong password counts towards the lockout
+        exactly as in a request; nothing is recorded as a transaction."""
+        _, refusal = self._authenticate(header)
+        self._store.commit()
+        return refusal
 
     # ------------------------------------------------------------------ rules
 

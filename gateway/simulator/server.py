@@ -1,33 +1,40 @@
-"""The simulator's HTTP(S) service: the Arvato v5 SOAP endpoints, the ``/_sim/`` admin API and
-fault injection, plus :func:`running_simulator` to run one inside a test or a demo.
+"""The simulator's HTTP(S) service: one protocol face over the market — the Arvato v5 SOAP
+endpoints (here) or Solidsoft Reply's REST API (:mod:`gateway.simulator.rest`) — with the
+``/_sim/`` admin API and fault injection, plus :func:`running_simulator` to run one inside a
+test or a demo.
 
-Requests are dispatched on the SOAP body's root element (never on SOAPAction). Every request
-gets an answer shaped like the NMVS's — a ``GxxxResponse`` with a return code, or a SOAP 1.2
-Fault carrying the return code when the operation cannot be told — never a traceback.
+SOAP requests are dispatched on the SOAP body's root element (never on SOAPAction). Every
+request gets an answer shaped like the NMVS's — a ``GxxxResponse`` with a return code, or a
+SOAP 1.2 Fault carrying the return code when the operation cannot be told — never a traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
 import ssl
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 
 from gateway.simulator.faults import (
     FaultConfigError,
     FaultInjector,
-    FaultPlan,
     finite_number,
     parse_faults,
+)
+from gateway.simulator.faultstep import (
+    FAULTS_KEY,
+    Exchange,
+    install_faults,
+    run_with_faults,
+)
+from gateway.simulator.faultstep import (
+    RATE_LIMIT_RETRY_AFTER_SECONDS as RATE_LIMIT_RETRY_AFTER_SECONDS,  # re-exported
 )
 from gateway.simulator.market import (
     AlertRecord,
@@ -39,6 +46,15 @@ from gateway.simulator.market import (
     TransactionRecord,
 )
 from gateway.simulator.persistence import SqliteStore
+from gateway.simulator.rest import RestFace
+from gateway.simulator.rest_wire import (
+    API_PREFIX,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN_LIFETIME,
+    TOKEN_PATH,
+    RestSettings,
+)
 from gateway.simulator.soap import (
     BulkCall,
     Call,
@@ -62,27 +78,29 @@ MIXED_BULK_PATH = "/WS_MIXED_BULK_TRANSACTIONS_V1/MixedBulkServiceV50"
 ACCEPTED_CONTENT_TYPES = frozenset({"text/xml", "application/soap+xml", "application/xml"})
 RESPONSE_CONTENT_TYPE = "application/soap+xml"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a bulk request holds up to 100 000 packs
-RATE_LIMIT_RETRY_AFTER_SECONDS = 2
 MAX_CLOCK_OFFSET = 100 * 365.25 * 86400  # seconds; keeps every date the market computes valid
 
+WireProtocol = Literal["arvato-soap", "solidsoft-rest"]
+PROTOCOLS: tuple[WireProtocol, ...] = get_args(WireProtocol)
+
 MARKET_KEY = web.AppKey("market", Market)
-FAULTS_KEY = web.AppKey("faults", FaultInjector)
-LATE_KEY = web.AppKey("late", set[asyncio.Task[None]])  # apply_late requests still to apply
 
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """Server certificate and key, and the CA that client certificates must chain to."""
+    """Server certificate and key, and the CA that client certificates must chain to (None:
+    no client certificate is asked for)."""
 
     cert_file: Path
     key_file: Path
-    client_ca_file: Path
+    client_ca_file: Path | None = None
 
     def context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert_file, self.key_file)
-        context.load_verify_locations(cafile=self.client_ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED
+        if self.client_ca_file is not None:
+            context.load_verify_locations(cafile=self.client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
         return context
 
 
@@ -97,32 +115,6 @@ def _soap(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
         charset="utf-8",
         headers=headers,
     )
-
-
-def _reset_connection(request: web.Request) -> web.Response:
-    """Drop the connection with a TCP RST; the client sees a reset and no HTTP answer."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    return web.Response(status=204)  # never written: the transport is gone
-
-
-async def _apply_later(
-    market: Market, call: SingleCall | BulkCall | ResultCall, plan: FaultPlan
-) -> None:
-    await asyncio.sleep(plan.apply_late_ms / 1000)
-    _dispatch(market, call)
-
-
-async def _cancel_late(app: web.Application) -> None:
-    late: set[asyncio.Task[None]] = app[LATE_KEY]
-    pending = list(late)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _dispatch(market: Market, call: SingleCall | BulkCall | ResultCall) -> bytes:
@@ -191,39 +183,29 @@ async def _serve_soap(request: web.Request, service: Service) -> web.StreamRespo
         return _rejection(market, error)
     if isinstance(call, PingCall):
         return _soap(render_ping(call.operation, call.input))
-    fault, delay = request.app[FAULTS_KEY].draw()
-    if delay:
-        await asyncio.sleep(delay)
-    if fault == "reset_before":
-        return _reset_connection(request)
-    if fault == "http_500":
-        return _soap(
-            render_fault("NMVS_ERROR", "Internal server error (injected)", sender=False), 500
-        )
-    if fault == "rate_limit":
-        answer = market.record_rejection(
-            call.header, _use_case(call.operation), "NMVS_FI_SE_CLI_01"
-        )
-        return _soap(
-            render_answer(call.operation, call.header, answer),
-            status=429,
-            headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER_SECONDS)},
-        )
-    if fault == "apply_late":  # queued inside the NMVS: applied after the client gave up
-        late = asyncio.create_task(_apply_later(market, call, request.app[FAULTS_KEY].plan))
-        request.app[LATE_KEY].add(late)
-        late.add_done_callback(request.app[LATE_KEY].discard)
-        return _reset_connection(request)
-    response = _dispatch(market, call)
-    if fault == "reset_after":
-        return _reset_connection(request)
-    if fault == "timeout_code":
+    return await run_with_faults(request, _soap_exchange(market, call))
+
+
+def _soap_exchange(market: Market, call: SingleCall | BulkCall | ResultCall) -> Exchange:
+    use_case = _use_case(call.operation)
+
+    def rate_limited() -> web.Response:
+        answer = market.record_rejection(call.header, use_case, "NMVS_FI_SE_CLI_01")
+        return _soap(render_answer(call.operation, call.header, answer), status=429)
+
+    def timed_out() -> web.Response:
         # already recorded with its real outcome: the NMVS processed it, only the answer lies
-        timeout = market.record_rejection(
-            call.header, _use_case(call.operation), "NMVS_TI_TO_01", record=False
-        )
+        timeout = market.record_rejection(call.header, use_case, "NMVS_TI_TO_01", record=False)
         return _soap(render_answer(call.operation, call.header, timeout))
-    return _soap(response)
+
+    return Exchange(
+        process=lambda: _soap(_dispatch(market, call)),
+        server_error=lambda: _soap(
+            render_fault("NMVS_ERROR", "Internal server error (injected)", sender=False), 500
+        ),
+        rate_limited=rate_limited,
+        timed_out=timed_out,
+    )
 
 
 # ---------------------------------------------------------------------------- admin API
@@ -338,16 +320,26 @@ async def _reset(request: web.Request) -> web.Response:
 
 
 def build_app(
-    market: Market, *, admin: bool, faults: FaultInjector | None = None
+    market: Market,
+    *,
+    admin: bool,
+    faults: FaultInjector | None = None,
+    protocol: WireProtocol = "arvato-soap",
+    rest: RestSettings | None = None,
 ) -> web.Application:
+    """The app serving ``protocol``'s routes only (``rest`` configures the REST face), and the
+    admin API when ``admin``."""
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[MARKET_KEY] = market
-    app[FAULTS_KEY] = faults or FaultInjector()
-    app[LATE_KEY] = set()
-    app.on_shutdown.append(_cancel_late)
-    app.router.add_post(SINGLE_PATH, _service_handler("single"))
-    app.router.add_post(BULK_PATH, _service_handler("bulk"))
-    app.router.add_post(MIXED_BULK_PATH, _service_handler("mixed"))
+    install_faults(app, faults or FaultInjector())
+    if protocol == "arvato-soap":
+        app.router.add_post(SINGLE_PATH, _service_handler("single"))
+        app.router.add_post(BULK_PATH, _service_handler("bulk"))
+        app.router.add_post(MIXED_BULK_PATH, _service_handler("mixed"))
+    elif protocol == "solidsoft-rest":
+        RestFace(market, rest or RestSettings()).add_routes(app)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
     if admin:
         app.router.add_get("/_sim/alerts", _alerts)
         app.router.add_get("/_sim/transactions", _transactions)
@@ -363,11 +355,22 @@ def build_app(
 
 @dataclass(frozen=True, slots=True)
 class RunningSimulator:
-    """A simulator serving on ``url``; ``core`` is its :class:`Market` (inspect or drive it)."""
+    """A simulator serving ``protocol`` on ``url``; ``core`` is its :class:`Market` (inspect or
+    drive it). The ``*_url`` properties are the SOAP endpoints, ``api_url`` and ``token_url``
+    the REST ones."""
 
     url: str
     core: Market
     faults: FaultInjector
+    protocol: WireProtocol = "arvato-soap"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + API_PREFIX
+
+    @property
+    def token_url(self) -> str:
+        return self.url + TOKEN_PATH
 
     @property
     def single_url(self) -> str:
@@ -410,15 +413,22 @@ async def running_simulator(
     admin: bool = True,
     tls: TlsSettings | ssl.SSLContext | None = None,
     faults: FaultInjector | None = None,
+    protocol: WireProtocol = "arvato-soap",
+    client_id: str = DEFAULT_CLIENT_ID,
+    client_secret: str = DEFAULT_CLIENT_SECRET,
+    token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
 ) -> AsyncIterator[RunningSimulator]:
-    """Serve ``market`` until the block exits. Give ``tls`` (settings or a server context
-    requiring client certificates) or ``plain_http=True``."""
+    """Serve ``market`` with ``protocol`` until the block exits. Give ``tls`` (settings or a
+    server context) or ``plain_http=True``. ``client_id``, ``client_secret`` and
+    ``token_lifetime`` (seconds) configure the REST face's token endpoint."""
     core = market if isinstance(market, Market) else Market(market)
     if plain_http == (tls is not None):
         raise ValueError("give either tls or plain_http=True")
     context = tls.context() if isinstance(tls, TlsSettings) else tls
     injector = faults or FaultInjector()
-    runner = web.AppRunner(build_app(core, admin=admin, faults=injector), access_log=None)
+    rest = RestSettings(client_id, client_secret, token_lifetime)
+    app = build_app(core, admin=admin, faults=injector, protocol=protocol, rest=rest)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=context)
@@ -426,6 +436,6 @@ async def running_simulator(
         bound_host, bound_port = runner.addresses[0][:2]
         scheme = "http" if context is None else "https"
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        yield RunningSimulator(f"{scheme}://{shown}:{bound_port}", core, injector)
+        yield RunningSimulator(f"{scheme}://{shown}:{bound_port}", core, injector, protocol)
     finally:
         await runner.cleanup()

@@ -94,6 +94,27 @@ def test_the_demo_plays_its_scenario_and_exits_0_with_its_summary() -> None:
     assert_all_gone(*started_parts(out))
 
 
+def test_the_demo_plays_the_same_scenario_over_the_solidsoft_rest_backend() -> None:
+    done = subprocess.run(
+        [*DEMO, "--backend", "solidsoft-rest", "--duration", "20", "--pace", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "(solidsoft-rest, in this process;" in out
+    # Solidsoft's 8-digit operation codes in the results, the same outcomes as with Arvato
+    assert re.search(r"result +sale-1001 +dispense +done +done +11200000 INACTIVE", out)
+    assert re.search(r"result +sale-1001-undo +undo_dispense +done +done +11400000 ACTIVE", out)
+    assert re.search(r"result +sale-1002-undo +undo_dispense +rejected +undo_not_allowed", out)
+    assert "scenario: done; 15 steps played, 0 unexpected" in out
+    assert summary_number(out, "nmvs calls") == 7
+    assert summary_number(out, "alerts raised") == 0
+    assert_all_gone(*started_parts(out))
+
+
 def test_ctrl_c_mid_run_stops_everything_cleanly() -> None:
     process = subprocess.Popen(
         DEMO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1

@@ -21,15 +21,15 @@ import pytest
 
 from gateway.codes.pack import PackIdentifier
 from gateway.nmvs.arvato import ArvatoClient
-from gateway.nmvs.secret import Secret
-from gateway.nmvs.solidsoft import SolidsoftClient, SolidsoftConfig
-from gateway.nmvs.tls import ClientTls
 from gateway.nmvs.backend import (
     NmvsAmbiguousError,
     NmvsBackend,
     NmvsPermanentError,
     NmvsRateLimitedError,
 )
+from gateway.nmvs.secret import Secret
+from gateway.nmvs.solidsoft import SolidsoftClient, SolidsoftConfig
+from gateway.nmvs.tls import ClientTls
 from gateway.simulator.faults import FaultInjector, parse_faults
 from gateway.simulator.inmemory import MarketBackend
 from gateway.simulator.market import Market, MarketRules

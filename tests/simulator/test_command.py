@@ -189,3 +189,118 @@ def test_a_bad_listen_address_exits_2(capsys: pytest.CaptureFixture[str], listen
         2,
         f"nmvs-sim: error: --listen must be HOST:PORT, not {listen!r}\n",
     )
+
+
+# ---------------------------------------------------------------- --protocol solidsoft-rest
+
+REST = ("--protocol", "solidsoft-rest")
+TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "demo-pharmacy"}
+REST_HEADERS = {"emvs-data-entry-mode": "non-manual"}
+PACK_PATH = "/api/product/gs1/05000456013482/pack/0000000014?batch=00001&expiry=261200"
+
+
+def rest_token(url: str, *, verify: ssl.SSLContext | bool = True) -> dict[str, str]:
+    form = {**TOKEN_FORM, "client_secret": "itsasecret"}
+    response = httpx.post(url + "/identity/connect/token", data=form, verify=verify)
+    assert response.status_code == 200, response.text
+    return {**REST_HEADERS, "Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_rest_listening_line_first_then_the_api() -> None:
+    with simulator(*REST, "--generate", "10") as url:
+        headers = rest_token(url)
+        response = httpx.get(
+            url + "/api/product/gs1/09999999999996/pack/X?batch=B&expiry=261200", headers=headers
+        )
+        assert (response.status_code, response.json()["operationCode"]) == (404, "41100001")
+        assert (
+            httpx.post(url + "/WS_SINGLE_TRANSACTIONS_V1/SinglePackServiceV50").status_code == 404
+        )
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"), [((), "51200001"), (("--own-repeat-limit", "3"), "51220002")]
+)
+def test_rest_has_no_own_repeat_counter_unless_asked(
+    tmp_path: Path, limit: tuple[str, ...], code: str
+) -> None:
+    packs = tmp_path / "market.json"
+    packs.write_text(EXAMPLE_JSON)
+    with simulator(*REST, "--packs", str(packs), *limit) as url:
+        headers = rest_token(url)
+        for _ in range(2):
+            response = httpx.patch(url + PACK_PATH, json={"state": "Supplied"}, headers=headers)
+        assert (response.status_code, response.json()["operationCode"]) == (409, code)
+
+
+def test_rest_client_credentials_and_token_lifetime_options() -> None:
+    options = ("--client-id", "pharmacy-7", "--client-secret", "s3cret", "--token-lifetime", "60")
+    with simulator(*REST, "--generate", "10", *options) as url:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "pharmacy-7",
+            "client_secret": "s3cret",
+        }
+        response = httpx.post(url + "/identity/connect/token", data=form)
+        assert (response.status_code, response.json()["expires_in"]) == (200, 60)
+        refused = httpx.post(
+            url + "/identity/connect/token", data={**TOKEN_FORM, "client_secret": "itsasecret"}
+        )
+        assert refused.json()["error"] == "invalid_client"
+
+
+def test_rest_over_https_asks_a_client_certificate_only_with_a_client_ca(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    transport = ("--cert", str(tmp_path / "server.pem"), "--key", str(tmp_path / "server.pem"))
+    without_cert = ssl.create_default_context()
+    ca.configure_trust(without_cert)
+    with simulator(*REST, "--generate", "10", transport=transport) as url:
+        assert url.startswith("https://127.0.0.1:")
+        rest_token(url, verify=without_cert)
+    with simulator(
+        *REST, "--generate", "10", transport=(*transport, "--client-ca", str(tmp_path / "ca.pem"))
+    ) as url:
+        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            rest_token(url, verify=without_cert)
+        with_cert = ssl.create_default_context()
+        ca.configure_trust(with_cert)
+        ca.issue_cert("pharmacy-0001").configure_cert(with_cert)
+        rest_token(url, verify=with_cert)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            (*REST, "--token-lifetime", "0"),
+            "--token-lifetime must be 1 to 31536000 seconds (a year), not 0",
+        ),
+        (
+            (*REST, "--token-lifetime", "31536001"),
+            "--token-lifetime must be 1 to 31536000 seconds (a year), not 31536001",
+        ),
+        ((*REST, "--client-id", ""), "--client-id and --client-secret must not be empty"),
+        ((*REST, "--client-secret", ""), "--client-id and --client-secret must not be empty"),
+        (("--client-id", "x"), "--client-id is an option of --protocol solidsoft-rest"),
+        (("--token-lifetime", "60"), "--token-lifetime is an option of --protocol solidsoft-rest"),
+        (
+            (*REST, "--own-repeat-limit", "-2"),
+            "--own-repeat-limit must be -1 (no counter) or more, not -2",
+        ),
+    ],
+)
+def test_bad_rest_options_exit_2_naming_the_option(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code = main(["nmvs-sim", "--plain-http", "--generate", "3", *args])
+    assert (code, capsys.readouterr().err) == (2, f"nmvs-sim: error: {message}\n")
+
+
+def test_rest_https_needs_a_certificate_and_key(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["nmvs-sim", *REST, "--generate", "3"])
+    assert (code, capsys.readouterr().err) == (
+        2,
+        "nmvs-sim: error: HTTPS needs --cert and --key (or use --plain-http)\n",
+    )

@@ -12,8 +12,8 @@ from lxml import etree
 
 from gateway.codes.pack import Nhrn, PackIdentifier
 from gateway.nmvs.arvato import soap
-from gateway.nmvs.secret import Secret
 from gateway.nmvs.backend import NmvsInvalidRequestError, Notification
+from gateway.nmvs.secret import Secret
 from gateway.vocabulary import Operation
 from tests.simulator.soapxml import REFERENCE_SKETCH
 
