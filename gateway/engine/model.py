@@ -11,7 +11,7 @@ outcome                 status     meaning
 ======================  =========  ============================================================
 (null)                  queued     accepted and stored; not answered yet (sending, waiting for
                                    the NMVS, or being reconciled after an unclear answer)
-``done``                done       the NMVS answered NMVS_SUCCESS (verify: look at ``nmvs.state``)
+``done``                done       the NMVS answered success (verify: look at ``nmvs.state``)
 ``reconciled``          done       an unclear answer was followed by a verify showing the
                                    requested state, and this gateway had seen the pack in the
                                    prior state: applied by this request (undo stays possible)

@@ -1,7 +1,7 @@
 """The backend interface every NMVS protocol implements, and the typed results it returns.
 
-The rest of the gateway (the engine, the self-test) only sees this module: an Arvato SOAP
-client today, a Solidsoft REST or securPharm backend later. Business outcomes (any NMVS return
+The rest of the gateway (the engine, the self-test) only sees this module, whichever backend
+the registry opened (Arvato SOAP, Solidsoft REST). Business outcomes (any NMVS return
 code, alerts included) come back as :class:`NmvsResult`; failures to get an answer are raised as
 one of the :class:`NmvsError` subclasses, which tell the engine whether the request may have
 reached the NMVS.
@@ -20,7 +20,7 @@ from gateway.vocabulary import AnswerClass, Operation, PackState
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """A header notification, e.g. NMVS_NOTIFY_AU_02 (password expires in N days)."""
+    """A notice the NMVS attaches to an answer (e.g. the password expires in N days)."""
 
     code: str
     description: str
@@ -67,7 +67,8 @@ class NmvsResult:
 
 @dataclass(frozen=True, slots=True)
 class BulkTicket:
-    """Acknowledgement of a bulk submission; poll with its ``nmvs_trx_id``."""
+    """Acknowledgement of a bulk submission; poll with its ``nmvs_trx_id`` (the backend's
+    handle: Arvato's NMVSTrxId, Solidsoft's result location)."""
 
     nmvs_trx_id: str
     client_trx_id: str
@@ -88,7 +89,7 @@ class BulkPackResult:
 
 @dataclass(frozen=True, slots=True)
 class BulkResult:
-    """G188 answer. ``ready`` is False while the NMVS still processes (NMVS_FE_TX_02)."""
+    """A bulk's result. ``ready`` is False while the NMVS still processes it."""
 
     ready: bool
     return_code: str
@@ -109,7 +110,7 @@ class NmvsError(Exception):
     """No usable NMVS answer. Messages never contain secrets.
 
     ``return_code`` is set when the NMVS answered with a code that is raised rather than
-    returned (e.g. NMVS_TI_TO_01, NMVS_FE_AU_01); look it up in :mod:`gateway.nmvs.arvato.returncodes`.
+    returned (a timeout, a refused login): the backend's raw code, for logs only.
     """
 
     def __init__(self, message: str, *, return_code: str | None = None) -> None:
@@ -123,7 +124,7 @@ class NmvsNotSentError(NmvsError):
 
 
 class NmvsRateLimitedError(NmvsNotSentError):
-    """The NMVS refused the request for rate limiting (HTTP 429 or NMVS_FI_SE_CLI_01); it was
+    """The NMVS refused the request for rate limiting (HTTP 429, or the protocol's own code); it was
     not processed. Back off at least ``retry_after`` seconds (None: the server gave no hint)."""
 
     def __init__(
@@ -140,7 +141,7 @@ class NmvsInvalidRequestError(NmvsError, ValueError):
 
 class NmvsAmbiguousError(NmvsError):
     """The request may have been processed (timeout or connection loss after the body was sent,
-    5xx without an answer, NMVS_ERROR / NMVS_TI_TO_01…). A state change must be reconciled by a
+    5xx without an answer, an answer saying the NMVS timed out…). A state change must be reconciled by a
     verify before any resend."""
 
 
