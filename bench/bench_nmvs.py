@@ -71,6 +71,23 @@ def write_market(directory: Path) -> Path:
     return path
 
 
+def write_pki(directory: Path) -> list[str]:
+    """A CA, the simulator's certificate and a client's (``client.pem``/``client.key``) in
+    ``directory``; returns the simulator's HTTPS options."""
+    ca = trustme.CA()
+    (directory / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
+    server.private_key_pem.write_to_path(str(directory / "server.key"))
+    client = ca.issue_cert("bench.pharmacy.test")
+    client.cert_chain_pems[0].write_to_path(str(directory / "client.pem"))
+    client.private_key_pem.write_to_path(str(directory / "client.key"))
+    return [
+        "--cert", str(directory / "server.pem"), "--key", str(directory / "server.key"),
+        "--client-ca", str(directory / "ca.pem"),
+    ]  # fmt: skip
+
+
 def start_simulator(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "nmvs-sim", "--listen", "127.0.0.1:0", *args],
@@ -181,18 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         market = write_market(directory)
-        ca = trustme.CA()
-        (directory / "ca.pem").write_bytes(ca.cert_pem.bytes())
-        server = ca.issue_cert("127.0.0.1")
-        server.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
-        server.private_key_pem.write_to_path(str(directory / "server.key"))
-        client = ca.issue_cert("bench.pharmacy.test")
-        client.cert_chain_pems[0].write_to_path(str(directory / "client.pem"))
-        client.private_key_pem.write_to_path(str(directory / "client.key"))
-        tls_args = [
-            "--cert", str(directory / "server.pem"), "--key", str(directory / "server.key"),
-            "--client-ca", str(directory / "ca.pem"),
-        ]  # fmt: skip
+        tls_args = write_pki(directory)
         base = {
             "client_login_id": "PHARMA01",
             "user_id": "SITE0001",

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import httpx
 import structlog
-import trustme
-from bench_nmvs import PACK, PASSWORD, Run, measure, start_simulator, write_market
+from bench_nmvs import PACK, PASSWORD, Run, measure, start_simulator, write_market, write_pki
 
 from gateway.nmvs.secret import Secret
 from gateway.nmvs.solidsoft import SolidsoftClient, SolidsoftConfig
@@ -55,8 +54,10 @@ async def bench_mode(
                 "Accept": "application/json",
             }
 
-            async def get(_: int, http: httpx.AsyncClient = bare) -> None:
-                response = await http.get(url, headers=headers)
+            async def get(
+                _: int, http: httpx.AsyncClient = bare, sent: dict[str, str] = headers
+            ) -> None:
+                response = await http.get(url, headers=sent)
                 response.raise_for_status()
 
             bare_run = await measure(get, requests, workers)
@@ -85,18 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         market = write_market(directory)
-        ca = trustme.CA()
-        (directory / "ca.pem").write_bytes(ca.cert_pem.bytes())
-        server = ca.issue_cert("127.0.0.1")
-        server.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
-        server.private_key_pem.write_to_path(str(directory / "server.key"))
-        client = ca.issue_cert("bench.pharmacy.test")
-        client.cert_chain_pems[0].write_to_path(str(directory / "client.pem"))
-        client.private_key_pem.write_to_path(str(directory / "client.key"))
-        tls_args = [
-            "--cert", str(directory / "server.pem"), "--key", str(directory / "server.key"),
-            "--client-ca", str(directory / "ca.pem"),
-        ]  # fmt: skip
+        tls_args = write_pki(directory)
         tls = ClientTls(
             cert_file=directory / "client.pem",
             key_file=directory / "client.key",

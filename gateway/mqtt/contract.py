@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from gateway.codes.pack import PackFormatError, PackIdentifier
 from gateway.codes.problems import Problem, ProblemCode, error
+from gateway.strictjson import DuplicateKey, unique_keys
 from gateway.vocabulary import Operation
 
 SCHEMA_VERSION = 1
@@ -243,27 +244,11 @@ def _first_odd(text: str, language: str = "en") -> str:
     return ""
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """JSON objects whose keys repeat are refused: 'last one wins' would act on a field the
-    sender may not have meant (``{"op": "verify", "op": "dispense"}``)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKey(key)
-        found[key] = value
-    return found
-
-
 def _load(payload: bytes) -> Any:
     """The JSON value of a request, or :class:`RequestRejected` saying why there is none."""
     try:
-        return json.loads(payload.decode("utf-8-sig"), object_pairs_hook=_refuse_duplicates)
-    except _DuplicateKey as duplicate:
+        return json.loads(payload.decode("utf-8-sig"), object_pairs_hook=unique_keys)
+    except DuplicateKey as duplicate:
         name = duplicate.key if _encodable(duplicate.key) else repr(duplicate.key)
         raise RequestRejected(
             f"the field {name!r} appears twice in one object; send each field once",

@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import httpx
 import structlog
@@ -76,6 +76,50 @@ class Reply:
 
 class AnswerTooLarge(Exception):
     """The answer was longer than the limit; the caller decides what that means."""
+
+
+class PoolSettings(Protocol):
+    """The settings of a backend's connection pool (each backend's config has them)."""
+
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def write_timeout(self) -> float: ...
+    @property
+    def pool_timeout(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+
+
+def pooled_client(
+    settings: PoolSettings,
+    *,
+    verify: ssl.SSLContext | bool,
+    transport: httpx.AsyncBaseTransport | None,
+    headers: Mapping[str, str],
+) -> httpx.AsyncClient:
+    """One persistent pool to the national system; redirects are never followed (a request
+    carrying credentials goes only where it was configured to)."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.write_timeout,
+        pool=settings.pool_timeout,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_connections,
+    )
+    return httpx.AsyncClient(
+        verify=verify,
+        timeout=timeout,
+        limits=limits,
+        transport=transport,
+        headers=dict(headers),
+        follow_redirects=False,
+    )
 
 
 def _ssl_reason(exc: BaseException) -> str | None:

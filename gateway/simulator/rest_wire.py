@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus
 from aiohttp import web
 
 from gateway.simulator.rest_mapping import CHECK_TEXT
+from gateway.strictjson import unique_keys
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +99,6 @@ def form_fields(raw: str) -> dict[str, list[str]] | None:
 def _strict_json(body: bytes) -> object:
     """The JSON document ``body``; raises ValueError (with the reason) for anything that is not
     strictly JSON: not UTF-8, NaN or Infinity, a key given twice."""
-
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        document: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in document:
-                raise ValueError(f"key {key!r} is given twice")
-            document[key] = value
-        return document
 
     def no_constant(name: str) -> object:
         raise ValueError(f"{name} is not JSON")

@@ -242,7 +242,7 @@ async def test_a_bad_bulk_request_is_422(
         (
             "product",
             b'{"numberOfPacks": 1, "numberOfPacks": 1, "packs": []}',
-            "key 'numberOfPacks' is given twice",
+            "the key 'numberOfPacks' appears twice in one object",
         ),
         ("recovery", b"{not json", "Expecting property name"),
     ],

@@ -122,24 +122,12 @@ class ArvatoClient:
             )
 
     def _build_http(self, config: ArvatoConfig) -> httpx.AsyncClient:
-        timeout = httpx.Timeout(
-            connect=config.connect_timeout,
-            read=config.read_timeout,
-            write=config.write_timeout,
-            pool=config.pool_timeout,
-        )
-        limits = httpx.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_connections,
-        )
         verify: ssl.SSLContext | bool = config.ssl_context() if config.uses_tls else True
-        return httpx.AsyncClient(
+        return http.pooled_client(
+            config,
             verify=verify,
-            timeout=timeout,
-            limits=limits,
             transport=self._transport,
             headers={"Content-Type": soap.CONTENT_TYPE},
-            follow_redirects=False,
         )
 
     def __repr__(self) -> str:

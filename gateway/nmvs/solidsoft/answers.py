@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.nmvs.backend import BulkPackResult, NmvsResult
 from gateway.nmvs.solidsoft.codes import STATUS_OF_CLASS, meaning, parse_code, reported_state
+from gateway.strictjson import DuplicateKey, unique_keys
 
 MAX_TEXT = 500  # of the system's information/warning texts kept in a result
 
@@ -22,22 +23,13 @@ class UnreadableAnswer(ValueError):
     """The body is not the JSON object the interface promises; the message says why."""
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise UnreadableAnswer(f"field {key!r} appears twice")
-        seen[key] = value
-    return seen
-
-
 def json_object(body: bytes) -> dict[str, Any]:
     """The answer's JSON object; an empty body is an empty object (a bare 429 or 503)."""
     if not body.strip():
         return {}
     try:
-        data = json.loads(body, object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(body, object_pairs_hook=unique_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, DuplicateKey, RecursionError) as exc:
         raise UnreadableAnswer(f"not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise UnreadableAnswer("the JSON answer is not an object")

@@ -111,24 +111,9 @@ class SolidsoftClient:
         self.tokens_fetched = 0
 
     def _build_http(self, config: SolidsoftConfig) -> httpx.AsyncClient:
-        timeout = httpx.Timeout(
-            connect=config.connect_timeout,
-            read=config.read_timeout,
-            write=config.write_timeout,
-            pool=config.pool_timeout,
-        )
-        limits = httpx.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_connections,
-        )
         verify: ssl.SSLContext | bool = config.ssl_context() if config.uses_tls else True
-        return httpx.AsyncClient(
-            verify=verify,
-            timeout=timeout,
-            limits=limits,
-            transport=self._transport,
-            headers={"Accept": "application/json"},
-            follow_redirects=False,
+        return http.pooled_client(
+            config, verify=verify, transport=self._transport, headers={"Accept": "application/json"}
         )
 
     def __repr__(self) -> str:
